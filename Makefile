@@ -1,0 +1,39 @@
+# Two commands set everything up on a fresh machine:
+#   make reproduce   - the main job on params/tiny.yaml (renders results/tiny/)
+#   make test        - the test suite (fast tests + one small papermill end-to-end run)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PARAMS ?= params/tiny.yaml
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export OMP_NUM_THREADS := 1
+
+.PHONY: install reproduce test test-slow tiny-model bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev,embed]"
+	touch $@
+
+install: $(VENV)/.installed
+
+reproduce: install
+	$(VENV)/bin/soar-lite run $(PARAMS)
+
+test: install
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+# Rebuild the shipped tiny model (deterministic; ~11 min on 2 cores)
+tiny-model: install
+	OMP_NUM_THREADS=2 $(PY) -m soar_lite.tiny.pretrain --out soar_lite/tiny/model
+
+bench: install
+	$(PY) scripts/bench_snapshot.py
+
+clean:
+	rm -rf $(VENV) results/ci

@@ -1,0 +1,117 @@
+"""Fresh-student evaluation (paper §2.9, App. B.6/B.8): train a new student with RLOO on a question set
+plus hard-train, log hard-test pass@k over steps, pick the stop step from the training reward.
+
+Follows the paper:
+- mixed mode: synthetic and real questions sampled together throughout (uniformly from the union,
+  INFERRED; the ratio is not given); curriculum mode: `curriculum_steps` steps (64) on synthetic
+  questions only, then hard-train only;
+- pass@k, k in {1,4,8,16,32}, from 32 samples per test problem at T=1 (unbiased estimator);
+- stopping rule: 25-step centred moving average of the training reward, discrete slopes normalised
+  by the reward range, stop at the first step after the steepest point where the slope falls below
+  15% of the maximum slope; report the mean test pass@k over the window after the stop.
+Named choices: the stop is searched *after* the steepest point (otherwise a flat start would stop at
+step 0); a curve with no rise (max slope <= 0) stops at the last step; the evaluation points inside the
+window [stop, stop + after_stop_window] are averaged, or the last point when none falls inside.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .models import restore
+from .probe import count_correct, pass_at_k
+from .rloo import make_optimizer
+from .student import RLItem, rl_train
+
+
+def centred_moving_average(x, window: int) -> np.ndarray:
+    """Centred moving average; near the ends the window shrinks to what exists."""
+    x = np.asarray(x, dtype=np.float64)
+    half = window // 2
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    out = np.empty_like(x)
+    for i in range(len(x)):
+        lo, hi = max(0, i - half), min(len(x), i + half + 1)
+        out[i] = (c[hi] - c[lo]) / (hi - lo)
+    return out
+
+
+def stop_step(train_rewards, window: int = 25, fraction: float = 0.15) -> int:
+    """App. B.8 early-stopping rule on a per-step training-reward curve; returns a step index."""
+    r = np.asarray(train_rewards, dtype=np.float64)
+    if len(r) < 3:
+        return max(0, len(r) - 1)
+    s = centred_moving_average(r, window)
+    span = s.max() - s.min()
+    if span <= 0:
+        return len(r) - 1
+    slope = np.diff(s) / span
+    peak = int(np.argmax(slope))
+    if slope[peak] <= 0:
+        return len(r) - 1
+    below = np.nonzero(slope[peak:] < fraction * slope[peak])[0]
+    return int(peak + below[0]) if len(below) else len(r) - 1
+
+
+def window_mean(curve: pd.DataFrame, stop: int, window: int) -> pd.Series:
+    """Mean pass@k per k over evaluation steps in [stop, stop + window] (the last point if none)."""
+    inside = curve[(curve.step >= stop) & (curve.step <= stop + window)]
+    if inside.empty:
+        inside = curve[curve.step == curve.step.max()]
+    return inside.groupby("k").pass_at_k.mean()
+
+
+def make_sampler(synthetic: list[RLItem], real: list[RLItem], mode: str, batch: int, curriculum_steps: int):
+    """Batches for fresh-student training: 'mixed' draws uniformly from the union; 'curriculum' draws
+    synthetic only for the first `curriculum_steps` steps, then real only. Empty synthetic = Hard-Only."""
+    union = synthetic + real
+
+    def sampler(step: int, rng: np.random.Generator) -> list[RLItem]:
+        if not synthetic:
+            pool = real
+        elif mode == "curriculum":
+            pool = synthetic if step < curriculum_steps else real
+        else:
+            pool = union
+        idx = rng.choice(len(pool), size=min(batch, len(pool)), replace=False)
+        return [pool[i] for i in idx]
+
+    return sampler
+
+
+def test_pass_at_k(policy, task, problems, samples: int, ks: list[int], seed: int, batch_size: int) -> dict[int, float]:
+    counts = count_correct(policy, task, problems, samples, 1.0, seed, batch_size)
+    return {k: float(np.mean([pass_at_k(samples, int(c), k) for c in counts])) for k in ks}
+
+
+def train_fresh_student(policy, task, start, synthetic: list[RLItem], hard_train: list[RLItem], test_problems, ecfg,
+                        seed: int, batch_size: int = 256, log=None) -> tuple[pd.DataFrame, list[float]]:
+    """One fresh student: returns (test curve rows step/k/pass_at_k, per-step training rewards)."""
+    restore(policy, start)
+    sampler = make_sampler(synthetic, hard_train, ecfg.mode, ecfg.student.batch_questions, ecfg.curriculum_steps)
+    rows, rewards = [], []
+    opt = make_optimizer(policy, ecfg.student.lr, ecfg.student.weight_decay)
+
+    def evaluate(step: int) -> None:
+        pk = test_pass_at_k(policy, task, test_problems, ecfg.samples, ecfg.ks, seed * 7919 + step, batch_size)
+        rows.extend({"step": step, "k": k, "pass_at_k": v} for k, v in pk.items())
+
+    evaluate(0)
+    done = 0
+    while done < ecfg.steps:
+        chunk = min(ecfg.eval_every, ecfg.steps - done)
+
+        stats = rl_train(policy, task, [], ecfg.student, chunk, seed * 1000 + done, batch_size,
+                         item_sampler=lambda step, rng: sampler(step + done, rng), optimizer=opt,
+                         step_offset=done, total_steps=ecfg.steps)
+        rewards += [s["reward"] for s in stats]
+        done += chunk
+        evaluate(done)
+        if log:
+            log(f"  step {done}: train reward {np.mean(rewards[-chunk:]):.3f}")
+    return pd.DataFrame(rows), rewards
+
+
+def summarize(curve: pd.DataFrame, rewards: list[float], ecfg) -> tuple[int, pd.Series]:
+    stop = stop_step(rewards, ecfg.smooth_window, ecfg.slope_fraction)
+    return stop, window_mean(curve, stop, ecfg.after_stop_window)

@@ -1,0 +1,131 @@
+"""Figure functions used by the notebooks (each returns a matplotlib Figure; `savefig` writes PNG)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline", "nbagg")) else None
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+METHOD_COLORS = {"base-model": "#888888", "hard-only": "#1f77b4", "soar-pq": "#d62728", "soar-ps": "#ff7f0e",
+                 "grounded-t": "#e377c2", "base-t": "#8c564b", "intrinsic-t": "#2ca02c", "curated": "#9467bd",
+                 "stones": "#9467bd"}
+
+
+def savefig(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def pass_at_k_by_level(levels: pd.DataFrame, title: str = "Base model pass@k per difficulty level"):
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for k, g in levels.groupby("k"):
+        ax.plot(g["level"].astype(str), g["pass_at_k"], marker="o", label=f"pass@{k}")
+    ax.set_xlabel("level")
+    ax.set_ylabel("pass@k")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def teacher_reward(metrics: pd.DataFrame, tau: float, title: str = "Teacher reward (paper Fig. 16/19)"):
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.plot(metrics["step"], metrics["reward_mean"], color="#aaaaaa", marker=".", label="batch reward R̂_t")
+    ax.plot(metrics["step"], metrics["reward_ma"], color="#d62728", label="moving average R̄_t")
+    ax.axhline(tau, ls="--", color="k", lw=0.8, label=f"τ = {tau}")
+    for s in metrics.loc[metrics["promoted"], "step"]:
+        ax.axvline(s, color="#2ca02c", alpha=0.6, lw=1.5)
+    if metrics["promoted"].any():
+        ax.plot([], [], color="#2ca02c", label="promotion")
+    ax.set_xlabel("outer step")
+    ax.set_ylabel("Δ accuracy on Q_R")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def promotion_stages(stage_acc: pd.DataFrame, title: str = "Baseline student on hard-train per promotion stage (Fig. 6 left)"):
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.bar(stage_acc["stage"].astype(str), stage_acc["hard_train_greedy_acc"], color="#d62728")
+    ax.set_xlabel("promotion stage")
+    ax.set_ylabel("greedy accuracy, hard-train")
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def step_diagnostics(metrics: pd.DataFrame):
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+    rate = metrics["rejected"] / (metrics["rejected"] + metrics["accepted"])
+    axes[0].plot(metrics["step"], rate, marker=".")
+    axes[0].set_title("format-rejection rate")
+    axes[1].plot(metrics["step"], metrics["student_train_reward"], marker=".", color="#ff7f0e")
+    axes[1].set_title("inner-loop student training reward")
+    axes[2].plot(metrics["step"], metrics["seconds"], marker=".", color="#555555")
+    axes[2].set_title("seconds per outer step")
+    for a in axes:
+        a.set_xlabel("outer step")
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def curves(curve: pd.DataFrame, k: int, methods=None, title: str = ""):
+    """Mean ± SD over seeds of hard-test pass@k over training steps, one line per method."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    data = curve[curve.k == k]
+    for m in methods or sorted(data.method.unique()):
+        g = data[data.method == m].groupby("step").pass_at_k
+        mean, sd = g.mean(), g.std().fillna(0)
+        ax.plot(mean.index, mean.values, label=m, color=METHOD_COLORS.get(m))
+        ax.fill_between(mean.index, mean - sd, mean + sd, alpha=0.15, color=METHOD_COLORS.get(m))
+    ax.set_xlabel("student RL step")
+    ax.set_ylabel(f"hard-test pass@{k}")
+    ax.set_title(title or f"pass@{k} over training (mean ± SD over seeds)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def delta_over(table: pd.DataFrame, reference: str = "hard-only", methods=None, title: str = "Δ pass@k over Hard-Only (Fig. 3)"):
+    """Per method: mean and SD over seeds of pass@k minus the reference method's mean, vs k."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ref = table[table.method == reference].groupby("k").pass_at_k.mean()
+    for m in methods or [m for m in table.method.unique() if m != reference]:
+        g = table[table.method == m].groupby("k").pass_at_k
+        mean, sd = g.mean() - ref, g.std().fillna(0)
+        ax.plot(mean.index, mean.values, marker="o", label=m, color=METHOD_COLORS.get(m))
+        ax.fill_between(mean.index, mean - sd, mean + sd, alpha=0.15, color=METHOD_COLORS.get(m))
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k")
+    ax.set_ylabel("Δ pass@k")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def histogram(values, bins, xlabel: str, title: str):
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.hist(values, bins=bins, color="#1f77b4", alpha=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return fig
+
+
+def mean_sd_table(table: pd.DataFrame, index="method", value="pass_at_k", scale: float = 100.0) -> pd.DataFrame:
+    """'mean ± SD' strings per (index, k), values scaled to percent like the paper's tables."""
+    g = table.groupby([index, "k"])[value]
+    mean, sd = g.mean() * scale, g.std().fillna(0) * scale
+    return (mean.round(1).astype(str) + " ± " + sd.round(1).astype(str)).unstack("k")
+
+
+__all__ = ["savefig", "pass_at_k_by_level", "teacher_reward", "promotion_stages", "step_diagnostics", "curves",
+           "delta_over", "histogram", "mean_sd_table", "np"]

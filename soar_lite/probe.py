@@ -1,0 +1,89 @@
+"""fail@k hard sets and the unbiased pass@k estimator (paper App. B.5, §2.9).
+
+Follows the paper: 128 samples per problem at T = 1.0 with the student prompt, keep problems with 0/128
+correct, split the survivors 50/50 at random into hard-train and hard-test.
+Addition (named): a second, independent batch of 128 samples must also be 0/128. A selection made at
+0/128 is leaky when true success rates are ~1e-3 (the winner's curse measured in TINY_WORLD.md); the
+confirmation removes problems that a fresh batch solves.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .sampling import sample
+from .tasks.base import Problem
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct: 1 - C(n-c, k) / C(n, k) (Chen et al. 2021).
+
+    Computed as 1 - prod_{i=n-c+1}^{n} (1 - k/i), which never forms huge binomials.
+    """
+    if not (0 <= c <= n) or k < 1:
+        raise ValueError(f"need 0 <= c <= n and k >= 1, got n={n}, c={c}, k={k}")
+    if k > n:
+        raise ValueError(f"k={k} exceeds the number of samples n={n}")
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def mean_pass_at_k(counts: list[int], n: int, ks: list[int]) -> dict[int, float]:
+    """Mean pass@k over problems with `counts[i]` correct out of n."""
+    return {k: float(np.mean([pass_at_k(n, c, k) for c in counts])) if counts else math.nan for k in ks}
+
+
+def count_correct(policy, task, problems: list[Problem], samples: int, temperature: float, seed: int,
+                  batch_size: int = 256) -> np.ndarray:
+    """Correct samples out of `samples` per problem (student prompt, T = temperature)."""
+    prompts = [task.student_prompt(p.question) for p in problems]
+    texts, _ = sample(policy, prompts, [p.id for p in problems], samples, temperature,
+                      task.student_max_new_tokens, seed, batch_size)
+    return np.array([sum(task.is_correct_many(t, [p.answer] * len(t))) for t, p in zip(texts, problems)])
+
+
+@dataclass
+class HardSet:
+    pool: str
+    n_pool: int
+    first_counts: np.ndarray
+    confirm_counts: np.ndarray
+    train: list[Problem]
+    test: list[Problem]
+    split_seed: int
+
+    @property
+    def n_fail(self) -> int:
+        return len(self.train) + len(self.test)
+
+    def row(self) -> dict:
+        return {"pool": self.pool, "n_pool": self.n_pool, "n_fail": self.n_fail, "n_train": len(self.train),
+                "n_test": len(self.test)}
+
+
+def split_train_test(problems: list[Problem], test_fraction: float, seed: int) -> tuple[list[Problem], list[Problem]]:
+    """Random split with a recorded seed (the paper's seed is not given)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(problems))
+    n_test = int(round(len(problems) * test_fraction))
+    test = [problems[i] for i in sorted(order[:n_test])]
+    train = [problems[i] for i in sorted(order[n_test:])]
+    return train, test
+
+
+def find_hard_set(policy, task, pool_name: str, problems: list[Problem], samples: int, confirm_samples: int,
+                  temperature: float, test_fraction: float, split_seed: int, seed: int,
+                  batch_size: int = 256) -> HardSet:
+    """fail@samples filter, confirmed by a second independent batch, then a random split."""
+    first = count_correct(policy, task, problems, samples, temperature, seed, batch_size)
+    survivors = [p for p, c in zip(problems, first) if c == 0]
+    confirm = np.zeros(0, dtype=int)
+    if confirm_samples:
+        # a different seed -> independent samples
+        confirm = count_correct(policy, task, survivors, confirm_samples, temperature, seed + 7919, batch_size)
+        survivors = [p for p, c in zip(survivors, confirm) if c == 0]
+    train, test = split_train_test(survivors, test_fraction, split_seed)
+    return HardSet(pool_name, len(problems), first, confirm, train, test, split_seed)

@@ -1,0 +1,101 @@
+"""RLOO (REINFORCE leave-one-out), the update both the student and the teacher use (paper §2.3, §2.4).
+
+Follows the paper:
+- advantage of sample i in a group of k: A_i = R_i - mean_{j != i} R_j (leave-one-out baseline);
+- student: batches of `batch_questions` questions x `group_size` samples, shaped reward against the
+  reference answer (App. B.3), AdamW, KL to the initial model with coefficient `kl_coef` (Table 3);
+- teacher: the g datasets form the group; A_k = R_k - mean_{j != k} R_j is broadcast to every rollout
+  of dataset k (INFERRED per-dataset advantage); rejected rollouts never enter (Proposition 1).
+
+Choices the paper leaves open (named): one on-policy optimizer step per batch, no clipping or
+importance ratio (INFERRED vanilla RLOO); the loss is -A * (sum of the completion's token log-probs),
+averaged over rows; the KL term is the k3 estimator per token against the adapter-disabled model
+(LoRA: disabling the adapter gives back the initial model exactly).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .sampling import completion_logprobs
+
+
+def rloo_advantages(rewards: np.ndarray) -> np.ndarray:
+    """Leave-one-out advantages along the last axis: A_i = R_i - mean_{j!=i} R_j.
+
+    rewards: [..., k] with k >= 2.
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    k = r.shape[-1]
+    if k < 2:
+        raise ValueError("RLOO needs at least 2 samples per group")
+    total = r.sum(axis=-1, keepdims=True)
+    return r - (total - r) / (k - 1)
+
+
+def teacher_advantages(dataset_rewards, dataset_sizes) -> np.ndarray:
+    """Per-rollout teacher advantages: dataset k's RLOO advantage repeated for its n_k rollouts."""
+    adv = rloo_advantages(np.asarray(dataset_rewards, dtype=np.float64))
+    return np.repeat(adv, dataset_sizes)
+
+
+def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
+    """Table 3: cosine decay (to 0 at `total`) after linear warmup."""
+    if warmup and step < warmup:
+        return base * (step + 1) / warmup
+    span = max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(step - warmup, span) / span))
+
+
+@dataclass
+class StepStats:
+    loss: float
+    kl: float
+    reward_mean: float
+    nonzero_groups: float
+
+
+def make_optimizer(policy, lr: float, weight_decay: float):
+    return torch.optim.AdamW(policy.trainable(), lr=lr, weight_decay=weight_decay)
+
+
+def policy_gradient_step(policy, optimizer, prompt_ids, completion_ids, advantages, kl_coef: float, lr: float,
+                         grad_clip: float, micro_batch: int = 256) -> tuple[float, float]:
+    """One optimizer step on -A*logp + kl_coef*KL(policy || initial). Returns (loss, mean KL)."""
+    model = policy.model
+    model.train()
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    n = len(completion_ids)
+    adv_all = torch.as_tensor(np.asarray(advantages), dtype=torch.float32)
+    total_loss, total_kl = 0.0, 0.0
+    for s in range(0, n, micro_batch):
+        sl = slice(s, s + micro_batch)
+        p_ids, c_ids = prompt_ids[sl], completion_ids[sl]
+        logps, mask = completion_logprobs(model, p_ids, c_ids, policy.tokenizer.pad_token_id, policy.device)
+        adv = adv_all[sl].to(logps.device)
+        # --- the RLOO policy-gradient term (paper §2.4): -A_i * log pi(y_i | x_i)
+        pg = -(adv * (logps * mask).sum(-1)).sum() / n
+        loss = pg
+        kl_val = torch.zeros(())
+        if kl_coef > 0:
+            with torch.no_grad(), model.disable_adapter():
+                ref_logps, _ = completion_logprobs(model, p_ids, c_ids, policy.tokenizer.pad_token_id, policy.device)
+            # k3 estimator of KL(pi || ref), per token, averaged per row then over rows
+            delta = (ref_logps - logps) * mask
+            kl_tok = (torch.exp(delta) - delta - 1.0) * mask
+            kl_row = kl_tok.sum(-1) / mask.sum(-1).clamp(min=1)
+            kl_val = kl_row.sum() / n
+            loss = loss + kl_coef * kl_val
+        loss.backward()
+        total_loss += float(loss.detach())
+        total_kl += float(kl_val.detach())
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(policy.trainable(), grad_clip)
+    optimizer.step()
+    model.eval()
+    return total_loss, total_kl

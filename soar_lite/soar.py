@@ -1,0 +1,287 @@
+"""The SOAR meta-loop (paper §2, Algorithm 1): teacher RLOO over grounded student rewards, with promotion.
+
+One outer step (the lines of Algorithm 1 are marked ALG1 below):
+  1. the teacher writes g*n format-valid QA pairs (rejection sampling, App. B.2) -> g datasets of n;
+  2. M reward questions are resampled from hard-train;
+  3. for each dataset, r students start from the baseline snapshot, run `inner_steps` RLOO steps on the
+     dataset (teacher's answers as references) and are scored on the reward questions;
+     R_k = mean_j (acc_kj - acc_baseline)            (grounded reward, §2.3)
+     or R_k = mean_i learnability(s_i)                (intrinsic reward, App. B.4, Intrinsic-T);
+  4. moving average over `ma_window` steps; if it exceeds tau: the median student of the best dataset
+     becomes the baseline, the dataset joins PQ, inner steps grow by `inner_steps_per_promotion` (§2.5);
+  5. teacher RLOO update with A_k = R_k - mean_{j!=k} R_j broadcast to dataset k's rollouts.
+
+Randomness is derived from (seed, step, role), never carried in a generator, so a run killed at any
+point and resumed from its last checkpoint redoes the interrupted step exactly (the "RNG state" of a
+checkpoint is its step number). Checkpoints (teacher adapter + optimizer, baseline student adapter,
+promoted students, MA buffer, PQ, promotion log) are written atomically after every step.
+
+Deviations (also listed in each params file): LoRA instead of full fine-tuning; smaller g, n, r, M,
+inner steps and outer steps in the tiny and Colab settings; in the tiny world the reward can be
+measured by sampling (`reward_decoding: sampled`) where greedy decoding is degenerate.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .models import Snapshot, load_policy, load_snapshot, restore, save_snapshot, snapshot
+from .rloo import cosine_lr, make_optimizer, policy_gradient_step, rloo_advantages, teacher_advantages
+from .rundir import append_jsonl, read_jsonl, write_json
+from .sampling import encode_prompts, sample
+from .student import RLItem, StudentJob, accuracy, run_student_job
+from .tasks.base import QAPair
+
+
+def derive_seed(*parts) -> int:
+    h = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(h, "little") >> 33
+
+
+# ---- pure pieces (tested on constructed numbers) --------------------------------------------
+def moving_average(history: list[float], window: int) -> float:
+    """Mean of the last `window` batch rewards (fewer at the start), §2.5."""
+    tail = history[-window:]
+    return float(np.mean(tail)) if tail else 0.0
+
+
+def should_promote(ma: float, tau: float) -> bool:
+    """§2.5: promote when the moving average exceeds tau (strictly)."""
+    return ma > tau
+
+
+def median_student(rewards: list[float]) -> int:
+    """Index of the student whose reward is the median (lower median for even r), §2.5."""
+    order = np.argsort(np.asarray(rewards), kind="stable")
+    return int(order[(len(rewards) - 1) // 2])
+
+
+def learnability(success_rates) -> np.ndarray:
+    """App. B.4 intrinsic reward per question: 0 if never solved, else 1 - success rate."""
+    s = np.asarray(success_rates, dtype=np.float64)
+    return np.where(s == 0, 0.0, 1.0 - s)
+
+
+def inner_steps_for(cfg_meta, promotions: int) -> int:
+    """§2.4: 10 inner steps, +5 per promotion so far, capped (INFERRED cap 20)."""
+    return min(cfg_meta.inner_steps + cfg_meta.inner_steps_per_promotion * promotions, cfg_meta.max_inner_steps)
+
+
+# ---- state -------------------------------------------------------------------------------------
+@dataclass
+class MetaState:
+    step: int = 0
+    reward_history: list = field(default_factory=list)
+    promotions: list = field(default_factory=list)  # {step, dataset, student, reward, baseline_acc}
+    pq: list = field(default_factory=list)  # {question, answer, stage, step}
+    initial_hard_train_acc: float | None = None  # stage 0 of Fig. 6: the base student, greedy, on hard-train
+
+
+class TeacherSamplingError(RuntimeError):
+    pass
+
+
+class MetaTrainer:
+    """Holds the teacher and student policies and runs outer steps with checkpoint/resume."""
+
+    def __init__(self, cfg, task, hard_train, out_dir: Path, log=print):
+        self.cfg, self.task, self.hard_train = cfg, task, list(hard_train)
+        self.meta = cfg.meta
+        self.out = Path(out_dir)
+        self.ckpt = self.out / "checkpoints"
+        self.log = log
+        self.student = load_policy(cfg.model, seed=cfg.seed)
+        self.teacher = load_policy(cfg.model, seed=cfg.seed)
+        if hasattr(task, "bind_tokenizer"):
+            task.bind_tokenizer(self.teacher.tokenizer)
+        self.teacher_opt = make_optimizer(self.teacher, self.meta.teacher.lr, self.meta.teacher.weight_decay)
+        self.baseline: Snapshot = snapshot(self.student)
+        self.state = MetaState()
+        if len(self.hard_train) == 0:
+            raise ValueError("hard-train set is empty: run the probe first (nothing to reward against)")
+
+    # -- checkpointing ------------------------------------------------------------------------
+    def save(self) -> None:
+        import torch
+
+        self.ckpt.mkdir(parents=True, exist_ok=True)
+        save_snapshot(snapshot(self.teacher), self.ckpt / "teacher.pt")
+        save_snapshot(self.baseline, self.ckpt / "baseline_student.pt")
+        tmp = self.ckpt / "teacher_opt.pt.tmp"
+        torch.save(self.teacher_opt.state_dict(), tmp)
+        os.replace(tmp, self.ckpt / "teacher_opt.pt")
+        write_json(self.ckpt / "state.json", asdict(self.state))  # written last: it commits the step
+
+    def try_resume(self) -> bool:
+        import torch
+
+        if not (self.ckpt / "state.json").exists():
+            return False
+        st = json.loads((self.ckpt / "state.json").read_text())
+        self.state = MetaState(**st)
+        restore(self.teacher, load_snapshot(self.ckpt / "teacher.pt"))
+        self.baseline = load_snapshot(self.ckpt / "baseline_student.pt")
+        self.teacher_opt.load_state_dict(torch.load(self.ckpt / "teacher_opt.pt", weights_only=False))
+        # drop metric rows of a step that was interrupted after logging but before its checkpoint
+        rows = [r for r in read_jsonl(self.out / "metrics.jsonl") if r["step"] < self.state.step]
+        _rewrite_jsonl(self.out / "metrics.jsonl", rows)
+        self.log(f"resumed at outer step {self.state.step} ({len(self.state.promotions)} promotions)")
+        return True
+
+    # -- ALG1: sample g*n QA pairs with rejection sampling ---------------------------------------
+    def sample_teacher(self, step: int) -> tuple[list[QAPair], list[list[int]], int]:
+        need = self.meta.g * self.meta.n
+        pairs, comp_ids, rejected = [], [], 0
+        for round_ in range(self.meta.max_teacher_tries):
+            texts, ids = sample(self.teacher, [self.task.teacher_prompt()], [f"t{step}r{round_}"],
+                                need - len(pairs) + max(4, need // 8), self.meta.teacher.temperature,
+                                self.task.teacher_max_new_tokens, derive_seed(self.cfg.seed, step, "teacher", round_),
+                                self.cfg.model.gen_batch_size)
+            for t, c in zip(texts[0], ids[0]):
+                qa = self.task.parse_teacher(t)
+                if qa is None:
+                    rejected += 1
+                elif len(pairs) < need:
+                    pairs.append(qa)
+                    comp_ids.append(c)
+            if len(pairs) == need:
+                return pairs, comp_ids, rejected
+        raise TeacherSamplingError(
+            f"outer step {step}: only {len(pairs)}/{need} format-valid teacher samples after "
+            f"{self.meta.max_teacher_tries} rounds ({rejected} rejected); raise meta.max_teacher_tries or check the teacher prompt")
+
+    def _reward_questions(self, step: int):
+        rng = np.random.default_rng(derive_seed(self.cfg.seed, step, "qr"))
+        m = min(self.meta.M, len(self.hard_train))
+        idx = rng.choice(len(self.hard_train), size=m, replace=False)
+        return [self.hard_train[i] for i in sorted(idx)]
+
+    def _acc(self, problems, step) -> float:
+        return float(accuracy(self.student, self.task, [p.question for p in problems], [p.answer for p in problems],
+                              [p.id for p in problems], self.meta.reward_decoding, self.meta.reward_samples,
+                              derive_seed(self.cfg.seed, step, "eval"), self.cfg.model.gen_batch_size).mean())
+
+    # -- one outer step -----------------------------------------------------------------------------
+    def outer_step(self) -> dict:
+        t0 = time.time()
+        m, step = self.meta, self.state.step
+        pairs, comp_ids, rejected = self.sample_teacher(step)
+        datasets = [pairs[k * m.n:(k + 1) * m.n] for k in range(m.g)]  # ALG1: split into X_1..X_g
+        q_r = self._reward_questions(step)  # ALG1: sample Q_R from D_train
+        restore(self.student, self.baseline)
+        base_acc = self._acc(q_r, step)
+        inner = inner_steps_for(m, len(self.state.promotions))
+        rewards_kj = np.zeros((m.g, m.r))
+        trained: dict[tuple[int, int], Snapshot] = {}
+        student_stats = []
+        for k, ds in enumerate(datasets):
+            items = [RLItem(qa.question, qa.answer, f"s{step}d{k}q{i}") for i, qa in enumerate(ds)]
+            if m.reward == "intrinsic":
+                rewards_kj[k, :] = self._learnability(items, step, k)
+                continue
+            for j in range(m.r):
+                job = StudentJob(self.baseline, items, inner, derive_seed(self.cfg.seed, step, k, j),
+                                 [p.question for p in q_r], [p.answer for p in q_r], [p.id for p in q_r],
+                                 m.reward_decoding, m.reward_samples, derive_seed(self.cfg.seed, step, "eval"))
+                res = run_student_job(self.student, self.task, job, m.student, self.cfg.model.gen_batch_size)
+                # ALG1: R_kj = Acc(trained student, Q_R) - Acc(baseline, Q_R)
+                rewards_kj[k, j] = res.accuracy - base_acc
+                trained[(k, j)] = res.trained
+                student_stats.append(float(np.mean([s["reward"] for s in res.train_stats])))
+        r_k = rewards_kj.mean(axis=1)  # ALG1: R_k = mean_j R_kj
+        r_hat = float(r_k.mean())
+        self.state.reward_history.append(r_hat)
+        ma = moving_average(self.state.reward_history, m.ma_window)
+        promoted = False
+        if m.promote and m.reward == "grounded" and should_promote(ma, m.tau):  # ALG1: promotion check
+            k_best = int(np.argmax(r_k))
+            j_med = median_student(list(rewards_kj[k_best]))
+            self.baseline = trained[(k_best, j_med)]
+            stage = len(self.state.promotions) + 1
+            self.state.pq.extend({"question": qa.question, "answer": qa.answer, "stage": stage, "step": step}
+                                 for qa in datasets[k_best])
+            restore(self.student, self.baseline)
+            new_acc = self.hard_train_greedy_acc()
+            self.state.promotions.append({"step": step, "dataset": k_best, "student": j_med,
+                                          "reward": float(rewards_kj[k_best, j_med]), "hard_train_greedy_acc": new_acc})
+            save_snapshot(self.baseline, self.ckpt / f"promoted_{stage}.pt")
+            promoted = True
+        # ALG1: teacher RLOO update, every rollout of X_k gets A_k
+        adv = teacher_advantages(r_k, [m.n] * m.g)
+        prompt = encode_prompts(self.teacher.tokenizer, [self.task.teacher_prompt()])[0]
+        lr = cosine_lr(step, m.outer_steps, m.teacher.lr, m.teacher.warmup_steps)
+        t_loss, t_kl = policy_gradient_step(self.teacher, self.teacher_opt, [prompt] * len(comp_ids), comp_ids, adv,
+                                            m.teacher.kl_coef, lr, m.teacher.grad_clip, micro_batch=self.cfg.model.gen_batch_size)
+        row = {"step": step, "reward_mean": r_hat, "reward_ma": ma, "promoted": promoted,
+               "promotions": len(self.state.promotions), "baseline_acc": base_acc, "inner_steps": inner,
+               "rejected": rejected, "accepted": len(pairs), "rewards": r_k.tolist(), "rewards_kj": rewards_kj.tolist(),
+               "student_train_reward": float(np.mean(student_stats)) if student_stats else None,
+               "teacher_kl": t_kl, "teacher_lr": lr, "seconds": round(time.time() - t0, 2),
+               "questions": [qa.question for qa in pairs], "answers": [qa.answer for qa in pairs]}
+        self.state.step += 1
+        append_jsonl(self.out / "metrics.jsonl", row)
+        if self.state.step % self.meta.checkpoint_every == 0 or self.state.step == m.outer_steps:
+            self.save()
+        return row
+
+    def hard_train_greedy_acc(self) -> float:
+        """Greedy accuracy of the student as it stands on all of hard-train (Fig. 6, left)."""
+        hs = self.hard_train
+        return float(accuracy(self.student, self.task, [p.question for p in hs], [p.answer for p in hs],
+                              [p.id for p in hs], "greedy", 1, 0, self.cfg.model.gen_batch_size).mean())
+
+    def _learnability(self, items: list[RLItem], step: int, k: int) -> float:
+        """App. B.4: mean over the dataset of learnability(success rate of 32 base-student samples)."""
+        restore(self.student, self.baseline)
+        rates = accuracy(self.student, self.task, [it.question for it in items], [it.reference for it in items],
+                         [it.key for it in items], "sampled", self.meta.intrinsic_samples,
+                         derive_seed(self.cfg.seed, step, "intrinsic", k), self.cfg.model.gen_batch_size)
+        return float(learnability(rates).mean())
+
+    def run(self, resume: bool = False, on_step=None) -> list[dict]:
+        if resume:
+            self.try_resume()
+        elif (self.ckpt / "state.json").exists():
+            raise FileExistsError(f"{self.ckpt} holds a run already: pass resume=True (--resume) or use a new name")
+        else:
+            (self.out / "metrics.jsonl").unlink(missing_ok=True)
+        if self.state.initial_hard_train_acc is None:
+            restore(self.student, self.baseline)
+            self.state.initial_hard_train_acc = self.hard_train_greedy_acc()
+        while self.state.step < self.meta.outer_steps:
+            row = self.outer_step()
+            msg = (f"step {row['step']:3d}  R={row['reward_mean']:+.4f}  MA={row['reward_ma']:+.4f}  base={row['baseline_acc']:.3f}"
+                   f"  inner={row['inner_steps']}  rej={row['rejected']}  {'PROMOTED ' if row['promoted'] else ''}{row['seconds']:.1f}s")
+            self.log(msg)
+            if on_step:
+                on_step(row)
+        self.save()
+        write_json(self.out / "pq.json", self.state.pq)
+        write_json(self.out / "promotions.json", self.state.promotions)
+        return read_jsonl(self.out / "metrics.jsonl")
+
+
+def sample_questions(policy, task, count: int, seed: int, temperature: float = 1.0, max_rounds: int = 20,
+                     batch_size: int = 256) -> list[QAPair]:
+    """`count` format-valid QA pairs from a teacher (trained or not): Grounded-T / Base-T / Intrinsic-T sets."""
+    out, rnd = [], 0
+    while len(out) < count and rnd < max_rounds:
+        texts, _ = sample(policy, [task.teacher_prompt()], [f"eval{seed}r{rnd}"], count, temperature,
+                          task.teacher_max_new_tokens, derive_seed(seed, "sample", rnd), batch_size)
+        out += [qa for qa in map(task.parse_teacher, texts[0]) if qa is not None][: count - len(out)]
+        rnd += 1
+    if len(out) < count:
+        raise TeacherSamplingError(f"only {len(out)}/{count} format-valid questions after {max_rounds} rounds")
+    return out
+
+
+def _rewrite_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    os.replace(tmp, path)

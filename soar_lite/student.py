@@ -1,0 +1,135 @@
+"""Student training and scoring: the inner loop's unit of work (paper §2.4).
+
+`run_student_job` is self-contained: (baseline adapter snapshot, dataset, seed, settings) -> (trained
+adapter snapshot, reward). The g*r students of an outer step are independent jobs, so they can fan
+out over GPUs or nodes with an existing engine (e.g. `ray.remote(run_student_job)`) unchanged; here
+they run one after another on one in-memory model, restored from the snapshot each time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .models import Snapshot, restore, snapshot
+from .rloo import cosine_lr, make_optimizer, policy_gradient_step, rloo_advantages
+from .sampling import encode_prompts, sample
+
+
+@dataclass
+class RLItem:
+    """A training question with the reference its reward is checked against (teacher's or true)."""
+
+    question: str
+    reference: str
+    key: str
+
+
+def rl_train(policy, task, items: list[RLItem], rl, steps: int, seed: int, batch_size: int = 256,
+             item_sampler=None, log=None, optimizer=None, step_offset: int = 0, total_steps: int | None = None) -> list[dict]:
+    """RLOO for `steps` steps on `items` (batch_questions x group_size each step).
+
+    `item_sampler(step, rng) -> list[RLItem]` overrides the default cyclic shuffled batches (used by
+    evaluation's mixed/curriculum modes). A run trained in chunks passes its `optimizer`, the chunk's
+    `step_offset` and the run's `total_steps`, so AdamW state and the cosine schedule span the run.
+    Returns per-step stats.
+    """
+    rng = np.random.default_rng(seed)
+    opt = optimizer if optimizer is not None else make_optimizer(policy, rl.lr, rl.weight_decay)
+    total = total_steps if total_steps is not None else steps
+    order, cursor, stats = rng.permutation(len(items)) if items else np.array([], int), 0, []
+    for step in range(steps):
+        if item_sampler is not None:
+            batch = item_sampler(step, rng)
+        else:
+            idx = []
+            while len(idx) < min(rl.batch_questions, len(items)):
+                if cursor >= len(order):
+                    order, cursor = rng.permutation(len(items)), 0
+                idx.append(order[cursor])
+                cursor += 1
+            batch = [items[i] for i in idx]
+        prompts = [task.student_prompt(it.question) for it in batch]
+        texts, comp_ids = sample(policy, prompts, [f"{it.key}#s{step_offset + step}" for it in batch], rl.group_size,
+                                 rl.temperature, task.student_max_new_tokens, seed=int(rng.integers(2**31)),
+                                 batch_size=batch_size)
+        rewards = np.array([task.student_rewards(texts[i], [batch[i].reference] * rl.group_size)
+                            for i in range(len(batch))])
+        adv = rloo_advantages(rewards)
+        enc = encode_prompts(policy.tokenizer, prompts)
+        p_ids = [enc[i] for i in range(len(batch)) for _ in range(rl.group_size)]
+        c_ids = [comp_ids[i][j] for i in range(len(batch)) for j in range(rl.group_size)]
+        lr = cosine_lr(step_offset + step, total, rl.lr, rl.warmup_steps)
+        loss, kl = policy_gradient_step(policy, opt, p_ids, c_ids, adv.reshape(-1), rl.kl_coef, lr, rl.grad_clip)
+        correct = float((rewards >= 1.0).mean())
+        stats.append({"step": step_offset + step, "reward": float(rewards.mean()), "correct": correct, "kl": kl, "loss": loss,
+                      "signal_groups": float((rewards.std(axis=1) > 0).mean()), "lr": lr})
+        if log is not None:
+            log(stats[-1])
+    return stats
+
+
+def reference_logprob(policy, task, questions: list[str], references: list[str], batch_size: int = 256) -> np.ndarray:
+    """Mean per-token log-probability of each reference answer (+ EOS) given the student prompt.
+
+    Only meaningful where the reference is the whole completion (the tiny world's worked chain)."""
+    import torch
+
+    from .sampling import completion_logprobs
+
+    tok = policy.tokenizer
+    prompts = encode_prompts(tok, [task.student_prompt(q) for q in questions])
+    comps = [tok(r, add_special_tokens=False).input_ids + [tok.eos_token_id] for r in references]
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(prompts), batch_size):
+            lp, mask = completion_logprobs(policy.model, prompts[s:s + batch_size], comps[s:s + batch_size],
+                                           tok.pad_token_id, policy.device)
+            out.append(((lp * mask).sum(-1) / mask.sum(-1)).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def accuracy(policy, task, questions: list[str], references: list[str], keys: list[str], decoding: str,
+             samples: int, seed: int, batch_size: int = 256) -> np.ndarray:
+    """Per-question score: greedy accuracy (the paper's reward, §2.3), mean accuracy over `samples` samples
+    at T=1 ('sampled'), or the mean per-token log-probability of the reference answer ('logprob')."""
+    if decoding == "logprob":
+        return reference_logprob(policy, task, questions, references, batch_size)
+    prompts = [task.student_prompt(q) for q in questions]
+    if decoding == "greedy":
+        texts, _ = sample(policy, prompts, keys, 1, 0.0, task.student_max_new_tokens, seed, batch_size)
+    else:
+        texts, _ = sample(policy, prompts, keys, samples, 1.0, task.student_max_new_tokens, seed, batch_size)
+    return np.array([np.mean(task.is_correct_many(t, [r] * len(t))) for t, r in zip(texts, references)])
+
+
+@dataclass
+class StudentJob:
+    """One inner-loop student: train from `baseline` on `items`, score on the reward questions."""
+
+    baseline: Snapshot
+    items: list[RLItem]
+    steps: int
+    seed: int
+    reward_questions: list[str]
+    reward_references: list[str]
+    reward_keys: list[str]
+    decoding: str = "greedy"
+    reward_samples: int = 1
+    eval_seed: int = 0
+
+
+@dataclass
+class StudentResult:
+    trained: Snapshot
+    accuracy: float
+    train_stats: list[dict] = field(default_factory=list)
+
+
+def run_student_job(policy, task, job: StudentJob, rl, batch_size: int = 256) -> StudentResult:
+    """Restore the baseline, train, score. Leaves the policy holding the trained adapter."""
+    restore(policy, job.baseline)
+    stats = rl_train(policy, task, job.items, rl, job.steps, job.seed, batch_size)
+    acc = accuracy(policy, task, job.reward_questions, job.reward_references, job.reward_keys, job.decoding,
+                   job.reward_samples, job.eval_seed, batch_size)
+    return StudentResult(trained=snapshot(policy), accuracy=float(acc.mean()), train_stats=stats)

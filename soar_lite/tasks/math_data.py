@@ -1,0 +1,179 @@
+"""MATH, HARP and OlympiadBench: loaders and the math Task (paper §1.2, §2.1, App. B.1-B.3).
+
+The files of `shared/data` are vendored gzipped under `soar_lite/data/<set>/` (bytes unchanged before
+compression; PROVENANCE.md beside each gives source, licence and sha256 of the uncompressed file).
+`load_records` also reads an uncompressed local `.jsonl` from `task.data_dir`, and a Hugging Face
+dataset id via `datasets` when online (HF_HUB_OFFLINE unset).
+
+Prompts are the paper's App. B.1 text verbatim; the teacher parser accepts the paper's literal closing
+tag `<question>` (a typo in the paper, INFERRED) as well as `</question>`.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+from ..verify import answers_match, last_boxed, strip_dollars
+from .base import Problem, QAPair, shaped_reward
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+# Paper App. B.1, verbatim.
+TEACHER_PROMPT = (
+    "You are generating a new math problem for a math assistant.\n"
+    "Allowed topics: Algebra, Counting and Probability, Geometry, Intermediate Algebra, Number Theory, "
+    "Prealgebra, or Precalculus.\n"
+    "Output rules (follow EXACTLY):\n"
+    "- Provide the final formatted problem in this structure: <question>[full math question]<question>"
+    "<answer>\\boxed{[answer]}</answer>\n"
+    "- Any explanations, steps, or reasoning about the problem goes OUTSIDE the <question> and <answer> tags.\n"
+    "Constraints:\n"
+    "- The problem must be original, challenging, and require at least 2--3 steps of reasoning.\n"
+    "- Output exactly ONE problem. You MUST follow the specified format EXACTLY.\n"
+    "Begin now:"
+)
+STUDENT_PROMPT = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+    "The assistant first shows the complete reasoning process step by step, then provides the final answer "
+    "in \\boxed{}. The assistant must always follow the format: 'User: [question] Assistant: [detailed "
+    "reasoning] The final answer is: \\boxed{[answer]}.\n\nUser: <QUESTION> Assistant: "
+)
+
+SOURCES = {
+    # name -> (file under soar_lite/data, id function, question field, answer function)
+    "math-test": "math/test.jsonl.gz",
+    "math-train": "math/train.jsonl.gz",
+    "math500": "math/math500.jsonl.gz",
+    "harp": "harp/HARP.jsonl.gz",
+    "olympiadbench": "olympiadbench/OE_TO_maths_en_COMP.jsonl.gz",
+}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    text = opener(path, "rt", encoding="utf-8").read()
+    # HARP has no trailing newline (PROVENANCE.md): split on lines, skip blanks
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def load_records(name: str, data_dir: str = "") -> list[dict]:
+    """Raw records of a source: vendored copy, a local folder, or a hub dataset id ('hf:<id>:<split>')."""
+    if name.startswith("hf:"):
+        from datasets import load_dataset
+
+        _, ds_id, split = name.split(":", 2)
+        return [dict(r) for r in load_dataset(ds_id, split=split)]
+    if name not in SOURCES:
+        raise ValueError(f"unknown data source {name!r}; choose one of {', '.join(SOURCES)} or hf:<id>:<split>")
+    rel = SOURCES[name]
+    path = Path(data_dir) / rel if data_dir else DATA_DIR / rel
+    if data_dir and not path.exists():
+        plain = path.with_suffix("")  # allow uncompressed copies
+        path = plain if plain.exists() else path
+    if not path.exists():
+        raise FileNotFoundError(f"data file for {name!r} not found: {path}")
+    return read_jsonl(path)
+
+
+def _math_answer(rec: dict) -> str:
+    if "answer" in rec:
+        return rec["answer"]
+    boxed = last_boxed(rec["solution"])
+    if boxed is None:
+        raise ValueError(f"MATH record {rec.get('unique_id')} has no \\boxed answer")
+    return boxed
+
+
+def to_problems(name: str, records: list[dict]) -> list[Problem]:
+    out = []
+    for i, r in enumerate(records):
+        if name.startswith("math"):
+            out.append(Problem(r.get("unique_id", str(i)), r["problem"], _math_answer(r), r.get("level", ""),
+                               {"type": r.get("type", "")}))
+        elif name == "harp":
+            out.append(Problem(f"{r['year']}/{r['contest']}/{r['number']}", r["problem"], strip_dollars(r["answer"]),
+                               f"Level {r['level']}", {"subject": r.get("subject", "")}))
+        elif name == "olympiadbench":
+            out.append(Problem(str(r["id"]), r["question"], strip_dollars(r["final_answer"][0]), r.get("subfield", ""),
+                               {"answer_type": r.get("answer_type", "")}))
+        else:
+            out.append(Problem(str(r.get("id", i)), r.get("problem") or r["question"], str(r["answer"]), ""))
+    return out
+
+
+def load_problems(name: str, data_dir: str = "") -> list[Problem]:
+    return to_problems(name, load_records(name, data_dir))
+
+
+_Q = re.compile(r"<question>(.*?)(?:</question>|<question>)", re.S)
+_A = re.compile(r"<answer>(.*?)</answer>", re.S)
+
+
+class MathTask:
+    """Math benchmarks behind the Task interface: paper prompts, Math-Verify, shaped reward."""
+
+    def __init__(self, name: str, data_dir: str = "", student_max_new_tokens: int = 1024,
+                 teacher_max_new_tokens: int = 512, verify_timeout_s: float = 5.0, teacher_chat_template: bool = True):
+        self.name = name
+        self.teacher_chat_template = teacher_chat_template
+        self._teacher_text = TEACHER_PROMPT
+        self.data_dir = data_dir
+        self.student_max_new_tokens = student_max_new_tokens
+        self.teacher_max_new_tokens = teacher_max_new_tokens
+        self.verify_timeout_s = verify_timeout_s
+
+    def student_prompt(self, question: str) -> str:
+        return STUDENT_PROMPT.replace("<QUESTION>", question)
+
+    def teacher_prompt(self) -> str:
+        return self._teacher_text
+
+    def bind_tokenizer(self, tokenizer) -> None:
+        """Send the teacher prompt as a user turn through the model's chat template (INFERRED, §2.1),
+        when the tokenizer has one; the student prompt stays the paper's raw completion prompt."""
+        if self.teacher_chat_template and getattr(tokenizer, "chat_template", None):
+            self._teacher_text = tokenizer.apply_chat_template([{"role": "user", "content": TEACHER_PROMPT}],
+                                                               tokenize=False, add_generation_prompt=True)
+
+    def parse_teacher(self, text: str) -> QAPair | None:
+        """App. B.2: question and answer tags, a \\boxed{}, boxed contents that parse."""
+        q, a = _Q.search(text), _A.search(text)
+        if q is None or a is None:
+            return None
+        boxed = last_boxed(a.group(1))
+        if boxed is None or not boxed.strip() or not q.group(1).strip():
+            return None
+        if not _parses(boxed, self.verify_timeout_s):
+            return None
+        return QAPair(question=q.group(1).strip(), answer=boxed.strip(), text=text)
+
+    def extract_answer(self, completion: str) -> str | None:
+        return last_boxed(completion)
+
+    def is_correct(self, completion: str, reference: str) -> bool:
+        return answers_match(completion, reference, self.verify_timeout_s)
+
+    def is_correct_many(self, completions: list[str], references: list[str]) -> list[bool]:
+        return [self.is_correct(c, r) for c, r in zip(completions, references)]
+
+    def student_reward(self, completion: str, reference: str) -> float:
+        ans = last_boxed(completion)
+        formatted = ans is not None
+        verified = formatted and answers_match(completion, reference, self.verify_timeout_s)
+        contains = formatted and strip_dollars(reference) in ans
+        return shaped_reward(formatted, verified, contains)
+
+    def student_rewards(self, completions: list[str], references: list[str]) -> list[float]:
+        return [self.student_reward(c, r) for c, r in zip(completions, references)]
+
+    def problems(self, pool: str) -> list[Problem]:
+        return load_problems(pool, self.data_dir)
+
+
+def _parses(answer: str, timeout_s: float) -> bool:
+    """Math-Verify can parse the boxed contents (checked by comparing the answer with itself)."""
+    from ..verify import _verifier
+
+    return _verifier(timeout_s).equal(answer, answer)

@@ -1,0 +1,85 @@
+"""Meta-training: a run killed with SIGKILL mid-step and resumed ends exactly like an uninterrupted run."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from soar_lite.config import load_config
+from soar_lite.pipeline import run_probe
+
+REPO = Path(__file__).resolve().parent.parent
+OVERRIDES = ["meta.outer_steps=4", "meta.g=2", "meta.n=6", "meta.r=2", "meta.inner_steps=2", "meta.tau=-1.0"]
+
+RUNNER = """
+import sys
+from soar_lite.config import load_config
+from soar_lite.pipeline import run_meta_train
+cfg = load_config(sys.argv[1], sys.argv[3:])
+run_meta_train(cfg, resume=sys.argv[2] == "resume", log=lambda m: print(m, flush=True))
+"""
+
+
+def _run(params, results, resume, wait=True):
+    args = [sys.executable, "-c", RUNNER, str(params), "resume" if resume else "fresh", f"results_dir={results}",
+            *OVERRIDES]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if wait:
+        return subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+
+
+def _metrics(run_dir):
+    rows = [json.loads(l) for l in (run_dir / "meta" / "metrics.jsonl").read_text().splitlines()]
+    for r in rows:
+        r.pop("seconds")
+    return rows
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory):
+    base = tmp_path_factory.mktemp("meta")
+    cfg = load_config(REPO / "params" / "ci.yaml", [f"results_dir={base / 'a'}"])
+    run_probe(cfg, log=lambda m: None)
+    shutil.copytree(base / "a" / "ci" / "probe", base / "b" / "ci" / "probe")
+    return base
+
+
+def test_sigkill_mid_step_then_resume_matches_uninterrupted_run(probed):
+    params = REPO / "params" / "ci.yaml"
+    full = _run(params, probed / "a", resume=False)
+    assert full.returncode == 0, full.stderr[-2000:]
+    run_b = probed / "b" / "ci"
+    proc = _run(params, probed / "b", resume=False, wait=False)
+    metrics = run_b / "meta" / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    time.sleep(0.3)  # inside the third outer step
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(metrics.read_text().splitlines())
+    assert done_before < 4
+    resumed = _run(params, probed / "b", resume=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed at outer step" in resumed.stdout
+    a, b = _metrics(probed / "a" / "ci"), _metrics(run_b)
+    assert [r["step"] for r in b] == [0, 1, 2, 3]
+    assert a == b
+    pq_a = json.loads((probed / "a" / "ci" / "meta" / "pq.json").read_text())
+    pq_b = json.loads((run_b / "meta" / "pq.json").read_text())
+    assert pq_a == pq_b and len(pq_a) == 4 * 6  # tau < 0: a promotion at every step
+
+
+def test_fresh_run_refuses_to_overwrite_a_checkpointed_run(probed):
+    params = REPO / "params" / "ci.yaml"
+    again = _run(params, probed / "a", resume=False)
+    assert again.returncode != 0 and "resume" in again.stderr

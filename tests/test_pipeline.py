@@ -1,0 +1,39 @@
+"""End to end: `soar-lite run params/ci.yaml` executes every notebook with papermill and writes its outputs."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _errors(nb_path: Path) -> list[str]:
+    nb = json.loads(nb_path.read_text())
+    return [o.get("ename", "") for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def test_papermill_end_to_end_on_ci_params(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", str(REPO / "params" / "ci.yaml"),
+                        "-o", f"results_dir={tmp_path}"], capture_output=True, text=True, timeout=1200, cwd=REPO)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    run = tmp_path / "ci"
+    for nb in ["00_tiny_world", "01_probe", "02_meta_train", "03_evaluate", "04_analyze_questions"]:
+        assert (run / f"{nb}.ipynb").exists() and (run / f"{nb}.html").exists(), nb
+        assert _errors(run / f"{nb}.ipynb") == [], nb
+    hs = pd.read_csv(run / "tables" / "hard_sets.csv")
+    assert list(hs.columns) == ["pool", "n_pool", "n_fail", "n_train", "n_test"]
+    assert hs.n_fail[0] == hs.n_train[0] + hs.n_test[0] > 0
+    pk = pd.read_csv(run / "tables" / "pass_at_k.csv")
+    assert list(pk.columns) == ["method", "seed", "k", "pass_at_k"]
+    assert {"base-model", "hard-only", "soar-pq", "soar-ps", "grounded-t", "base-t", "intrinsic-t", "curated"} <= set(pk.method)
+    ql = pd.read_csv(run / "tables" / "question_labels.csv")
+    assert {"set", "n", "well_posed_share", "correct_share"} <= set(ql.columns)
+    assert set(ql.set) == {"base-t", "intrinsic-t", "grounded-t", "pq"}
+    assert list(pd.read_csv(run / "tables" / "vendi.csv").columns) == ["set", "vendi_mean", "vendi_sd"]
+    assert list(pd.read_csv(run / "tables" / "world_check.csv").columns) == ["arm", "seed", "k", "pass_at_k"]
+    assert list(pd.read_csv(run / "tables" / "base_teacher_rewards.csv").columns)[:3] == ["dataset", "seed", "delta"]
+    metrics = [json.loads(l) for l in (run / "meta" / "metrics.jsonl").read_text().splitlines()]
+    assert {"step", "reward_mean", "reward_ma", "promoted", "baseline_acc", "inner_steps", "rejected", "seconds"} <= set(metrics[0])
+    assert len(list((run / "figures").glob("*.png"))) >= 10
