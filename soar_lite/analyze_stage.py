@@ -23,8 +23,9 @@ from .student import RLItem
 
 
 def question_sets(cfg, policy, task, base) -> dict[str, list[tuple[str, str]]]:
-    """(question, answer) pairs per set: base-t, intrinsic-t, grounded-t (sampled), pq (meta-training)."""
-    n, bs = cfg.evaluate.n_questions, cfg.model.gen_batch_size
+    """(question, answer) pairs per set: base-t, intrinsic-t, grounded-t (`analyze.n_questions` sampled from
+    each teacher), pq (all Promotion Questions of meta-training)."""
+    n, bs = cfg.analyze.n_questions, cfg.model.gen_batch_size
     sets = {}
     restore(policy, base)
     sets["base-t"] = [(qa.question, qa.answer) for qa in sample_questions(policy, task, n, cfg.seed + 21, batch_size=bs)]

@@ -120,6 +120,7 @@ class EvalConfig:
 @dataclass
 class AnalyzeConfig:
     embedder: str = "auto"  # auto | char-ngram | minilm | an HF model id (paper: Qwen3-Embedding-8B)
+    n_questions: int = 384  # questions sampled per teacher for Tables 1/7 (Table 7: ~384 per set)
     vendi_subsample: int = 128  # Table 1: subsamples of 128
     vendi_bootstrap: int = 100
     judge: str = "exact"  # exact (tiny world) | hf:<model path> | openai:<model>
