@@ -49,6 +49,8 @@ def notebook(title_md: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNo
     nb.cells.append(new_code_cell(SETUP))
     for kind, src in cells:
         nb.cells.append(new_markdown_cell(src) if kind == "md" else new_code_cell(src))
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i:02d}"  # stable ids: regenerating does not churn the files
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     return nb
@@ -127,7 +129,8 @@ META = notebook(
                  "      f\"{m.seconds.mean():.1f} s per outer step\")\n"
                  "display(m[['step', 'reward_mean', 'reward_ma', 'promoted', 'baseline_acc', 'inner_steps', 'rejected', 'seconds']].round(4))"),
         ("md", "## Teacher reward with promotion markers (paper Fig. 16/19)"),
-        ("code", "fig = plots.teacher_reward(m, cfg.meta.tau)\nplots.savefig(fig, FIG / 'meta_teacher_reward.png')"),
+        ("code", "fig = plots.teacher_reward(m, cfg.meta.tau, ylabel=f'Δ {cfg.meta.reward_decoding} score on Q_R')\n"
+                 "plots.savefig(fig, FIG / 'meta_teacher_reward.png')"),
         ("md", "## Baseline student across promotion stages, and example questions per stage (paper Fig. 6)"),
         ("code", "out = pipeline.meta_outputs(cfg)\nstages = pipeline.promotion_stage_table(cfg, out)\ndisplay(stages)\n"
                  "fig = plots.promotion_stages(stages)\nplots.savefig(fig, FIG / 'meta_promotion_stages.png')\n"
@@ -168,7 +171,7 @@ EVAL = notebook(
         ("md", "## Table 4/5 analogue: hard-test pass@k (%), mean ± SD over seeds"),
         ("code", "table = res['table']\nours = plots.mean_sd_table(table)\n"
                  "order = [m for m in cfg.evaluate.methods if m in ours.index]\ndisplay(ours.loc[order])\n"
-                 "print('Paper, MATH (Table 4; curated = MATH train (Full)):')\n"
+                 "print('Paper, MATH (Table 4; curated = MATH train (128)):')\n"
                  "display(evaluate_stage.paper_table('MATH (Table 4)'))"),
         ("md", "## Fig. 3 analogue: Δ pass@k over Hard-Only (±1 SD)"),
         ("code", "fig = plots.delta_over(table[table.method != 'base-model'])\nplots.savefig(fig, FIG / 'eval_delta_over_hard_only.png')"),

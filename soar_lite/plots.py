@@ -34,7 +34,8 @@ def pass_at_k_by_level(levels: pd.DataFrame, title: str = "Base model pass@k per
     return fig
 
 
-def teacher_reward(metrics: pd.DataFrame, tau: float, title: str = "Teacher reward (paper Fig. 16/19)"):
+def teacher_reward(metrics: pd.DataFrame, tau: float, title: str = "Teacher reward (paper Fig. 16/19)",
+                   ylabel: str = "reward: Δ score on Q_R vs the baseline"):
     fig, ax = plt.subplots(figsize=(8, 3.5))
     ax.plot(metrics["step"], metrics["reward_mean"], color="#aaaaaa", marker=".", label="batch reward R̂_t")
     ax.plot(metrics["step"], metrics["reward_ma"], color="#d62728", label="moving average R̄_t")
@@ -44,7 +45,7 @@ def teacher_reward(metrics: pd.DataFrame, tau: float, title: str = "Teacher rewa
     if metrics["promoted"].any():
         ax.plot([], [], color="#2ca02c", label="promotion")
     ax.set_xlabel("outer step")
-    ax.set_ylabel("Δ accuracy on Q_R")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -128,4 +129,4 @@ def mean_sd_table(table: pd.DataFrame, index="method", value="pass_at_k", scale:
 
 
 __all__ = ["savefig", "pass_at_k_by_level", "teacher_reward", "promotion_stages", "step_diagnostics", "curves",
-           "delta_over", "histogram", "mean_sd_table", "np"]
+           "delta_over", "histogram", "mean_sd_table"]

@@ -108,15 +108,26 @@ class MetaTrainer:
 
     # -- checkpointing ------------------------------------------------------------------------
     def save(self) -> None:
+        """Write the step's tensors under step-stamped names, then state.json (atomic) naming them, then
+        drop older stamps: a kill at any point leaves state.json consistent with the files it names."""
         import torch
 
         self.ckpt.mkdir(parents=True, exist_ok=True)
+        stamp = f"{self.state.step:05d}"
+        files = {"teacher": f"teacher-{stamp}.pt", "baseline": f"baseline_student-{stamp}.pt",
+                 "teacher_opt": f"teacher_opt-{stamp}.pt"}
+        save_snapshot(snapshot(self.teacher), self.ckpt / files["teacher"])
+        save_snapshot(self.baseline, self.ckpt / files["baseline"])
+        tmp = self.ckpt / (files["teacher_opt"] + ".tmp")
+        torch.save(self.teacher_opt.state_dict(), tmp)
+        os.replace(tmp, self.ckpt / files["teacher_opt"])
+        write_json(self.ckpt / "state.json", {**asdict(self.state), "files": files})  # commits the step
+        for f in self.ckpt.glob("*-[0-9][0-9][0-9][0-9][0-9].pt"):
+            if f.name not in files.values():
+                f.unlink(missing_ok=True)
+        # stable names for readers (notebooks 03/04 sample the trained teacher from teacher.pt)
         save_snapshot(snapshot(self.teacher), self.ckpt / "teacher.pt")
         save_snapshot(self.baseline, self.ckpt / "baseline_student.pt")
-        tmp = self.ckpt / "teacher_opt.pt.tmp"
-        torch.save(self.teacher_opt.state_dict(), tmp)
-        os.replace(tmp, self.ckpt / "teacher_opt.pt")
-        write_json(self.ckpt / "state.json", asdict(self.state))  # written last: it commits the step
 
     def try_resume(self) -> bool:
         import torch
@@ -124,10 +135,11 @@ class MetaTrainer:
         if not (self.ckpt / "state.json").exists():
             return False
         st = json.loads((self.ckpt / "state.json").read_text())
+        files = st.pop("files")
         self.state = MetaState(**st)
-        restore(self.teacher, load_snapshot(self.ckpt / "teacher.pt"))
-        self.baseline = load_snapshot(self.ckpt / "baseline_student.pt")
-        self.teacher_opt.load_state_dict(torch.load(self.ckpt / "teacher_opt.pt", weights_only=False))
+        restore(self.teacher, load_snapshot(self.ckpt / files["teacher"]))
+        self.baseline = load_snapshot(self.ckpt / files["baseline"])
+        self.teacher_opt.load_state_dict(torch.load(self.ckpt / files["teacher_opt"], weights_only=False))
         # drop metric rows of a step that was interrupted after logging but before its checkpoint
         rows = [r for r in read_jsonl(self.out / "metrics.jsonl") if r["step"] < self.state.step]
         _rewrite_jsonl(self.out / "metrics.jsonl", rows)
