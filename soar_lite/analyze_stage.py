@@ -15,27 +15,19 @@ import pandas as pd
 from .analysis import (JudgeCache, bootstrap_vendi, embed, judge_pairs, label_summary, label_tiny, make_judge,
                        mean_pairwise_cosine_distance)
 from .evaluate import summarize, train_fresh_student
-from .models import load_snapshot, restore, snapshot
-from .pipeline import hard_sets, load, meta_outputs, setup
+from .models import snapshot
+from .pipeline import hard_sets, load, meta_outputs, setup, teacher_question_sets
 from .rundir import read_jsonl, write_json
-from .soar import sample_questions
 from .student import RLItem
 
 
 def question_sets(cfg, policy, task, base) -> dict[str, list[tuple[str, str]]]:
     """(question, answer) pairs per set: base-t, intrinsic-t, grounded-t (`analyze.n_questions` sampled from
     each teacher), pq (all Promotion Questions of meta-training)."""
-    n, bs = cfg.analyze.n_questions, cfg.model.gen_batch_size
-    sets = {}
-    restore(policy, base)
-    sets["base-t"] = [(qa.question, qa.answer) for qa in sample_questions(policy, task, n, cfg.seed + 21, batch_size=bs)]
-    for name, sub in (("intrinsic-t", "meta_intrinsic"), ("grounded-t", "meta")):
-        ckpt = cfg.run_dir / sub / "checkpoints" / "teacher.pt"
-        if ckpt.exists():
-            restore(policy, load_snapshot(ckpt))
-            sets[name] = [(qa.question, qa.answer) for qa in sample_questions(policy, task, n, cfg.seed + 23, batch_size=bs)]
+    sampled = teacher_question_sets(cfg, policy, task, base, cfg.analyze.n_questions, cfg.seed + 21, cfg.seed + 23)
+    sets = {name: [(qa.question, qa.answer) for qa in sampled[name]]
+            for name in ("base-t", "intrinsic-t", "grounded-t") if name in sampled}
     sets["pq"] = [(r["question"], r["answer"]) for r in meta_outputs(cfg)["pq"]]
-    restore(policy, base)
     return sets
 
 

@@ -10,7 +10,6 @@ Strict loading: an unknown key, a value of the wrong type or a missing params fi
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path

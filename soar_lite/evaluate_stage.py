@@ -23,9 +23,8 @@ import pandas as pd
 
 from .evaluate import summarize, test_pass_at_k, train_fresh_student
 from .models import load_snapshot, restore, snapshot
-from .pipeline import hard_sets, load, meta_outputs, setup
+from .pipeline import TEACHERS, hard_sets, load, meta_outputs, setup, teacher_question_sets
 from .rundir import write_json
-from .soar import sample_questions
 from .student import RLItem
 
 INFERENCE_METHODS = ("base-model", "soar-ps")
@@ -41,25 +40,20 @@ def curated_questions(cfg, task, count: int, seed: int) -> list[RLItem]:
 
 def question_sets(cfg, policy, task, base_snapshot, log=print) -> tuple[dict, dict]:
     """The synthetic question set of each method (lists of RLItem) and skip reasons."""
-    sets, skipped = {}, {}
-    n, bs, seed = cfg.evaluate.n_questions, cfg.model.gen_batch_size, cfg.seed
-    sets["hard-only"] = []
+    n, seed = cfg.evaluate.n_questions, cfg.seed
+    sets, skipped = {"hard-only": []}, {}
     sets["curated"] = curated_questions(cfg, task, n if cfg.task.name != "tiny" else 0, seed)
-    restore(policy, base_snapshot)
-    sets["base-t"] = _items(sample_questions(policy, task, n, seed + 11, batch_size=bs), "bt")
-    for method, sub in (("grounded-t", "meta"), ("intrinsic-t", "meta_intrinsic")):
-        ckpt = cfg.run_dir / sub / "checkpoints" / "teacher.pt"
-        if ckpt.exists():
-            restore(policy, load_snapshot(ckpt))
-            sets[method] = _items(sample_questions(policy, task, n, seed + 13, batch_size=bs), method[:2])
+    sampled = teacher_question_sets(cfg, policy, task, base_snapshot, n, seed + 11, seed + 13)
+    for method, prefix in (("base-t", "bt"), ("grounded-t", "gr"), ("intrinsic-t", "in")):
+        if method in sampled:
+            sets[method] = _items(sampled[method], prefix)
         else:
-            skipped[method] = f"no trained teacher at {ckpt}"
+            skipped[method] = f"no trained teacher in {cfg.run_dir / TEACHERS[method]}"
     pq = meta_outputs(cfg)["pq"]
     if pq:
         sets["soar-pq"] = [RLItem(r["question"], r["answer"], f"pq{i}") for i, r in enumerate(pq)]
     else:
         skipped["soar-pq"] = "meta-training made no promotion: PQ is empty"
-    restore(policy, base_snapshot)
     return sets, skipped
 
 

@@ -157,6 +157,28 @@ def meta_outputs(cfg, subdir: str = "meta") -> dict:
             "dir": d}
 
 
+TEACHERS = {"base-t": None, "grounded-t": "meta", "intrinsic-t": "meta_intrinsic"}  # set -> meta-training subdir
+
+
+def teacher_question_sets(cfg, policy, task, base, n: int, seed_base: int, seed_trained: int) -> dict:
+    """`n` format-valid QA pairs from each teacher: the untrained model (base-t, sampled with `seed_base`)
+    and the teachers meta-training saved (grounded-t, intrinsic-t, sampled with `seed_trained`); a teacher
+    without a checkpoint is absent from the result. Leaves `policy` holding `base`."""
+    from .models import load_snapshot, restore
+    from .soar import sample_questions
+
+    sets = {}
+    for name, sub in TEACHERS.items():
+        ckpt = None if sub is None else cfg.run_dir / sub / "checkpoints" / "teacher.pt"
+        if ckpt is not None and not ckpt.exists():
+            continue
+        restore(policy, base if ckpt is None else load_snapshot(ckpt))
+        sets[name] = sample_questions(policy, task, n, seed_base if ckpt is None else seed_trained,
+                                      batch_size=cfg.model.gen_batch_size)
+    restore(policy, base)
+    return sets
+
+
 def promotion_stage_table(cfg, outputs: dict) -> pd.DataFrame:
     """Stage 0 (base student) and each promotion: greedy accuracy of the baseline on all of hard-train."""
     state_path = outputs["dir"] / "checkpoints" / "state.json"

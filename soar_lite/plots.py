@@ -7,7 +7,6 @@ import matplotlib
 
 matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline", "nbagg")) else None
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 METHOD_COLORS = {"base-model": "#888888", "hard-only": "#1f77b4", "soar-pq": "#d62728", "soar-ps": "#ff7f0e",

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .models import Snapshot, load_policy, load_snapshot, restore, save_snapshot, snapshot
-from .rloo import cosine_lr, make_optimizer, policy_gradient_step, rloo_advantages, teacher_advantages
+from .rloo import cosine_lr, make_optimizer, policy_gradient_step, teacher_advantages
 from .rundir import append_jsonl, read_jsonl, write_json
 from .sampling import encode_prompts, sample
 from .student import RLItem, StudentJob, accuracy, run_student_job
