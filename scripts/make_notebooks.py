@@ -14,29 +14,34 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 OUT = Path(__file__).resolve().parent.parent / "notebooks"
 
 PARAMS = '''# papermill parameters (literals only; sizes, models and paths come from the params file)
-params_path = "params/tiny.yaml"
+params_path = "params/tiny.yaml"  # a path, or a shipped name (tiny, paper-math, paper-harp, colab-small)
 # overrides: a list of "key=value" strings, e.g. meta.outer_steps=2
 overrides = []
 resume = False          # continue a killed meta-training run
-install_spec = ""       # Colab: a pip spec for soar-lite (e.g. a git URL) when it is not installed'''
+install_spec = ""       # Colab: pip spec, e.g. "soar-lite[gpu] @ git+https://github.com/<you>/soar_lite"
+online = False          # allow downloads from the Hugging Face hub (always on in Colab)'''
 
-SETUP = '''import os, sys, subprocess
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-try:
-    import soar_lite
-except ImportError:  # Colab or a bare kernel: install, then import
+SETUP = '''# Set-up: install soar_lite if this kernel lacks it (Colab), detect the GPU, load the params strictly.
+import importlib.util, os, subprocess, sys
+ON_COLAB = "google.colab" in sys.modules
+if online or ON_COLAB:
+    os.environ["SOAR_LITE_ONLINE"] = "1"   # models and data may come from the hub
+else:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if importlib.util.find_spec("soar_lite") is None:
     if not install_spec:
-        raise ImportError("soar_lite is not installed: set install_spec (pip spec) or pip install the repository")
+        raise ImportError("soar_lite is not installed: set the parameter install_spec to a pip spec "
+                          "(e.g. 'soar-lite[gpu] @ git+https://github.com/<you>/soar_lite') or pip install the repository")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", install_spec], check=True)
-    import soar_lite
 import torch
 import pandas as pd
 from IPython.display import display
 from soar_lite import pipeline, plots
 from soar_lite.config import load_config
-cfg = load_config(params_path, overrides)
+from soar_lite.models import backend_line
+cfg = load_config(params_path, overrides)   # a shipped name works without this repository (Colab)
 print(pipeline.banner(cfg))
-print(f"torch {torch.__version__}, CUDA: {torch.cuda.is_available()}")
+print(f"torch {torch.__version__}; " + backend_line(cfg.model.backend))
 FIG = cfg.run_dir / "figures"'''
 
 
@@ -88,8 +93,8 @@ TINY = notebook(
     "teacher can learn).\n\n"
     "Rebuild the shipped model with `make tiny-model` (`python -m soar_lite.tiny.pretrain`).",
     [
-        ("code", "from soar_lite.tiny import check\nimport json\n"
-                 "info = json.loads((soar_lite.models.TINY_MODEL_DIR / 'pretrain_info.json').read_text())\n"
+        ("code", "from soar_lite.tiny import check\nfrom soar_lite.models import TINY_MODEL_DIR\nimport json\n"
+                 "info = json.loads((TINY_MODEL_DIR / 'pretrain_info.json').read_text())\n"
                  "print({k: info[k] for k in ('steps', 'batch', 'lr', 'seed', 'seconds', 'parameters')})\n"
                  "res = check.run_world_check(cfg)\nres['summary']"),
         ("md", "## 1. Fact accuracy per kind, easy chains"),

@@ -11,7 +11,17 @@ import sys
 import time
 from pathlib import Path
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def default_notebook_dir() -> Path:
+    """The checkout's notebooks/, or the copy shipped in the wheel (pip install without the repository)."""
+    checkout = Path(__file__).resolve().parent.parent / "notebooks"
+    if checkout.is_dir():
+        return checkout
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("soar_lite.notebooks")))
+
 STAGES = {  # in run order: the tiny-world report needs the probe's hard sets
     "probe": "01_probe.ipynb",
     "tiny_world": "00_tiny_world.ipynb",
@@ -51,8 +61,40 @@ def run_stage(stage: str, params: Path, overrides: list[str], resume: bool, out_
     return dst
 
 
-def main(argv=None) -> int:
+def print_cost(args) -> int:
     from .config import ConfigError, load_config
+    from .cost import Throughput, cost_report
+
+    try:
+        cfg = load_config(args.params, args.override)
+        thr = Throughput(*(float(x) for x in args.throughput.split(",")), 0.0) if args.throughput else None
+        if thr is not None:
+            thr.score = thr.train * 3  # a forward pass only: ~1/3 of forward + backward
+        rows, lengths = cost_report(cfg, args.from_run, thr)
+    except (ConfigError, ValueError, FileNotFoundError, TypeError) as e:
+        print(f"soar-lite cost: {e}", file=sys.stderr)
+        return 2
+    print(f"{cfg.name}: {cfg.model.path}, {cfg.meta.outer_steps} outer steps; mean tokens per row: "
+          f"student prompt {lengths.student_prompt:.0f} / completion {lengths.student_completion:.0f}, teacher "
+          f"prompt {lengths.teacher_prompt:.0f} / completion {lengths.teacher_completion:.0f}")
+    if not rows:
+        print("no throughput to price it with: pass --from-run or --throughput")
+    for r in rows:
+        (s_lo, s_hi), (lo, hi), (n_lo, n_hi) = r["h_per_outer_step"], r["h_per_meta_run"], r["student_rollouts_per_run"]
+        print(f"- {r['throughput']}\n    device-hours: outer step {_h(s_lo)}-{_h(s_hi)}; meta-training run "
+              f"{_h(lo)}-{_h(hi)} ({n_lo:,.0f}-{n_hi:,.0f} student rollouts); fresh-student run "
+              f"{_h(r['h_per_fresh_student_run'])}; probe {_h(r['h_probe'])}; Intrinsic-T run {_h(r['h_intrinsic_run'])}"
+              f"\n    whole pipeline (probe, both teachers, {len(cfg.evaluate.methods)} methods x {cfg.evaluate.seeds} seeds): "
+              f"{_h(r['h_pipeline'][0])}-{_h(r['h_pipeline'][1])}")
+    return 0
+
+
+def _h(hours: float) -> str:
+    return f"{hours:,.0f}" if hours >= 100 else f"{hours:.1f}" if hours >= 1 else f"{hours:.3f}"
+
+
+def main(argv=None) -> int:
+    from .config import ConfigError, load_config, resolve_params
 
     ap = argparse.ArgumentParser(prog="soar-lite", description="SOAR reproduction: run the notebooks with papermill")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -62,12 +104,20 @@ def main(argv=None) -> int:
     run.add_argument("--resume", action="store_true", help="continue a killed meta-training run from its checkpoint")
     run.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                      help="override a params value, e.g. -o meta.outer_steps=2")
-    run.add_argument("--notebooks", type=Path, default=NOTEBOOK_DIR)
+    run.add_argument("--notebooks", type=Path, default=None, help="folder of the stage notebooks (default: shipped)")
+    cost = sub.add_parser("cost", help="estimate the work and device-hours a params file asks for (soar_lite.cost)")
+    cost.add_argument("params", type=Path)
+    cost.add_argument("--from-run", type=Path, help="a meta-training metrics.jsonl: measured throughput and lengths")
+    cost.add_argument("--throughput", help="GEN,TRAIN tokens/s of one device, e.g. 20000,8000")
+    cost.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
+    if args.cmd == "cost":
+        return print_cost(args)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1") if not os.environ.get("SOAR_LITE_ONLINE") else None
     try:
         cfg = load_config(args.params, args.override)
+        params = resolve_params(args.params).resolve()
     except ConfigError as e:
         print(f"soar-lite: {e}", file=sys.stderr)
         return 2
@@ -79,7 +129,7 @@ def main(argv=None) -> int:
         t0 = time.time()
         print(f"[{i}/{len(stages)}] {stage}: {STAGES[stage]} -> {out_dir}/", flush=True)
         try:
-            run_stage(stage, args.params.resolve(), args.override, args.resume, out_dir, args.notebooks)
+            run_stage(stage, params, args.override, args.resume, out_dir, args.notebooks or default_notebook_dir())
         except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
             print(f"soar-lite: stage {stage} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else e!r}",
                   file=sys.stderr)

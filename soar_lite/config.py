@@ -32,6 +32,10 @@ class ModelConfig:
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     threads: int = 1  # torch threads on CPU (ENVIRONMENT.md: 1 thread avoids 20-40x slowdowns under contention)
     gen_batch_size: int = 256  # rows per generation forward pass
+    sampler: str = "auto"  # auto | custom | generate ; auto = generate (unsloth's fast path) on unsloth, else custom
+    train_micro_batch: int = 0  # rows per forward/backward in an RLOO step (0 = whole batch); memory only, same gradient
+    gradient_checkpointing: bool = False  # trade compute for memory on long rollouts (GPU)
+    max_seq_length: int = 2048  # unsloth: longest prompt + completion (teacher/student prompts + 1,024 tokens)
 
 
 @dataclass
@@ -93,6 +97,7 @@ class MetaConfig:
     max_teacher_tries: int = 20  # rejection-sampling rounds before giving up with an error
     promote: bool = True  # False = the "no-promotion" ablation
     checkpoint_every: int = 1
+    teacher_snapshots: list[int] = field(default_factory=list)  # keep the teacher after these outer steps (§2.3: HARP 170)
     student: RLConfig = field(default_factory=RLConfig)
     teacher: RLConfig = field(default_factory=lambda: RLConfig(warmup_steps=20, batch_questions=2, group_size=4))
 
@@ -110,6 +115,7 @@ class EvalConfig:
     mode: str = "curriculum"  # curriculum (MATH) | mixed (HARP, OlympiadBench), §2.9
     curriculum_steps: int = 64  # Table 3 synthetic warm-up steps
     n_questions: int = 128  # questions sampled from a teacher (Grounded-T, Base-T, Intrinsic-T), §4
+    teacher_step: int = 0  # Grounded-T checkpoint: 0 = the last outer step; k = meta.teacher_snapshots' step k (§2.3)
     smooth_window: int = 25  # App. B.8 centred moving average
     slope_fraction: float = 0.15  # App. B.8 15% of the maximum slope
     after_stop_window: int = 200  # Table 4: mean test pass@k over the 200 steps after the stop
@@ -211,11 +217,37 @@ def _set_override(data: dict, dotted: str, raw: str) -> None:
     node[keys[-1]] = yaml.safe_load(raw)
 
 
+def shipped_params() -> dict[str, Path]:
+    """The params files that come with the package: name -> path (checkout's params/ or the wheel's copy)."""
+    import importlib.resources
+
+    checkout = Path(__file__).resolve().parent.parent / "params"
+    if checkout.is_dir():
+        return {p.stem: p for p in sorted(checkout.glob("*.yaml"))}
+    try:
+        packaged = importlib.resources.files("soar_lite.params")
+    except ModuleNotFoundError:
+        return {}
+    return {Path(p.name).stem: Path(str(p)) for p in packaged.iterdir() if p.name.endswith(".yaml")}
+
+
+def resolve_params(path: str | Path) -> Path:
+    """A params file by path; failing that, a shipped one by name ("tiny", "params/tiny.yaml").
+
+    The fallback lets a pip-installed copy (Colab) run `params/paper-math.yaml` without this repository."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    shipped = shipped_params()
+    stem = path.stem if path.suffix in (".yaml", ".yml") else path.name
+    if stem in shipped and (path.parent in (Path("."), Path("params"))):
+        return shipped[stem]
+    raise ConfigError(f"params file not found: {path} (shipped params: {', '.join(shipped) or 'none'})")
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Load `path` strictly; `overrides` are 'dotted.key=value' strings (YAML values)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"params file not found: {path}")
+    path = resolve_params(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -240,6 +272,8 @@ def validate(cfg: RunConfig, path: Path | str = "") -> None:
     """Cross-field checks the types cannot express."""
     checks = [
         (cfg.model.backend in ("auto", "unsloth", "hf"), "model.backend must be auto, unsloth or hf"),
+        (cfg.model.sampler in ("auto", "custom", "generate"), "model.sampler must be auto, custom or generate"),
+        (cfg.model.train_micro_batch >= 0, "model.train_micro_batch must be >= 0 (0 = whole batch)"),
         (cfg.task.name in ("tiny", "math", "harp", "olympiadbench"), "task.name must be tiny, math, harp or olympiadbench"),
         (cfg.meta.reward in ("grounded", "intrinsic"), "meta.reward must be grounded or intrinsic"),
         (cfg.meta.reward_decoding in ("greedy", "sampled", "logprob"), "meta.reward_decoding must be greedy, sampled or logprob"),
@@ -249,6 +283,8 @@ def validate(cfg: RunConfig, path: Path | str = "") -> None:
         (cfg.evaluate.student.group_size >= 2, "evaluate.student.group_size must be >= 2"),
         (0.0 < cfg.probe.test_fraction < 1.0, "probe.test_fraction must be in (0, 1)"),
         (all(k <= cfg.evaluate.samples for k in cfg.evaluate.ks), "evaluate.ks must not exceed evaluate.samples"),
+        (cfg.evaluate.teacher_step == 0 or cfg.evaluate.teacher_step in cfg.meta.teacher_snapshots,
+         "evaluate.teacher_step must be 0 or one of meta.teacher_snapshots (that step's teacher is kept)"),
     ]
     for ok, msg in checks:
         if not ok:

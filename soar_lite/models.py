@@ -5,8 +5,14 @@ Deviation: LoRA adapters instead of full fine-tuning (the paper's type of fine-t
 INFERRED full). LoRA lets a student copy be an in-memory snapshot of the adapter weights, so the g*r
 inner-loop students of a step cost a tensor copy each instead of a model reload.
 
-Backend choice (`auto|unsloth|hf`) is made by `choose_backend` *before* transformers/peft are imported,
-because unsloth must be imported first (ENVIRONMENT.md). The CPU path never imports unsloth.
+Backend choice (`auto|unsloth|hf`) is made by `explain_backend` *before* transformers/peft are imported,
+because unsloth must be imported first (ENVIRONMENT.md); `backend_line` is the one line each notebook
+prints about it. The CPU path never imports unsloth.
+
+Unsloth path (GPU only, never run in the sessions that wrote it: see README "Paper world"): FastLanguageModel
+loading and LoRA, `for_inference`/`for_training` switched around each generation/update, generation through
+the model's own `generate` (unsloth's fast path; model.sampler=auto picks it), and everything else -- the
+RLOO loss, snapshots, checkpoints -- shared with the peft path, so results come back in the same form.
 """
 from __future__ import annotations
 
@@ -26,16 +32,16 @@ def resolve_model_path(path: str) -> str:
     return path
 
 
-def choose_backend(requested: str) -> str:
-    """Decide the training backend without importing transformers/peft.
+def explain_backend(requested: str) -> tuple[str, str]:
+    """(backend, why) without importing transformers/peft: the line every run prints says which path trains.
 
-    auto: unsloth when CUDA is available and unsloth is installed, else hf.
-    unsloth: unsloth, or an error saying why not. hf: peft on plain transformers.
+    auto: unsloth when CUDA is available and unsloth is installed, else hf (peft on plain transformers).
+    unsloth: unsloth, or a RuntimeError saying what is missing. hf: always hf.
     """
     if requested not in ("auto", "unsloth", "hf"):
         raise ValueError(f"model.backend must be auto, unsloth or hf, not {requested!r}")
     if requested == "hf":
-        return "hf"
+        return "hf", "model.backend=hf"
     import torch
 
     has_cuda = torch.cuda.is_available()
@@ -45,35 +51,86 @@ def choose_backend(requested: str) -> str:
             raise RuntimeError("model.backend=unsloth needs CUDA, and none is available; use backend: auto or hf")
         if not has_unsloth:
             raise RuntimeError("model.backend=unsloth but unsloth is not installed (pip install 'soar-lite[gpu]')")
-        return "unsloth"
-    if has_cuda and has_unsloth:
-        if any(m in sys.modules for m in ("transformers", "peft", "trl")):
-            # unsloth patches must come first; too late in this process
-            print("[soar_lite] unsloth available but transformers was imported first: using hf backend")
-            return "hf"
-        return "unsloth"
-    return "hf"
+        return "unsloth", "model.backend=unsloth"
+    if not has_cuda:
+        return "hf", "no CUDA device"
+    if not has_unsloth:
+        return "hf", "unsloth is not installed (pip install 'soar-lite[gpu]')"
+    if any(m in sys.modules for m in ("transformers", "peft", "trl")):
+        return "hf", "transformers was imported before unsloth in this process (unsloth must patch it first)"
+    return "unsloth", "CUDA and unsloth available"
+
+
+def choose_backend(requested: str) -> str:
+    return explain_backend(requested)[0]
+
+
+def backend_line(requested: str) -> str:
+    """One line: which backend and device will run, and why (printed by every notebook's set-up cell)."""
+    import torch
+
+    try:
+        backend, why = explain_backend(requested)
+    except RuntimeError as e:
+        return f"[soar_lite] backend: none - {e}"
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        device = f"cuda ({props.name}, {props.total_memory / 2**30:.0f} GiB)"
+    else:
+        device = "cpu"
+    label = "unsloth (FastLanguageModel + LoRA)" if backend == "unsloth" else "hf (transformers + peft LoRA)"
+    return f"[soar_lite] backend: {label} on {device} - {why}"
 
 
 @dataclass
 class Policy:
-    """A LoRA-wrapped causal LM with its tokenizer; `backend` says which path loaded it."""
+    """A LoRA-wrapped causal LM with its tokenizer; `backend` says which path loaded it.
+
+    `sampler`: "custom" = our KV-cache sampler with per-row seeds (sampling.py); "generate" = the
+    model's own `generate` (unsloth's fast inference path). `train_micro_batch`: rows per
+    forward/backward in an RLOO step (0 = the whole batch at once)."""
 
     model: object
     tokenizer: object
     backend: str
     device: str
+    sampler: str = "custom"
+    train_micro_batch: int = 0
 
     def trainable(self):
         return [p for p in self.model.parameters() if p.requires_grad]
 
+    def for_inference(self) -> None:
+        if self.backend == "unsloth":  # pragma: no cover - GPU only
+            from unsloth import FastLanguageModel
 
-def load_policy(cfg, seed: int = 0) -> Policy:
+            FastLanguageModel.for_inference(self.model)
+        self.model.eval()
+
+    def for_training(self) -> None:
+        if self.backend == "unsloth":  # pragma: no cover - GPU only
+            from unsloth import FastLanguageModel
+
+            FastLanguageModel.for_training(self.model)
+        self.model.train()
+
+
+def _sampler_for(requested: str, backend: str) -> str:
+    if requested not in ("auto", "custom", "generate"):
+        raise ValueError(f"model.sampler must be auto, custom or generate, not {requested!r}")
+    if requested != "auto":
+        return requested
+    return "generate" if backend == "unsloth" else "custom"
+
+
+def load_policy(cfg, seed: int = 0, log=None) -> Policy:
     """Load cfg.model (a `ModelConfig`) with fresh LoRA adapters (B = 0, so it equals the base)."""
     import torch
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     backend = choose_backend(cfg.backend)
+    if log is not None:
+        log(backend_line(cfg.backend))
     path = resolve_model_path(cfg.path)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu":
@@ -81,7 +138,16 @@ def load_policy(cfg, seed: int = 0) -> Policy:
     dtype = getattr(torch, cfg.dtype) if device == "cuda" else torch.float32
     torch.manual_seed(seed)
     if backend == "unsloth":
-        return _load_unsloth(cfg, path, dtype)
+        policy = _load_unsloth(cfg, path, dtype, seed)
+    else:
+        policy = _load_hf(cfg, path, dtype, device)
+    policy.sampler = _sampler_for(cfg.sampler, backend)
+    policy.train_micro_batch = cfg.train_micro_batch
+    policy.for_inference()
+    return policy
+
+
+def _load_hf(cfg, path: str, dtype, device: str) -> Policy:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -90,21 +156,25 @@ def load_policy(cfg, seed: int = 0) -> Policy:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     base = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    if cfg.gradient_checkpointing:
+        base.gradient_checkpointing_enable()
+        base.enable_input_require_grads()
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(cfg.target_modules), bias="none", task_type="CAUSAL_LM")
-    model = get_peft_model(base, lora)
-    model.eval()
-    return Policy(model=model, tokenizer=tokenizer, backend="hf", device=device)
+    return Policy(model=get_peft_model(base, lora), tokenizer=tokenizer, backend="hf", device=device)
 
 
-def _load_unsloth(cfg, path: str, dtype) -> Policy:  # pragma: no cover - GPU only
+def _load_unsloth(cfg, path: str, dtype, seed: int) -> Policy:  # pragma: no cover - GPU only
+    # unsloth returns empty logits from a training-mode forward unless asked; the RLOO loss needs them
+    os.environ.setdefault("UNSLOTH_RETURN_LOGITS", "1")
     from unsloth import FastLanguageModel
 
     model, tokenizer = FastLanguageModel.from_pretrained(model_name=path, dtype=dtype, load_in_4bit=False,
-                                                         max_seq_length=4096)
-    model = FastLanguageModel.get_peft_model(model, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                                             lora_dropout=cfg.lora_dropout, target_modules=list(cfg.target_modules),
-                                             bias="none", use_gradient_checkpointing=False)
+                                                         max_seq_length=cfg.max_seq_length)
+    model = FastLanguageModel.get_peft_model(
+        model, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+        target_modules=list(cfg.target_modules), bias="none", random_state=seed,
+        use_gradient_checkpointing="unsloth" if cfg.gradient_checkpointing else False)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

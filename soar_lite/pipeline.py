@@ -160,6 +160,17 @@ def meta_outputs(cfg, subdir: str = "meta") -> dict:
 TEACHERS = {"base-t": None, "grounded-t": "meta", "intrinsic-t": "meta_intrinsic"}  # set -> meta-training subdir
 
 
+def trained_teacher_path(cfg, sub: str) -> Path:
+    """The checkpoint a trained teacher is sampled from: Grounded-T at evaluate.teacher_step (paper: step 170
+    for HARP, 200 for MATH), else the last step; Intrinsic-T at its last step ("trained 200 steps", §3)."""
+    from .soar import teacher_snapshot_name
+
+    ckpt = cfg.run_dir / sub / "checkpoints"
+    if sub == TEACHERS["grounded-t"] and cfg.evaluate.teacher_step:
+        return ckpt / teacher_snapshot_name(cfg.evaluate.teacher_step)
+    return ckpt / "teacher.pt"
+
+
 def teacher_question_sets(cfg, policy, task, base, n: int, seed_base: int, seed_trained: int) -> dict:
     """`n` format-valid QA pairs from each teacher: the untrained model (base-t, sampled with `seed_base`)
     and the teachers meta-training saved (grounded-t, intrinsic-t, sampled with `seed_trained`); a teacher
@@ -169,8 +180,11 @@ def teacher_question_sets(cfg, policy, task, base, n: int, seed_base: int, seed_
 
     sets = {}
     for name, sub in TEACHERS.items():
-        ckpt = None if sub is None else cfg.run_dir / sub / "checkpoints" / "teacher.pt"
+        ckpt = None if sub is None else trained_teacher_path(cfg, sub)
         if ckpt is not None and not ckpt.exists():
+            if ckpt.name != "teacher.pt" and ckpt.with_name("teacher.pt").exists():
+                raise FileNotFoundError(f"{ckpt} is missing: the run has not reached evaluate.teacher_step="
+                                        f"{cfg.evaluate.teacher_step} (or was trained without it in meta.teacher_snapshots)")
             continue
         restore(policy, base if ckpt is None else load_snapshot(ckpt))
         sets[name] = sample_questions(policy, task, n, seed_base if ckpt is None else seed_trained,

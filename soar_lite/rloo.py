@@ -15,11 +15,13 @@ averaged over rows; the KL term is the k3 estimator per token against the adapte
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .profile import record
 from .sampling import completion_logprobs
 
 
@@ -63,14 +65,20 @@ def make_optimizer(policy, lr: float, weight_decay: float):
 
 
 def policy_gradient_step(policy, optimizer, prompt_ids, completion_ids, advantages, kl_coef: float, lr: float,
-                         grad_clip: float, micro_batch: int = 256) -> tuple[float, float]:
-    """One optimizer step on -A*logp + kl_coef*KL(policy || initial). Returns (loss, mean KL)."""
+                         grad_clip: float, micro_batch: int | None = None) -> tuple[float, float]:
+    """One optimizer step on -A*logp + kl_coef*KL(policy || initial). Returns (loss, mean KL).
+
+    The batch is processed `micro_batch` rows at a time (default: policy.train_micro_batch, 0 = all) with
+    gradients accumulated; every term is normalised by the whole batch's row count, so the step does not
+    depend on the micro-batch size (tested)."""
     model = policy.model
-    model.train()
+    n = len(completion_ids)
+    micro_batch = micro_batch or getattr(policy, "train_micro_batch", 0) or n
+    policy.for_training()
     for g in optimizer.param_groups:
         g["lr"] = lr
     optimizer.zero_grad(set_to_none=True)
-    n = len(completion_ids)
+    t0 = time.perf_counter()
     adv_all = torch.as_tensor(np.asarray(advantages), dtype=torch.float32)
     total_loss, total_kl = 0.0, 0.0
     for s in range(0, n, micro_batch):
@@ -97,5 +105,6 @@ def policy_gradient_step(policy, optimizer, prompt_ids, completion_ids, advantag
     if grad_clip:
         torch.nn.utils.clip_grad_norm_(policy.trainable(), grad_clip)
     optimizer.step()
-    model.eval()
+    record("train", time.perf_counter() - t0, sum(len(p) + len(c) for p, c in zip(prompt_ids, completion_ids)), n)
+    policy.for_inference()
     return total_loss, total_kl

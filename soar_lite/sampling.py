@@ -6,14 +6,23 @@ its batch (inverse-CDF sampling with one counter-based uniform per row and step)
 temperature 0.
 
 Works for any Hugging Face causal LM (left padding, explicit position ids); the tiny model and a
-real LLM take the same path.
+real LLM take the same path. Only the logits that are used are computed (`logits_to_keep`): the last
+position while generating, the completion positions when scoring -- on a 128k-token vocabulary the full
+prompt logits of a 256-row batch would not fit in GPU memory.
+
+`generate_ids_hf` is the alternative sampler (model.sampler=generate, the default on unsloth): the model's
+own `generate`, seeded per batch; its samples then depend on which rows share a batch, the one
+reproducibility property the custom sampler has and it lacks. Greedy decoding is identical (tested).
 """
 from __future__ import annotations
 
 import hashlib
+import inspect
 
 import numpy as np
 import torch
+
+from .profile import span
 
 _MASK64 = (1 << 64) - 1
 
@@ -38,27 +47,40 @@ def encode_prompts(tokenizer, prompts: list[str]) -> list[list[int]]:
     return [tokenizer(p).input_ids for p in prompts]
 
 
+def _keeps_logits(model) -> bool:
+    """Whether the (base) model's forward takes `logits_to_keep` (transformers >= 4.50 causal LMs, unsloth)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def left_pad(rows: list[list[int]], pad: int, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids, attention mask, position ids) of left-padded rows."""
+    n, width = len(rows), max(map(len, rows))
+    ids = torch.full((n, width), pad, dtype=torch.long)
+    attn = torch.zeros((n, width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
+        attn[i, width - len(r):] = 1
+    ids, attn = ids.to(device), attn.to(device)
+    return ids, attn, (attn.cumsum(-1) - 1).clamp(min=0)
+
+
 @torch.no_grad()
 def generate_ids(model, tokenizer, prompt_ids: list[list[int]], seeds: list[int], temperature: float,
                  max_new_tokens: int, device: str = "cpu") -> list[list[int]]:
     """Sample one completion per row; returns completion token ids, EOS included when produced."""
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
     n = len(prompt_ids)
-    width = max(map(len, prompt_ids))
-    ids = torch.full((n, width), pad, dtype=torch.long)
-    attn = torch.zeros((n, width), dtype=torch.long)
-    for i, p in enumerate(prompt_ids):
-        ids[i, width - len(p):] = torch.tensor(p)
-        attn[i, width - len(p):] = 1
-    ids, attn = ids.to(device), attn.to(device)
-    pos = (attn.cumsum(-1) - 1).clamp(min=0)
+    ids, attn, pos = left_pad(prompt_ids, pad, device)
+    keep = {"logits_to_keep": 1} if _keeps_logits(model) else {}
     seeds_np = np.array(seeds, dtype=np.uint64)
     out = [[] for _ in range(n)]
     done = np.zeros(n, dtype=bool)
     past = None
     cur_ids, cur_pos = ids, pos
     for t in range(max_new_tokens):
-        res = model(input_ids=cur_ids, attention_mask=attn, position_ids=cur_pos, past_key_values=past, use_cache=True)
+        res = model(input_ids=cur_ids, attention_mask=attn, position_ids=cur_pos, past_key_values=past, use_cache=True,
+                    **keep)
         past = res.past_key_values
         logits = res.logits[:, -1, :].float()
         if temperature <= 0:
@@ -82,6 +104,27 @@ def generate_ids(model, tokenizer, prompt_ids: list[list[int]], seeds: list[int]
     return out
 
 
+@torch.no_grad()
+def generate_ids_hf(model, tokenizer, prompt_ids: list[list[int]], seeds: list[int], temperature: float,
+                    max_new_tokens: int, device: str = "cpu") -> list[list[int]]:
+    """Like `generate_ids`, through `model.generate` (pure sampling: no top-k/top-p, no penalties)."""
+    from transformers import GenerationConfig
+
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    ids, attn, _ = left_pad(prompt_ids, pad, device)
+    greedy = temperature <= 0
+    # a fresh config, so a checkpoint's generation_config.json (e.g. top_p=0.9) cannot change the sampler
+    gen_cfg = GenerationConfig(do_sample=not greedy, temperature=None if greedy else temperature, top_k=None,
+                               top_p=None, max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=eos)
+    torch.manual_seed(int(np.bitwise_xor.reduce(np.array(seeds, dtype=np.uint64))) & 0x7FFFFFFFFFFFFFFF)
+    out = model.generate(input_ids=ids, attention_mask=attn, generation_config=gen_cfg)
+    completions = []
+    for row in out[:, ids.shape[1]:].tolist():
+        cut = row.index(eos) + 1 if eos in row else len(row)
+        completions.append(row[:cut])
+    return completions
+
+
 def decode(tokenizer, completion_ids: list[int]) -> str:
     ids = [t for t in completion_ids if t != tokenizer.eos_token_id]
     return tokenizer.decode(ids, skip_special_tokens=True)
@@ -95,16 +138,17 @@ def sample(policy, prompts: list[str], keys: list[str], n_samples: int, temperat
     rows = [(i, j) for i in range(len(prompts)) for j in range(n_samples)]
     texts = [[None] * n_samples for _ in prompts]
     ids_out = [[None] * n_samples for _ in prompts]
-    was_training = policy.model.training
-    policy.model.eval()
+    generate = generate_ids_hf if getattr(policy, "sampler", "custom") == "generate" else generate_ids
+    policy.for_inference()
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        comp = generate_ids(policy.model, tok, [enc[i] for i, _ in chunk],
+        with span() as timed:
+            comp = generate(policy.model, tok, [enc[i] for i, _ in chunk],
                             [row_seed(seed, keys[i], j) for i, j in chunk], temperature, max_new_tokens, policy.device)
+            timed.done("gen", sum(map(len, comp)), len(chunk), sum(len(enc[i]) for i, _ in chunk))
         for (i, j), c in zip(chunk, comp):
             ids_out[i][j] = c
             texts[i][j] = decode(tok, c)
-    policy.model.train(was_training)
     return texts, ids_out
 
 
@@ -115,22 +159,20 @@ def completion_logprobs(model, prompt_ids: list[list[int]], completion_ids: list
     Returns (logps [rows, T], mask [rows, T]) aligned on completion tokens, right-padded.
     """
     rows = [p + c for p, c in zip(prompt_ids, completion_ids)]
-    width = max(map(len, rows))
-    n = len(rows)
-    ids = torch.full((n, width), pad_id, dtype=torch.long)
-    attn = torch.zeros((n, width), dtype=torch.long)
-    for i, r in enumerate(rows):  # left padding, as in generation
-        ids[i, width - len(r):] = torch.tensor(r)
-        attn[i, width - len(r):] = 1
-    ids, attn = ids.to(device), attn.to(device)
-    pos = (attn.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos).logits[:, :-1].float()
-    logp_all = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    n, width = len(rows), max(map(len, rows))
+    ids, attn, pos = left_pad(rows, pad_id, device)  # left padding, as in generation
     tmax = max(1, max(map(len, completion_ids)))
+    keep = min(width, tmax + 1)  # logits at the last tmax+1 positions predict every completion token
+    extra = {"logits_to_keep": keep} if _keeps_logits(model) else {}
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos, **extra).logits[:, -keep:]
+    targets = ids[:, width - keep + 1:]
+    # log p(target) = logit(target) - logsumexp(logits), without a second vocabulary-sized tensor
+    logits = logits[:, :-1].float()
+    logp_all = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
     logps = torch.zeros((n, tmax), device=logits.device)
     mask = torch.zeros((n, tmax), device=logits.device)
     for i, c in enumerate(completion_ids):
         if c:
-            logps[i, : len(c)] = logp_all[i, width - 1 - len(c):]
+            logps[i, : len(c)] = logp_all[i, keep - 1 - len(c):]
             mask[i, : len(c)] = 1.0
     return logps, mask

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .models import Snapshot, load_policy, load_snapshot, restore, save_snapshot, snapshot
+from .profile import tally
 from .rloo import cosine_lr, make_optimizer, policy_gradient_step, teacher_advantages
 from .rundir import append_jsonl, read_jsonl, write_json
 from .sampling import encode_prompts, sample
@@ -87,6 +88,11 @@ class TeacherSamplingError(RuntimeError):
     pass
 
 
+def teacher_snapshot_name(step: int) -> str:
+    """The kept copy of the teacher after `step` outer steps (meta.teacher_snapshots)."""
+    return f"teacher_step{step:05d}.pt"
+
+
 class MetaTrainer:
     """Holds the teacher and student policies and runs outer steps with checkpoint/resume."""
 
@@ -128,6 +134,8 @@ class MetaTrainer:
         # stable names for readers (notebooks 03/04 sample the trained teacher from teacher.pt)
         save_snapshot(snapshot(self.teacher), self.ckpt / "teacher.pt")
         save_snapshot(self.baseline, self.ckpt / "baseline_student.pt")
+        if self.state.step in self.meta.teacher_snapshots:  # e.g. the paper's HARP teacher at step 170
+            save_snapshot(snapshot(self.teacher), self.ckpt / teacher_snapshot_name(self.state.step))
 
     def try_resume(self) -> bool:
         import torch
@@ -181,6 +189,15 @@ class MetaTrainer:
 
     # -- one outer step -----------------------------------------------------------------------------
     def outer_step(self) -> dict:
+        with tally() as work:  # tokens and seconds per kind of work, for the cost model (cost.py)
+            row = self._outer_step()
+        row["profile"] = work.as_dict()
+        append_jsonl(self.out / "metrics.jsonl", row)
+        if self.state.step % self.meta.checkpoint_every == 0 or self.state.step == self.meta.outer_steps:
+            self.save()
+        return row
+
+    def _outer_step(self) -> dict:
         t0 = time.time()
         m, step = self.meta, self.state.step
         pairs, comp_ids, rejected = self.sample_teacher(step)
@@ -229,7 +246,7 @@ class MetaTrainer:
         prompt = encode_prompts(self.teacher.tokenizer, [self.task.teacher_prompt()])[0]
         lr = cosine_lr(step, m.outer_steps, m.teacher.lr, m.teacher.warmup_steps)
         t_loss, t_kl = policy_gradient_step(self.teacher, self.teacher_opt, [prompt] * len(comp_ids), comp_ids, adv,
-                                            m.teacher.kl_coef, lr, m.teacher.grad_clip, micro_batch=self.cfg.model.gen_batch_size)
+                                            m.teacher.kl_coef, lr, m.teacher.grad_clip)
         row = {"step": step, "reward_mean": r_hat, "reward_ma": ma, "promoted": promoted,
                "promotions": len(self.state.promotions), "baseline_acc": base_acc, "inner_steps": inner,
                "rejected": rejected, "accepted": len(pairs), "rewards": r_k.tolist(), "rewards_kj": rewards_kj.tolist(),
@@ -237,9 +254,6 @@ class MetaTrainer:
                "teacher_kl": t_kl, "teacher_lr": lr, "seconds": round(time.time() - t0, 2),
                "questions": [qa.question for qa in pairs], "answers": [qa.answer for qa in pairs]}
         self.state.step += 1
-        append_jsonl(self.out / "metrics.jsonl", row)
-        if self.state.step % self.meta.checkpoint_every == 0 or self.state.step == m.outer_steps:
-            self.save()
         return row
 
     def hard_train_greedy_acc(self) -> float:

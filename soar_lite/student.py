@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .models import Snapshot, restore, snapshot
+from .profile import span
 from .rloo import cosine_lr, make_optimizer, policy_gradient_step, rloo_advantages
 from .sampling import encode_prompts, sample
 
@@ -83,9 +84,11 @@ def reference_logprob(policy, task, questions: list[str], references: list[str],
     out = []
     with torch.no_grad():
         for s in range(0, len(prompts), batch_size):
-            lp, mask = completion_logprobs(policy.model, prompts[s:s + batch_size], comps[s:s + batch_size],
-                                           tok.pad_token_id, policy.device)
-            out.append(((lp * mask).sum(-1) / mask.sum(-1)).cpu().numpy())
+            with span() as timed:
+                lp, mask = completion_logprobs(policy.model, prompts[s:s + batch_size], comps[s:s + batch_size],
+                                               tok.pad_token_id, policy.device)
+                out.append(((lp * mask).sum(-1) / mask.sum(-1)).cpu().numpy())
+                timed.done("score", sum(len(p) + len(c) for p, c in zip(prompts[s:s + batch_size], comps[s:s + batch_size])))
     return np.concatenate(out) if out else np.zeros(0)
 
 

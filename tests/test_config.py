@@ -65,3 +65,26 @@ def test_cli_rejects_unknown_key_before_writing_anything(tmp_path):
     assert r.returncode == 2
     assert "unknown key 'sampels'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "results").exists()
+
+
+def test_shipped_params_resolve_by_name_from_any_directory(tmp_path, monkeypatch):
+    """A pip-installed copy (Colab) has no params/ folder beside the notebook: names fall back to the shipped files."""
+    monkeypatch.chdir(tmp_path)
+    assert load_config("params/paper-math.yaml").name == "paper-math"
+    assert load_config("colab-small").model.path.startswith("Qwen/")
+    with pytest.raises(ConfigError, match=r"shipped params: .*tiny"):
+        load_config("params/paper-mth.yaml")
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "tiny.yaml").write_text("name: mine\n")
+    assert load_config("params/tiny.yaml").name == "mine"  # a file that exists always wins
+
+
+def test_grounded_teacher_checkpoint_follows_evaluate_teacher_step():
+    from soar_lite.pipeline import trained_teacher_path
+
+    harp = load_config(Path(__file__).parent.parent / "params" / "paper-harp.yaml")
+    assert (harp.meta.outer_steps, harp.evaluate.teacher_step) == (200, 170)  # §2.3
+    assert trained_teacher_path(harp, "meta").name == "teacher_step00170.pt"
+    assert trained_teacher_path(harp, "meta_intrinsic").name == "teacher.pt"
+    with pytest.raises(ConfigError, match="teacher_snapshots"):
+        load_config(Path(__file__).parent.parent / "params" / "paper-harp.yaml", ["meta.teacher_snapshots=[]"])

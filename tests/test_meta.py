@@ -14,7 +14,8 @@ from soar_lite.config import load_config
 from soar_lite.pipeline import run_probe
 
 REPO = Path(__file__).resolve().parent.parent
-OVERRIDES = ["meta.outer_steps=4", "meta.g=2", "meta.n=6", "meta.r=2", "meta.inner_steps=2", "meta.tau=-1.0"]
+OVERRIDES = ["meta.outer_steps=4", "meta.g=2", "meta.n=6", "meta.r=2", "meta.inner_steps=2", "meta.tau=-1.0",
+             "meta.teacher_snapshots=[2]"]
 
 RUNNER = """
 import sys
@@ -38,6 +39,7 @@ def _metrics(run_dir):
     rows = [json.loads(l) for l in (run_dir / "meta" / "metrics.jsonl").read_text().splitlines()]
     for r in rows:
         r.pop("seconds")
+        r.pop("profile")  # wall-clock seconds inside
     return rows
 
 
@@ -77,6 +79,11 @@ def test_sigkill_mid_step_then_resume_matches_uninterrupted_run(probed):
     pq_a = json.loads((probed / "a" / "ci" / "meta" / "pq.json").read_text())
     pq_b = json.loads((run_b / "meta" / "pq.json").read_text())
     assert pq_a == pq_b and len(pq_a) == 4 * 6  # tau < 0: a promotion at every step
+    # the teacher kept after outer step 2 (meta.teacher_snapshots) is the same in both runs
+    import torch
+
+    kept_a, kept_b = (torch.load(d / "ci" / "meta" / "checkpoints" / "teacher_step00002.pt") for d in (probed / "a", probed / "b"))
+    assert kept_a.keys() == kept_b.keys() and all(torch.equal(kept_a[k], kept_b[k]) for k in kept_a)
 
 
 def test_fresh_run_refuses_to_overwrite_a_checkpointed_run(probed):

@@ -103,3 +103,77 @@ def test_reference_logprob_is_high_for_known_facts_and_low_for_wrong_ones(policy
     wrong = f"{(int(right) + 1) % w.spec.n_values:03d}"
     lp = reference_logprob(policy, task, [f"f^1({x:03d})"] * 2, [right, wrong])
     assert lp[0] > -0.1 and lp[1] < -2.0
+
+
+# ---- the GPU path's pieces that run on CPU: generate sampler, logits_to_keep, micro-batching ----------------
+def _chain_prompts(n: int) -> list[str]:
+    return [f"f^{1 + i % 4}({(7 * i) % 200:03d})=" for i in range(n)]
+
+
+def test_backend_line_names_backend_and_reason():
+    from soar_lite.models import backend_line
+
+    if not torch.cuda.is_available():
+        line = backend_line("auto")
+        assert "backend: hf" in line and "on cpu" in line and "no CUDA" in line
+        assert "needs CUDA" in backend_line("unsloth")
+    assert "model.backend=hf" in backend_line("hf")
+
+
+def test_generate_sampler_matches_custom_sampler_greedy(policy):
+    """model.generate (the unsloth path's sampler) and our KV-cache sampler decode greedily to the same ids."""
+    prompts = _chain_prompts(6)
+    keys = [str(i) for i in range(6)]
+    _, custom = sample(policy, prompts, keys, 1, 0.0, 24, seed=0)
+    policy.sampler = "generate"
+    try:
+        _, gen = sample(policy, prompts, keys, 1, 0.0, 24, seed=0)
+        texts, sampled = sample(policy, prompts, keys, 3, 1.0, 24, seed=5)
+        again, _ = sample(policy, prompts, keys, 3, 1.0, 24, seed=5)
+    finally:
+        policy.sampler = "custom"
+    assert gen == custom
+    eos = policy.tokenizer.eos_token_id
+    for rows in sampled:  # well formed: EOS only as the last token, never padding after it
+        for ids in rows:
+            assert eos not in ids[:-1] and 0 < len(ids) <= 24
+    assert again == texts  # seeded per batch
+
+
+def test_logits_to_keep_scoring_equals_full_logits(policy):
+    """completion_logprobs computes logits for the completion positions only; compare with the full softmax."""
+    tok = policy.tokenizer
+    prompts = encode_prompts(tok, _chain_prompts(4))
+    comps = [tok("001>002").input_ids[1:] + [tok.eos_token_id], tok("003").input_ids[1:], [tok.eos_token_id],
+             tok("004>005>006").input_ids[1:]]
+    with torch.no_grad():
+        lp, mask = completion_logprobs(policy.model, prompts, comps, tok.pad_token_id)
+        for i, (p, c) in enumerate(zip(prompts, comps)):
+            full = torch.log_softmax(policy.model(input_ids=torch.tensor([p + c])).logits[0].float(), -1)
+            want = full[len(p) - 1:-1].gather(-1, torch.tensor(c).unsqueeze(-1)).squeeze(-1)
+            torch.testing.assert_close(lp[i, :len(c)], want, atol=1e-4, rtol=1e-4)
+            assert mask[i].sum() == len(c)
+
+
+def test_micro_batched_rloo_step_equals_one_batch(policy):
+    """model.train_micro_batch only bounds memory: gradient accumulation gives the same update."""
+    snap = snapshot(policy)
+    tok = policy.tokenizer
+    prompts = encode_prompts(tok, _chain_prompts(5))
+    comps = [tok(f"{10 * i:03d}").input_ids[1:] + [tok.eos_token_id] for i in range(5)]
+    adv = np.array([1.0, -0.5, 0.25, -0.75, 0.0])
+    after = {}
+    for mb in (0, 2):
+        restore(policy, snap)
+        policy.train_micro_batch = mb
+        opt = torch.optim.SGD(policy.trainable(), lr=1.0)  # SGD: the update is the gradient itself
+        after[mb] = policy_gradient_step(policy, opt, prompts, comps, adv, kl_coef=0.5, lr=1.0, grad_clip=0.0)
+        after[mb] = (after[mb], snapshot(policy))
+    policy.train_micro_batch = 0
+    restore(policy, snap)
+    (loss0, kl0), w0 = after[0]
+    (loss2, kl2), w2 = after[2]
+    assert loss2 == pytest.approx(loss0, rel=1e-5, abs=1e-7) and kl2 == pytest.approx(kl0, abs=1e-7)
+    assert any(not torch.equal(w0[name], snap[name]) for name in w0)  # the step did move the adapter
+    for name in w0:
+        torch.testing.assert_close(w2[name], w0[name], atol=1e-6, rtol=1e-5)

@@ -31,3 +31,22 @@ def test_first_stage_runs_on_a_slice_with_the_tiny_model(path, tmp_path):
     res = run_probe(cfg, log=lambda m: None)
     assert res["summary"]["n_pool"] == 3
     assert (tmp_path / path.stem / "tables" / "hard_sets.csv").exists()
+
+
+def test_gpu_smoke_script_runs_on_cpu(tmp_path):
+    """scripts/gpu_smoke.py cannot rot unseen: its CPU mode pretrains a small 'big' model, runs probe -> one outer
+    step -> a short evaluation on the hf backend, and prints the extrapolated cost for every params file."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_smoke.py"), "--allow-cpu", "--models", "big",
+                        "--big", "64,2,2,150", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600,
+                       cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    runs = json.loads((tmp_path / "summary.json").read_text())["models"]["big"]
+    assert set(runs["hf"]["times"]) == {"probe", "meta_step", "evaluate"}
+    assert runs["hf"]["gen_tok_s"] > 0 and runs["hf"]["train_tok_s"] > 0
+    assert set(runs["extrapolated_cost"]) == {"paper-math", "paper-harp", "colab-small"}
+    assert "backend: hf" in r.stdout

@@ -37,3 +37,18 @@ def test_papermill_end_to_end_on_ci_params(tmp_path):
     metrics = [json.loads(l) for l in (run / "meta" / "metrics.jsonl").read_text().splitlines()]
     assert {"step", "reward_mean", "reward_ma", "promoted", "baseline_acc", "inner_steps", "rejected", "seconds"} <= set(metrics[0])
     assert len(list((run / "figures").glob("*.png"))) >= 10
+
+
+def test_notebook_runs_outside_the_repository_with_a_shipped_params_name(tmp_path):
+    """As on Colab: the kernel's working directory is not this checkout and params_path is a bare name; the
+    set-up cell says which backend runs."""
+    import papermill as pm
+
+    out = tmp_path / "01_probe.ipynb"
+    pm.execute_notebook(str(REPO / "notebooks" / "01_probe.ipynb"), str(out), kernel_name="python3",
+                        parameters={"params_path": "ci", "overrides": ["results_dir=results", "probe.level_pool=''"]},
+                        cwd=str(tmp_path), progress_bar=False)
+    outputs = [o.get("text", "") for c in json.loads(out.read_text())["cells"] for o in c.get("outputs", [])]
+    text = "".join("".join(t) if isinstance(t, list) else t for t in outputs)
+    assert "[soar_lite] backend: hf" in text
+    assert (tmp_path / "results" / "ci" / "tables" / "hard_sets.csv").exists()

@@ -78,11 +78,14 @@ def encode_lines(tokenizer, lines: list[str]) -> tuple[torch.Tensor, torch.Tenso
 
 
 def pretrain(out: Path, steps: int, batch: int, lr: float, seed: int, spec: TinyWorldSpec, log_every: int = 100,
-             threads: int = 2, save_every: int = 0) -> dict:
+             threads: int = 2, save_every: int = 0, hidden: int = 128, layers: int = 4, heads: int = 4,
+             device: str = "cpu") -> dict:
+    """Pretrain on the world's corpus. The defaults build the shipped model; larger sizes (scripts/gpu_smoke.py's
+    ~100M model) take the same recipe on `device`."""
     torch.set_num_threads(threads)  # pretraining runs alone: both cores
     world = TinyWorld(spec)
     tokenizer = build_tokenizer(spec.n_values)
-    model = build_model(tokenizer, seed=seed)
+    model = build_model(tokenizer, hidden=hidden, layers=layers, heads=heads, seed=seed).to(device)
     rng = np.random.default_rng(seed + 1)
     weights = DEPTH_WEIGHTS[: spec.max_depth] / DEPTH_WEIGHTS[: spec.max_depth].sum()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
@@ -94,6 +97,7 @@ def pretrain(out: Path, steps: int, batch: int, lr: float, seed: int, spec: Tiny
     t0, log = time.time(), []
     for step in range(steps):
         ids, mask = encode_lines(tokenizer, [world.sample_line(rng, weights) for _ in range(batch)])
+        ids, mask = ids.to(device), mask.to(device)
         labels = ids.masked_fill(mask == 0, -100)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         opt.zero_grad(set_to_none=True)
@@ -109,7 +113,7 @@ def pretrain(out: Path, steps: int, batch: int, lr: float, seed: int, spec: Tiny
             tokenizer.save_pretrained(out / f"step{step}")
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
-    model.save_pretrained(out)
+    model.to("cpu").save_pretrained(out)
     tokenizer.save_pretrained(out)
     info = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "seconds": round(time.time() - t0, 1),
             "parameters": sum(p.numel() for p in model.parameters()), "world": spec.__dict__, "log": log}

@@ -1,0 +1,57 @@
+"""The cost model's work counts against PAPER.md §2.8, and its measured side against a run's own profile."""
+import json
+
+import pytest
+
+from soar_lite.config import MetaConfig, load_config
+from soar_lite.cost import (Lengths, Throughput, Work, inner_steps_schedule, measured, outer_step_work,
+                            paper_implied_throughput, run_work)
+
+PAPER = MetaConfig()  # the paper's Table 3 values are the defaults
+
+
+@pytest.mark.parametrize("inner, student_rollouts", [(10, 40_960), (15, 61_440), (20, 81_920)])
+def test_outer_step_counts_match_paper_section_2_8(inner, student_rollouts):
+    """g*r = 16 students x inner steps x 8 questions x 32 samples; 16 x 64 + 64 greedy Q_R generations;
+    256 accepted teacher samples (inflated by the rejection rate) and one update on them."""
+    L = Lengths(reject_rate=0.2)
+    w = outer_step_work(PAPER, inner, L)
+    assert w.train_rows == student_rollouts + 256
+    assert w.gen_rows == pytest.approx(student_rollouts + 17 * 64 + 256 / 0.8)
+    assert w.score_tokens == 0
+
+
+def test_a_run_is_8_2m_student_rollouts_without_promotions():
+    low, high = run_work(PAPER, Lengths())
+    assert low.train_rows - 200 * 256 == 8_192_000  # PAPER.md §2.8: ≈ 8.2M student rollouts, ≈ 51k teacher samples
+    assert high.train_rows > low.train_rows
+
+
+@pytest.mark.parametrize("promote, head", [(False, [10, 10, 10, 10, 10]), (True, [10, 10, 10, 15, 20])])
+def test_inner_steps_schedule(promote, head):
+    assert inner_steps_schedule(PAPER, promote)[:5] == head
+    assert max(inner_steps_schedule(PAPER, promote)) == (20 if promote else 10)
+
+
+def test_logprob_reward_scores_instead_of_generating():
+    meta = load_config("params/tiny.yaml").meta
+    w = outer_step_work(meta, 4, Lengths(student_prompt=8, student_greedy=6))
+    assert w.score_tokens == (meta.g * meta.r + 1) * meta.M * 14
+
+
+def test_paper_efficiency_prices_the_papers_run_at_its_reported_hours():
+    tok_s = paper_implied_throughput(1500.0)
+    low, high = run_work(PAPER, Lengths())
+    thr = Throughput(tok_s, tok_s, tok_s)
+    assert (thr.seconds(low) + thr.seconds(high)) / 2 / 3600 == pytest.approx(1500.0)
+
+
+def test_measured_throughput_and_lengths_from_profiles(tmp_path):
+    rows = [{"step": s, "seconds": 10.0, "profile": {"gen_rows": 100, "gen_prompt_tokens": 800, "gen_tokens": 600,
+                                                     "gen_s": 2.0, "train_rows": 50, "train_tokens": 4000, "train_s": 8.0,
+                                                     "score_tokens": 0, "score_s": 0.0}} for s in range(2)]
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    thr, L, seconds = measured(path)
+    assert (thr.gen, thr.train, L.student_completion, L.student_prompt, seconds) == (300.0, 500.0, 6.0, 8.0, 10.0)
+    assert thr.seconds(Work(gen_tokens=600, train_tokens=4000)) == pytest.approx(10.0)
