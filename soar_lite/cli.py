@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 
-
 def default_notebook_dir() -> Path:
     """The checkout's notebooks/, or the copy shipped in the wheel (pip install without the repository)."""
     checkout = Path(__file__).resolve().parent.parent / "notebooks"
@@ -20,7 +19,9 @@ def default_notebook_dir() -> Path:
         return checkout
     import importlib.resources
 
-    return Path(str(importlib.resources.files("soar_lite.notebooks")))
+    # a data-only (namespace) package: files() is a MultiplexedPath, a file inside it a plain path
+    return Path(str(importlib.resources.files("soar_lite.notebooks").joinpath(STAGES["probe"]))).parent
+
 
 STAGES = {  # in run order: the tiny-world report needs the probe's hard sets
     "probe": "01_probe.ipynb",
@@ -67,11 +68,15 @@ def print_cost(args) -> int:
 
     try:
         cfg = load_config(args.params, args.override)
-        thr = Throughput(*(float(x) for x in args.throughput.split(",")), 0.0) if args.throughput else None
-        if thr is not None:
-            thr.score = thr.train * 3  # a forward pass only: ~1/3 of forward + backward
+        thr = None
+        if args.throughput:
+            parts = args.throughput.split(",")
+            if len(parts) != 2:
+                raise ValueError(f"--throughput wants GEN,TRAIN tokens per second, got {args.throughput!r}")
+            gen, train = map(float, parts)
+            thr = Throughput(gen, train, score=3 * train)  # scoring is a forward pass: ~1/3 of forward + backward
         rows, lengths = cost_report(cfg, args.from_run, thr)
-    except (ConfigError, ValueError, FileNotFoundError, TypeError) as e:
+    except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"soar-lite cost: {e}", file=sys.stderr)
         return 2
     print(f"{cfg.name}: {cfg.model.path}, {cfg.meta.outer_steps} outer steps; mean tokens per row: "

@@ -140,10 +140,12 @@ def read_profiles(metrics_path: Path) -> list[dict]:
 
 
 def measured(metrics_path: Path) -> tuple[Throughput, Lengths, float]:
-    """(throughput, mean lengths, mean seconds per step) from the `profile` of every outer step of a run."""
+    """(throughput, mean lengths, mean seconds per step) from the `profile` of every outer step of a run.
+
+    The run's profile does not separate teacher from student rows, so every length is the overall mean."""
     rows = read_profiles(metrics_path)
     if not rows:
-        raise ValueError(f"{metrics_path}: no outer step has a 'profile' (written since soar_lite 0.1 meta-training)")
+        raise ValueError(f"{metrics_path}: no outer step has a 'profile' (runs older than profile.py have none)")
     tot = {k: sum(r["profile"][k] for r in rows) for k in rows[0]["profile"]}
     thr = Throughput(gen=tot["gen_tokens"] / max(tot["gen_s"], 1e-9), train=tot["train_tokens"] / max(tot["train_s"], 1e-9),
                      score=tot["score_tokens"] / tot["score_s"] if tot["score_s"] > 0 else float("inf"))
@@ -202,8 +204,9 @@ def cost_report(cfg, from_run: Path | None = None, throughput: Throughput | None
     """Rows (one per throughput source) of hours per outer step / meta-training run / fresh-student run / probe.
 
     Sources: `from_run` (a metrics.jsonl: throughput and lengths measured by that run, valid for its model and
-    hardware), `throughput` (given), and always the paper's own efficiency (what its 1,500-1,900 GPU-hours
-    imply per GPU for this count of work; meaningful for the paper's model size)."""
+    hardware), `throughput` (given), and for the math worlds with a model of known size the paper's own
+    efficiency (what its 1,500-1,900 GPU-hours imply per GPU for our count of its run, moved to this model's
+    size by the parameter ratio)."""
     pool, n_test = POOL_AND_TEST.get(cfg.task.name, (5000, 360))
     if 0 < cfg.probe.limit < pool:  # a slice of the pool: the hard test set shrinks in proportion
         pool, n_test = cfg.probe.limit, max(1, round(n_test * cfg.probe.limit / pool))

@@ -96,22 +96,23 @@ class Policy:
     device: str
     sampler: str = "custom"
     train_micro_batch: int = 0
+    gradient_checkpointing: bool = False
 
     def trainable(self):
         return [p for p in self.model.parameters() if p.requires_grad]
 
     def for_inference(self) -> None:
-        if self.backend == "unsloth":  # pragma: no cover - GPU only
+        if self.backend == "unsloth":
             from unsloth import FastLanguageModel
 
             FastLanguageModel.for_inference(self.model)
         self.model.eval()
 
     def for_training(self) -> None:
-        if self.backend == "unsloth":  # pragma: no cover - GPU only
+        if self.backend == "unsloth":
             from unsloth import FastLanguageModel
 
-            FastLanguageModel.for_training(self.model)
+            FastLanguageModel.for_training(self.model, use_gradient_checkpointing=self.gradient_checkpointing)
         self.model.train()
 
 
@@ -138,11 +139,12 @@ def load_policy(cfg, seed: int = 0, log=None) -> Policy:
     dtype = getattr(torch, cfg.dtype) if device == "cuda" else torch.float32
     torch.manual_seed(seed)
     if backend == "unsloth":
-        policy = _load_unsloth(cfg, path, dtype, seed)
+        policy = _load_unsloth(cfg, path, dtype, seed, device)
     else:
         policy = _load_hf(cfg, path, dtype, device)
     policy.sampler = _sampler_for(cfg.sampler, backend)
     policy.train_micro_batch = cfg.train_micro_batch
+    policy.gradient_checkpointing = cfg.gradient_checkpointing
     policy.for_inference()
     return policy
 
@@ -164,7 +166,7 @@ def _load_hf(cfg, path: str, dtype, device: str) -> Policy:
     return Policy(model=get_peft_model(base, lora), tokenizer=tokenizer, backend="hf", device=device)
 
 
-def _load_unsloth(cfg, path: str, dtype, seed: int) -> Policy:  # pragma: no cover - GPU only
+def _load_unsloth(cfg, path: str, dtype, seed: int, device: str = "cuda") -> Policy:
     # unsloth returns empty logits from a training-mode forward unless asked; the RLOO loss needs them
     os.environ.setdefault("UNSLOTH_RETURN_LOGITS", "1")
     from unsloth import FastLanguageModel
@@ -178,7 +180,7 @@ def _load_unsloth(cfg, path: str, dtype, seed: int) -> Policy:  # pragma: no cov
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return Policy(model=model, tokenizer=tokenizer, backend="unsloth", device="cuda")
+    return Policy(model=model, tokenizer=tokenizer, backend="unsloth", device=device)
 
 
 # ---- adapter snapshots ------------------------------------------------------------------------

@@ -114,8 +114,9 @@ def generate_ids_hf(model, tokenizer, prompt_ids: list[list[int]], seeds: list[i
     ids, attn, _ = left_pad(prompt_ids, pad, device)
     greedy = temperature <= 0
     # a fresh config, so a checkpoint's generation_config.json (e.g. top_p=0.9) cannot change the sampler
-    gen_cfg = GenerationConfig(do_sample=not greedy, temperature=None if greedy else temperature, top_k=None,
-                               top_p=None, max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=eos)
+    # top_k=0 / top_p=1.0 spelled out: None falls back to the library default top_k=50 (measured)
+    mode = {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+    gen_cfg = GenerationConfig(**mode, max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=eos)
     torch.manual_seed(int(np.bitwise_xor.reduce(np.array(seeds, dtype=np.uint64))) & 0x7FFFFFFFFFFFFFFF)
     out = model.generate(input_ids=ids, attention_mask=attn, generation_config=gen_cfg)
     completions = []

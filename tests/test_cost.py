@@ -55,3 +55,16 @@ def test_measured_throughput_and_lengths_from_profiles(tmp_path):
     thr, L, seconds = measured(path)
     assert (thr.gen, thr.train, L.student_completion, L.student_prompt, seconds) == (300.0, 500.0, 6.0, 8.0, 10.0)
     assert thr.seconds(Work(gen_tokens=600, train_tokens=4000)) == pytest.approx(10.0)
+
+
+def test_cli_cost_prints_the_estimate_and_names_bad_input():
+    import subprocess
+    import sys
+
+    ok = subprocess.run([sys.executable, "-m", "soar_lite.cli", "cost", "paper-math", "--throughput", "20000,8000"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "given throughput" in ok.stdout and "paper's efficiency" in ok.stdout and "8,192,000" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "soar_lite.cli", "cost", "paper-math", "--throughput", "1,2,3"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--throughput wants GEN,TRAIN" in bad.stderr

@@ -5,7 +5,7 @@ from soar_lite.tasks.math_data import STUDENT_PROMPT, MathTask, load_problems
 
 
 @pytest.mark.parametrize("name,count", [("math-test", 5000), ("math-train", 7500), ("math500", 500),
-                                        ("harp", 4780), ("olympiadbench", 675)])
+                                        ("harp", 4780), ("olympiadbench", 675), ("olympiadbench-674", 674)])
 def test_loader_counts(name, count):
     probs = load_problems(name)
     assert len(probs) == count
@@ -46,3 +46,12 @@ def test_teacher_parser(text, question, answer):
         assert qa is None
     else:
         assert qa.question == question and qa.answer == answer
+
+
+def test_olympiadbench_674_variant_is_the_primary_minus_its_quirks():
+    """PROVENANCE.md: 659 questions identical to the primary file once the variant's instruction suffix is
+    removed; the 15 TNYWR relay problems made self-contained; id 1965 dropped."""
+    primary = {p.question for p in load_problems("olympiadbench")}
+    variant = load_problems("olympiadbench-674")
+    assert not any("Please reason step by step" in p.question for p in variant)
+    assert sum(p.question in primary for p in variant) == 659

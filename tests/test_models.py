@@ -177,3 +177,96 @@ def test_micro_batched_rloo_step_equals_one_batch(policy):
     assert any(not torch.equal(w0[name], snap[name]) for name in w0)  # the step did move the adapter
     for name in w0:
         torch.testing.assert_close(w2[name], w0[name], atol=1e-6, rtol=1e-5)
+
+
+def test_generate_sampler_samples_the_full_distribution(policy):
+    """No top-k/top-p truncation sneaks in from the library's defaults: on a shaky fact (T=1 mass spread over
+    ~200 values) 1,000 one-token samples hit far more than top_k=50 distinct values, as our sampler does."""
+    from soar_lite.sampling import generate_ids, generate_ids_hf
+    from soar_lite.tasks.tiny import SHAKY, TinyWorld
+
+    w = TinyWorld()
+    x = int(next(i for i in range(w.spec.n_values) if w.kind[i] == SHAKY))
+    prompt = encode_prompts(policy.tokenizer, [f"f^1({x:03d})="])[0]
+    ours = generate_ids(policy.model, policy.tokenizer, [prompt] * 1000, list(range(1000)), 1.0, 1)
+    theirs = generate_ids_hf(policy.model, policy.tokenizer, [prompt] * 1000, list(range(1000)), 1.0, 1)
+    n_ours, n_theirs = len({t[0] for t in ours}), len({t[0] for t in theirs})
+    assert n_ours > 150 and n_theirs > 150
+
+
+def test_gradient_checkpointing_gives_the_same_step(policy):
+    """model.gradient_checkpointing trades compute for memory only: same loss, same update, and sampling works."""
+    import dataclasses
+
+    ckpt_policy = load_policy(dataclasses.replace(CFG, gradient_checkpointing=True), seed=0)
+    tok = policy.tokenizer
+    prompts = encode_prompts(tok, _chain_prompts(3))
+    comps = [tok(f"{10 * i:03d}").input_ids[1:] + [tok.eos_token_id] for i in range(3)]
+    adv = np.array([1.0, -0.5, -0.5])
+    snap = snapshot(policy)
+    results = []
+    for pol in (policy, ckpt_policy):
+        restore(pol, snap)
+        loss, _ = policy_gradient_step(pol, torch.optim.SGD(pol.trainable(), lr=1.0), prompts, comps, adv,
+                                       kl_coef=0.1, lr=1.0, grad_clip=0.0)
+        results.append((loss, snapshot(pol)))
+    restore(policy, snap)
+    assert results[1][0] == pytest.approx(results[0][0], rel=1e-5)
+    for name, t in results[0][1].items():
+        torch.testing.assert_close(results[1][1][name], t, atol=1e-6, rtol=1e-5)
+    texts, _ = sample(ckpt_policy, _chain_prompts(2), ["a", "b"], 2, 1.0, 8, seed=0)
+    assert len(texts) == 2 and all(len(t) == 2 for t in texts)
+
+
+def test_unsloth_path_follows_its_api_with_a_stand_in(monkeypatch):
+    """No GPU here, so a stand-in `unsloth` module (plain transformers + peft underneath) records how the unsloth
+    path calls FastLanguageModel: loading and LoRA arguments, UNSLOTH_RETURN_LOGITS set before the import,
+    for_inference before every generation and for_training before every update, and generation through
+    `generate`. It checks our side of the contract, not unsloth itself."""
+    import dataclasses
+    import os
+    import sys
+    import types
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from soar_lite import models
+
+    calls = []
+
+    class FastLanguageModel:
+        @staticmethod
+        def from_pretrained(model_name, dtype, load_in_4bit, max_seq_length):
+            calls.append(("from_pretrained", load_in_4bit, max_seq_length, os.environ.get("UNSLOTH_RETURN_LOGITS")))
+            return AutoModelForCausalLM.from_pretrained(model_name, dtype=dtype), AutoTokenizer.from_pretrained(model_name)
+
+        @staticmethod
+        def get_peft_model(model, r, lora_alpha, lora_dropout, target_modules, bias, random_state, use_gradient_checkpointing):
+            calls.append(("get_peft_model", r, lora_alpha, tuple(target_modules), use_gradient_checkpointing))
+            return get_peft_model(model, LoraConfig(r=r, lora_alpha=lora_alpha, target_modules=list(target_modules)))
+
+        @staticmethod
+        def for_inference(model):
+            calls.append("for_inference")
+
+        @staticmethod
+        def for_training(model, use_gradient_checkpointing=True):
+            calls.append(("for_training", use_gradient_checkpointing))
+
+    monkeypatch.setitem(sys.modules, "unsloth", types.SimpleNamespace(FastLanguageModel=FastLanguageModel))
+    monkeypatch.delenv("UNSLOTH_RETURN_LOGITS", raising=False)
+    cfg = dataclasses.replace(CFG, gradient_checkpointing=True, max_seq_length=512)
+    pol = models._load_unsloth(cfg, str(models.TINY_MODEL_DIR), torch.float32, seed=0, device="cpu")
+    pol.sampler = models._sampler_for("auto", pol.backend)
+    pol.gradient_checkpointing = True
+    assert pol.backend == "unsloth" and pol.sampler == "generate"
+    assert calls[:2] == [("from_pretrained", False, 512, "1"),
+                         ("get_peft_model", 8, 16, tuple(CFG.target_modules), "unsloth")]
+    del calls[:]
+    _, comp = sample(pol, _chain_prompts(2), ["a", "b"], 2, 1.0, 8, seed=0)
+    tok = pol.tokenizer
+    prompts = encode_prompts(tok, _chain_prompts(2))
+    policy_gradient_step(pol, make_optimizer(pol, 1e-3, 0.0), prompts, [comp[0][0], comp[1][0]], np.array([1.0, -1.0]),
+                         kl_coef=0.1, lr=1e-3, grad_clip=1.0)
+    assert calls == ["for_inference", ("for_training", True), "for_inference"]

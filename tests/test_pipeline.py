@@ -52,3 +52,35 @@ def test_notebook_runs_outside_the_repository_with_a_shipped_params_name(tmp_pat
     text = "".join("".join(t) if isinstance(t, list) else t for t in outputs)
     assert "[soar_lite] backend: hf" in text
     assert (tmp_path / "results" / "ci" / "tables" / "hard_sets.csv").exists()
+
+
+def test_the_wheel_carries_params_notebooks_data_and_the_tiny_model(tmp_path):
+    """What `pip install` (Colab) gets: the package alone, no checkout. Build the wheel, unpack it, and from an
+    empty directory find the stage notebooks, a params file by name, a benchmark and the tiny model."""
+    import os
+    import zipfile
+
+    wheels = tmp_path / "wheels"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
+                           capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr[-2000:]
+    site = tmp_path / "site"
+    zipfile.ZipFile(next(wheels.glob("soar_lite-*.whl"))).extractall(site)
+    probe = """
+from soar_lite.cli import default_notebook_dir
+from soar_lite.config import load_config
+from soar_lite.models import TINY_MODEL_DIR
+from soar_lite.tasks.math_data import load_problems
+import soar_lite
+assert soar_lite.__file__.startswith(%r), soar_lite.__file__
+print(sorted(p.name for p in default_notebook_dir().glob("*.ipynb")))
+print(load_config("paper-harp").evaluate.teacher_step, len(load_problems("math-test")), (TINY_MODEL_DIR / "model.safetensors").exists())
+""" % str(site)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=empty,
+                       env={**os.environ, "PYTHONPATH": str(site)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    notebooks, facts = r.stdout.strip().splitlines()
+    assert notebooks == str(sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb")))
+    assert facts == "170 5000 True"

@@ -48,7 +48,11 @@ SOURCES = {
     "math500": "math/math500.jsonl.gz",
     "harp": "harp/HARP.jsonl.gz",
     "olympiadbench": "olympiadbench/OE_TO_maths_en_COMP.jsonl.gz",
+    # the paper's count (Table 2: 674): TNYWR relay problems made self-contained, one problem dropped (PROVENANCE.md)
+    "olympiadbench-674": "olympiadbench/OE_TO_maths_en_COMP_variant_674_answers_only.jsonl.gz",
 }
+# the variant file appends its own instruction to every problem; the student prompt supplies ours
+OLYMPIAD_VARIANT_SUFFIX = "\nPlease reason step by step, and put your final answer within \\boxed{}."
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -95,6 +99,9 @@ def to_problems(name: str, records: list[dict]) -> list[Problem]:
         elif name == "harp":
             out.append(Problem(f"{r['year']}/{r['contest']}/{r['number']}", r["problem"], strip_dollars(r["answer"]),
                                f"Level {r['level']}", {"subject": r.get("subject", "")}))
+        elif name == "olympiadbench-674":
+            question = r["problem"].removesuffix(OLYMPIAD_VARIANT_SUFFIX)
+            out.append(Problem(f"v674/{i}", question, strip_dollars(r["answer"]), ""))
         elif name == "olympiadbench":
             out.append(Problem(str(r["id"]), r["question"], strip_dollars(r["final_answer"][0]), r.get("subfield", ""),
                                {"answer_type": r.get("answer_type", "")}))
