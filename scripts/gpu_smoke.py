@@ -82,17 +82,16 @@ def run_one(model: str, backend: str, dtype: str, out: Path) -> dict:
 def extrapolate(res: dict, n_params: int) -> dict:
     """The cost model for each params file, at the measured throughput scaled to the params file's model size."""
     from soar_lite.config import load_config, shipped_params
-    from soar_lite.cost import Lengths, Throughput, estimate_table
+    from soar_lite.cost import MODEL_PARAMETERS, Throughput, cost_report
 
-    sizes = {"paper-math": 3.2e9, "paper-harp": 3.2e9, "colab-small": 0.49e9}  # Llama-3.2-3B, Qwen2.5-0.5B
     thr = Throughput(gen=res["gen_tok_s"], train=res["train_tok_s"], score=res["train_tok_s"] * 3)
     table = {}
-    for name, n_target in sizes.items():
+    for name in ("paper-math", "paper-harp", "colab-small"):
         cfg = load_config(shipped_params()[name])
-        est = estimate_table(cfg, thr.scaled(n_params / n_target), Lengths(), n_test=360, pool_size=5000)
-        table[name] = est
-        print(f"  {name}: {est['step_h'][0]:.2f}-{est['step_h'][1]:.2f} h per outer step, "
-              f"{est['run_h'][0]:,.0f}-{est['run_h'][1]:,.0f} h per meta-training run "
+        rows, _ = cost_report(cfg, throughput=thr.scaled(n_params / MODEL_PARAMETERS[cfg.model.path]))
+        est = table[name] = rows[0]  # the given (scaled, measured) throughput comes first
+        print(f"  {name}: {est['h_per_outer_step'][0]:.2f}-{est['h_per_outer_step'][1]:.2f} h per outer step, "
+              f"{est['h_per_meta_run'][0]:,.0f}-{est['h_per_meta_run'][1]:,.0f} h per meta-training run "
               f"(paper: 1,500-1,900 GPU-h on 32 GPUs)")
     return table
 

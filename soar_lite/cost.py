@@ -6,7 +6,7 @@ Workload (exact, from the params file; PAPER.md §2.8 derives the same counts fo
   baseline and for every student (M greedy generations each, or M log-likelihood forwards);
 - per run: the outer steps, with inner steps growing after promotions (10 -> 15 -> 20 in the paper);
   the promotion count is not known in advance, so a run is given as a range: no promotion .. a promotion
-  at every step from the first the moving average allows.
+  at every step.
 Token counts need mean completion lengths; a finished run supplies measured ones (`measured`), a
 params file alone uses `Lengths` (assumptions, always printed with the estimate).
 
@@ -102,14 +102,11 @@ def intrinsic_step_work(meta, L: Lengths) -> Work:
 
 
 def inner_steps_schedule(meta, promote_every_step: bool) -> list[int]:
-    """Inner steps at each outer step: constant without promotions; the fastest growth with one promotion at
-    every step from the first where the moving-average window is full."""
-    out, promotions = [], 0
-    for t in range(meta.outer_steps):
-        out.append(min(meta.inner_steps + meta.inner_steps_per_promotion * promotions, meta.max_inner_steps))
-        if promote_every_step and t + 1 >= meta.ma_window:
-            promotions += 1
-    return out
+    """Inner steps at each outer step: constant without promotions; the fastest growth with a promotion at
+    every step (the moving average is taken over the rewards so far, so step 0 can promote: soar.py)."""
+    from .soar import inner_steps_for
+
+    return [inner_steps_for(meta, t if promote_every_step else 0) for t in range(meta.outer_steps)]
 
 
 def run_work(meta, L: Lengths) -> tuple[Work, Work]:

@@ -27,7 +27,7 @@ def test_a_run_is_8_2m_student_rollouts_without_promotions():
     assert high.train_rows > low.train_rows
 
 
-@pytest.mark.parametrize("promote, head", [(False, [10, 10, 10, 10, 10]), (True, [10, 10, 10, 15, 20])])
+@pytest.mark.parametrize("promote, head", [(False, [10, 10, 10, 10, 10]), (True, [10, 15, 20, 20, 20])])
 def test_inner_steps_schedule(promote, head):
     assert inner_steps_schedule(PAPER, promote)[:5] == head
     assert max(inner_steps_schedule(PAPER, promote)) == (20 if promote else 10)
