@@ -146,14 +146,33 @@ class JudgeCache:
             f.write(json.dumps({"key": k, "labels": labels}) + "\n")
 
 
+class JudgeUnavailable(RuntimeError):
+    """The judge cannot answer at all (no key, refused, wrong URL or model): stop instead of labelling every
+    question malformed. Labels already judged stay in the cache."""
+
+
 def openai_chat(base_url: str, model: str, prompt: str, timeout_s: float = 120.0, api_key: str = "") -> str:
     """One chat completion from an OpenAI-compatible endpoint (standard library only)."""
+    import urllib.error
+
+    url = base_url.rstrip("/") + "/chat/completions"
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "temperature": 0.0}).encode()
-    req = urllib.request.Request(base_url.rstrip("/") + "/chat/completions", data=body,
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {api_key}"} if api_key else {})})
-    with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-        return json.loads(resp.read())["choices"][0]["message"]["content"]
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json",
+                                                          **({"Authorization": f"Bearer {api_key}"} if api_key else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return json.loads(resp.read())["choices"][0]["message"]["content"]
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403):
+            raise JudgeUnavailable(f"judge {url} answered {e.code} {e.reason}: set OPENAI_API_KEY "
+                                   f"({'it is empty' if not api_key else 'the one set was refused'})") from None
+        if e.code == 404:
+            raise JudgeUnavailable(f"judge {url} answered 404: check analyze.judge_base_url and the model {model!r}") from None
+        raise
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, ConnectionRefusedError):
+            raise JudgeUnavailable(f"no judge listening at {url} ({e.reason}): start it or fix analyze.judge_base_url") from None
+        raise
 
 
 def make_judge(spec: str, base_url: str = ""):
@@ -188,11 +207,14 @@ def judge_pairs(pairs: list[tuple[str, str]], judge_spec: str, ask, cache: Judge
     for q, a in pairs:
         hit = cache.get(judge_spec, q, a)
         if hit is None:
+            calls += 1
             try:
                 reply = ask(ORACLE_PROMPT.format(question=q, proposed_answer=a))
-            except Exception as e:  # network or model failure: recorded, not fatal
-                reply = f"judge error: {e!r}"
-            calls += 1
+            except JudgeUnavailable:
+                raise
+            except Exception as e:  # a transient failure (timeout, 5xx): labelled malformed, not cached, retried next run
+                labels.append(parse_judge_reply(f"judge error: {e!r}"))
+                continue
             hit = parse_judge_reply(reply)
             cache.put(judge_spec, q, a, hit)
         labels.append(hit)

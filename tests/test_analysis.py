@@ -45,13 +45,46 @@ def test_cache_makes_a_second_run_issue_no_calls(tmp_path):
     assert n3 == 2
 
 
-def test_judge_failure_is_recorded_not_raised(tmp_path):
+def test_judge_failure_is_recorded_not_raised_and_not_cached(tmp_path):
     def ask(prompt):
-        raise ConnectionError("down")
+        raise TimeoutError("slow")
 
     labels, _ = judge_pairs([("q", "a")], "x:y", ask, JudgeCache(tmp_path / "c.jsonl"))
     assert labels[0]["error_type"] == "malformed"
     assert label_summary("s", labels)["malformed_share"] == 1.0
+    _, calls = judge_pairs([("q", "a")], "x:y", lambda p: GOOD, JudgeCache(tmp_path / "c.jsonl"))
+    assert calls == 1  # the failure was not cached: the next run asks again
+
+
+def test_unusable_judge_stops_with_a_clear_error_and_keeps_what_was_judged(tmp_path):
+    """401 (no key), 404 (wrong URL/model) and a refused connection stop the stage instead of labelling
+    everything malformed; the labels judged before stay in the cache."""
+    from soar_lite.analysis import JudgeUnavailable
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            self.send_response(401 if "v1" in self.path else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cache = JudgeCache(tmp_path / "c.jsonl")
+    judge_pairs([("q0", "a0")], "openai:m", lambda p: GOOD, cache)
+    try:
+        with pytest.raises(JudgeUnavailable, match="401.*OPENAI_API_KEY"):
+            judge_pairs([("q0", "a0"), ("q1", "a1")], "openai:m",
+                        make_judge("openai:m", f"http://127.0.0.1:{server.server_port}/v1"), cache)
+        with pytest.raises(JudgeUnavailable, match="404.*judge_base_url"):
+            judge_pairs([("q1", "a1")], "openai:m", make_judge("openai:m", f"http://127.0.0.1:{server.server_port}/x"), cache)
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(JudgeUnavailable, match="no judge listening"):
+        judge_pairs([("q1", "a1")], "openai:m", make_judge("openai:m", f"http://127.0.0.1:{server.server_port}/v1"), cache)
+    assert JudgeCache(tmp_path / "c.jsonl").get("openai:m", "q0", "a0") is not None
 
 
 class _Handler(BaseHTTPRequestHandler):

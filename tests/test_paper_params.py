@@ -50,3 +50,12 @@ def test_gpu_smoke_script_runs_on_cpu(tmp_path):
     assert runs["hf"]["gen_tok_s"] > 0 and runs["hf"]["train_tok_s"] > 0
     assert set(runs["extrapolated_cost"]) == {"paper-math", "paper-harp", "colab-small"}
     assert "backend: hf" in r.stdout
+
+
+def test_tiny_world_report_refuses_a_math_task_with_a_clear_error(tmp_path):
+    from soar_lite.tiny.check import run_world_check
+
+    cfg = load_config(REPO / "params" / "colab-small.yaml", [f"results_dir={tmp_path}"])
+    with pytest.raises(ValueError, match="tiny world only.*task.name=math"):
+        run_world_check(cfg)
+    assert not (tmp_path / "colab-small").exists()  # nothing written

@@ -105,6 +105,9 @@ def run_world_check(cfg, log=print) -> dict:
 
     from ..pipeline import hard_sets, load, setup
 
+    if cfg.task.name != "tiny":
+        raise ValueError(f"notebook 00 measures the tiny world only; run '{cfg.name}' has task.name={cfg.task.name} "
+                         "(`soar-lite run` skips this stage for other tasks)")
     out = setup(cfg, "tiny_world")
     tables = cfg.run_dir / "tables"
     wc, bs = cfg.world_check, cfg.model.gen_batch_size
