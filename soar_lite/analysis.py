@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -153,8 +154,6 @@ class JudgeUnavailable(RuntimeError):
 
 def openai_chat(base_url: str, model: str, prompt: str, timeout_s: float = 120.0, api_key: str = "") -> str:
     """One chat completion from an OpenAI-compatible endpoint (standard library only)."""
-    import urllib.error
-
     url = base_url.rstrip("/") + "/chat/completions"
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "temperature": 0.0}).encode()
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json",
