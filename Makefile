@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 reproduce: install
-	$(VENV)/bin/soar-lite run $(PARAMS)
+	$(VENV)/bin/soar-lite run $(PARAMS) --jobs 2
 
 test: install
 	$(PY) -m pytest -q -m "not slow"

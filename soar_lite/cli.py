@@ -32,6 +32,23 @@ STAGES = {  # in run order: the tiny-world report needs the probe's hard sets
 }
 
 
+# what each stage reads from another: --jobs runs the stages whose inputs are ready side by side
+NEEDS = {"probe": [], "tiny_world": ["probe"], "meta_train": ["probe"], "evaluate": ["meta_train"],
+         "analyze": ["meta_train"]}
+
+
+def waves(stages: list[str]) -> list[list[str]]:
+    """The stages in groups that can run at once: each group needs only stages of earlier groups (or ones
+    not selected, whose outputs must already exist)."""
+    done, left, out = set(), list(stages), []
+    while left:
+        ready = [s for s in left if all(d in done or d not in stages for d in NEEDS[s])]
+        out.append(ready)
+        done.update(ready)
+        left = [s for s in left if s not in ready]
+    return out
+
+
 def stages_for(cfg) -> list[str]:
     """The tiny-world report runs only for the tiny world."""
     return [s for s in STAGES if s != "tiny_world" or cfg.task.name == "tiny"]
@@ -110,6 +127,8 @@ def main(argv=None) -> int:
     run.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                      help="override a params value, e.g. -o meta.outer_steps=2")
     run.add_argument("--notebooks", type=Path, default=None, help="folder of the stage notebooks (default: shipped)")
+    run.add_argument("--jobs", type=int, default=1, help="run independent stages side by side (one process each); "
+                     "2 on a 2-core machine: tiny_world beside meta_train, evaluate beside analyze")
     cost = sub.add_parser("cost", help="estimate the work and device-hours a params file asks for (soar_lite.cost)")
     cost.add_argument("params", type=Path)
     cost.add_argument("--from-run", type=Path, help="a meta-training metrics.jsonl: measured throughput and lengths")
@@ -129,20 +148,63 @@ def main(argv=None) -> int:
     stages = args.only or stages_for(cfg)
     out_dir = cfg.run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    notebooks = args.notebooks or default_notebook_dir()
     t_all = time.time()
-    for i, stage in enumerate(stages, 1):
-        t0 = time.time()
-        print(f"[{i}/{len(stages)}] {stage}: {STAGES[stage]} -> {out_dir}/", flush=True)
-        try:
-            run_stage(stage, params, args.override, args.resume, out_dir, args.notebooks or default_notebook_dir())
-        except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
-            print(f"soar-lite: stage {stage} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else e!r}",
-                  file=sys.stderr)
-            print(f"soar-lite: the partial notebook is {out_dir / STAGES[stage]}", file=sys.stderr)
-            return 1
-        print(f"[{i}/{len(stages)}] {stage} done in {time.time() - t0:.0f} s", flush=True)
+    if args.jobs > 1:
+        ok = run_parallel(stages, args, params, out_dir, notebooks)
+    else:
+        ok = all(run_logged(stage, f"[{i}/{len(stages)}]", args, params, out_dir, notebooks)
+                 for i, stage in enumerate(stages, 1))
+    if not ok:
+        return 1
     print(f"all stages done in {time.time() - t_all:.0f} s; results in {out_dir}/")
     return 0
+
+
+def run_logged(stage: str, tag: str, args, params: Path, out_dir: Path, notebooks: Path) -> bool:
+    t0 = time.time()
+    print(f"{tag} {stage}: {STAGES[stage]} -> {out_dir}/", flush=True)
+    try:
+        run_stage(stage, params, args.override, args.resume, out_dir, notebooks)
+    except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
+        print(f"soar-lite: stage {stage} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else e!r}",
+              file=sys.stderr)
+        print(f"soar-lite: the partial notebook is {out_dir / STAGES[stage]}", file=sys.stderr)
+        return False
+    print(f"{tag} {stage} done in {time.time() - t0:.0f} s", flush=True)
+    return True
+
+
+def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks: Path) -> bool:
+    """Each wave's stages as `soar-lite run --only STAGE` processes, at most args.jobs at a time; a stage's
+    output goes to logs/<stage>.log. Stops after the wave in which a stage failed."""
+    import subprocess
+
+    (out_dir / "logs").mkdir(exist_ok=True)
+    base = [sys.executable, "-m", "soar_lite.cli", "run", str(params), "--notebooks", str(notebooks)]
+    base += [a for ov in args.override for a in ("-o", ov)] + (["--resume"] if args.resume else [])
+    for wave in waves(stages):
+        for start in range(0, len(wave), args.jobs):
+            procs = {}
+            for stage in wave[start:start + args.jobs]:
+                log = open(out_dir / "logs" / f"{stage}.log", "w")
+                print(f"[{stage}] started -> {out_dir}/{STAGES[stage]} (log: {log.name})", flush=True)
+                procs[stage] = (subprocess.Popen(base + ["--only", stage], stdout=log, stderr=subprocess.STDOUT), log,
+                                time.time())
+            failed = []
+            for stage, (proc, log, t0) in procs.items():
+                rc = proc.wait()
+                log.close()
+                if rc == 0:
+                    print(f"[{stage}] done in {time.time() - t0:.0f} s", flush=True)
+                else:
+                    failed.append(stage)
+                    lines = Path(log.name).read_text().strip().splitlines() or [f"rc={rc}"]
+                    why = next((l for l in lines if l.startswith(f"soar-lite: stage {stage} failed")), lines[-1])
+                    print(f"{why} (log: {log.name}; partial notebook: {out_dir / STAGES[stage]})", file=sys.stderr)
+            if failed:
+                return False
+    return True
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ PACKAGES = ["soar-lite", "torch", "transformers", "peft", "trl", "papermill", "m
 
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: stages may run side by side (--jobs)
     tmp.write_text(text)
     os.replace(tmp, path)
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -14,11 +15,34 @@ def _errors(nb_path: Path) -> list[str]:
     return [o.get("ename", "") for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
+@pytest.mark.parametrize("stages, expected", [
+    (["probe", "tiny_world", "meta_train", "evaluate", "analyze"],
+     [["probe"], ["tiny_world", "meta_train"], ["evaluate", "analyze"]]),
+    (["probe", "meta_train", "evaluate", "analyze"], [["probe"], ["meta_train"], ["evaluate", "analyze"]]),
+    (["evaluate", "analyze"], [["evaluate", "analyze"]]),  # inputs from an earlier run
+    (["analyze", "meta_train"], [["meta_train"], ["analyze"]]),
+])
+def test_stage_waves(stages, expected):
+    from soar_lite.cli import waves
+
+    assert waves(stages) == expected
+
+
+def test_parallel_stage_failure_names_the_stage_and_its_log(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", str(REPO / "params" / "ci.yaml"), "--jobs", "2",
+                        "--only", "evaluate", "--only", "analyze", "-o", f"results_dir={tmp_path}"],
+                       capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert r.returncode == 1
+    assert "stage evaluate failed" in r.stderr and str(tmp_path / "ci" / "logs" / "evaluate.log") in r.stderr
+
+
 def test_papermill_end_to_end_on_ci_params(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", str(REPO / "params" / "ci.yaml"),
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", str(REPO / "params" / "ci.yaml"), "--jobs", "2",
                         "-o", f"results_dir={tmp_path}"], capture_output=True, text=True, timeout=1200, cwd=REPO)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     run = tmp_path / "ci"
+    assert sorted(p.stem for p in (run / "logs").glob("*.log")) == sorted(
+        ["probe", "tiny_world", "meta_train", "evaluate", "analyze"])
     for nb in ["00_tiny_world", "01_probe", "02_meta_train", "03_evaluate", "04_analyze_questions"]:
         assert (run / f"{nb}.ipynb").exists() and (run / f"{nb}.html").exists(), nb
         assert _errors(run / f"{nb}.ipynb") == [], nb
