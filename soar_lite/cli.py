@@ -175,6 +175,15 @@ def run_logged(stage: str, tag: str, args, params: Path, out_dir: Path, notebook
     return True
 
 
+def _as_finished(procs: dict):
+    """(stage, (process, log, start)) in the order the processes end, so each is reported when it ends."""
+    pending = dict(procs)
+    while pending:
+        for stage in [s for s, (proc, _, _) in pending.items() if proc.poll() is not None]:
+            yield stage, pending.pop(stage)
+        time.sleep(0.5)
+
+
 def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks: Path) -> bool:
     """Each wave's stages as `soar-lite run --only STAGE` processes, at most args.jobs at a time; a stage's
     output goes to logs/<stage>.log. Stops after the wave in which a stage failed."""
@@ -192,8 +201,8 @@ def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks
                 procs[stage] = (subprocess.Popen(base + ["--only", stage], stdout=log, stderr=subprocess.STDOUT), log,
                                 time.time())
             failed = []
-            for stage, (proc, log, t0) in procs.items():
-                rc = proc.wait()
+            for stage, (proc, log, t0) in _as_finished(procs):
+                rc = proc.returncode
                 log.close()
                 if rc == 0:
                     print(f"[{stage}] done in {time.time() - t0:.0f} s", flush=True)
