@@ -1,7 +1,9 @@
-"""`soar-lite run PARAMS [--only STAGE] [--resume] [-o key=value ...]`: the notebooks through papermill.
+"""`soar-lite run PARAMS [--only STAGE] [--resume] [--jobs N] [-o key=value ...]`: the notebooks through
+papermill; `soar-lite cost PARAMS [--from-run METRICS]`: the cost model (cost.py).
 
-Each stage's notebook is executed into `results/<name>/<notebook>.ipynb` and exported to HTML beside it.
-The params file is validated first (strictly) so a typo stops the run before anything is written.
+Each stage's notebook is executed into `results/<name>/<notebook>.ipynb` and exported to HTML beside it;
+with `--jobs N` stages whose inputs are ready run side by side, one process each. The params file is
+validated first (strictly) so a typo stops the run before anything is written.
 """
 from __future__ import annotations
 
@@ -10,6 +12,14 @@ import os
 import sys
 import time
 from pathlib import Path
+
+STAGES = {  # in run order: the tiny-world report needs the probe's hard sets
+    "probe": "01_probe.ipynb",
+    "tiny_world": "00_tiny_world.ipynb",
+    "meta_train": "02_meta_train.ipynb",
+    "evaluate": "03_evaluate.ipynb",
+    "analyze": "04_analyze_questions.ipynb",
+}
 
 
 def default_notebook_dir() -> Path:
@@ -21,15 +31,6 @@ def default_notebook_dir() -> Path:
 
     # a data-only (namespace) package: files() is a MultiplexedPath, a file inside it a plain path
     return Path(str(importlib.resources.files("soar_lite.notebooks").joinpath(STAGES["probe"]))).parent
-
-
-STAGES = {  # in run order: the tiny-world report needs the probe's hard sets
-    "probe": "01_probe.ipynb",
-    "tiny_world": "00_tiny_world.ipynb",
-    "meta_train": "02_meta_train.ipynb",
-    "evaluate": "03_evaluate.ipynb",
-    "analyze": "04_analyze_questions.ipynb",
-}
 
 
 # what each stage reads from another: --jobs runs the stages whose inputs are ready side by side
