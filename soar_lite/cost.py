@@ -1,6 +1,6 @@
 """Cost model: how much work a params file asks for, and what it costs at a given throughput.
 
-Workload (exact, from the params file; PAPER.md §2.8 derives the same counts for the paper):
+Workload (exact, from the params file; the paper's App. B.9 / §2.8 give the same counts):
 - per outer step: teacher samples g*n (inflated by the rejection rate) and one teacher update on them;
   g*r students x inner_steps x batch_questions x group_size rollouts, each trained on; Q_R scored for the
   baseline and for every student (M greedy generations each, or M log-likelihood forwards);
@@ -21,10 +21,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-# PAPER.md App. B.9 / §2.8: 4 nodes x 8 GPUs for 48-60 h per SOAR run
+# the paper's App. B.9 / §2.8: 4 nodes x 8 GPUs for 48-60 h per SOAR run
 PAPER_GPU_HOURS_PER_RUN = (1500.0, 1900.0)
-# (pool size, fail@128 test size): PAPER.md Table 2; tiny: results/tiny (327 candidates, 64 hard-test)
-POOL_AND_TEST = {"math": (5000, 360), "harp": (4768, 714), "olympiadbench": (674, 158), "tiny": (327, 64)}
 
 
 @dataclass
@@ -204,7 +202,10 @@ def cost_report(cfg, from_run: Path | None = None, throughput: Throughput | None
     hardware), `throughput` (given), and for the math worlds with a model of known size the paper's own
     efficiency (what its 1,500-1,900 GPU-hours imply per GPU for our count of its run, moved to this model's
     size by the parameter ratio)."""
-    pool, n_test = POOL_AND_TEST.get(cfg.task.name, (5000, 360))
+    from .tasks import make_task
+
+    task = make_task(cfg.task)
+    pool, n_test = task.cost_sizes  # (probe pool, hard-test): the paper's Table 2, or the tiny world's own
     if 0 < cfg.probe.limit < pool:  # a slice of the pool: the hard test set shrinks in proportion
         pool, n_test = cfg.probe.limit, max(1, round(n_test * cfg.probe.limit / pool))
     L = Lengths()
@@ -215,7 +216,7 @@ def cost_report(cfg, from_run: Path | None = None, throughput: Throughput | None
     if throughput is not None:
         sources.append(("given throughput", throughput))
     n_params = MODEL_PARAMETERS.get(cfg.model.path)
-    if cfg.task.name != "tiny" and n_params:
+    if task.paper_world and n_params:
         for hours in PAPER_GPU_HOURS_PER_RUN:
             # the paper's per-GPU efficiency, moved to this model's size by the parameter ratio
             tok_s = paper_implied_throughput(hours) * MODEL_PARAMETERS["meta-llama/Llama-3.2-3B-Instruct"] / n_params

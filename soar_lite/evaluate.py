@@ -79,21 +79,24 @@ def make_sampler(synthetic: list[RLItem], real: list[RLItem], mode: str, batch: 
     return sampler
 
 
-def test_pass_at_k(policy, task, problems, samples: int, ks: list[int], seed: int, batch_size: int) -> dict[int, float]:
+def test_pass_at_k(policy, task, problems, *, samples: int, ks: list[int], seed: int, batch_size: int) -> dict[int, float]:
+    """Mean unbiased pass@k over `problems` from `samples` samples each at T=1 (§2.9)."""
     counts = count_correct(policy, task, problems, samples, 1.0, seed, batch_size)
     return {k: float(np.mean([pass_at_k(samples, int(c), k) for c in counts])) for k in ks}
 
 
-def train_fresh_student(policy, task, start, synthetic: list[RLItem], hard_train: list[RLItem], test_problems, ecfg,
+def train_fresh_student(policy, task, start, *, synthetic: list[RLItem], hard_train: list[RLItem], test_problems, ecfg,
                         seed: int, batch_size: int = 256, log=None) -> tuple[pd.DataFrame, list[float]]:
-    """One fresh student: returns (test curve rows step/k/pass_at_k, per-step training rewards)."""
+    """One fresh student from the adapter `start`, with its own AdamW, trained by `ecfg` (a FreshStudentConfig):
+    returns (test curve rows step/k/pass_at_k, per-step training rewards)."""
     restore(policy, start)
     sampler = make_sampler(synthetic, hard_train, ecfg.mode, ecfg.student.batch_questions, ecfg.curriculum_steps)
     rows, rewards = [], []
     opt = make_optimizer(policy, ecfg.student.lr, ecfg.student.weight_decay)
 
     def evaluate(step: int) -> None:
-        pk = test_pass_at_k(policy, task, test_problems, ecfg.samples, ecfg.ks, seed * 7919 + step, batch_size)
+        pk = test_pass_at_k(policy, task, test_problems, samples=ecfg.samples, ks=ecfg.ks, seed=seed * 7919 + step,
+                            batch_size=batch_size)
         rows.extend({"step": step, "k": k, "pass_at_k": v} for k, v in pk.items())
 
     evaluate(0)

@@ -6,7 +6,7 @@ INFERRED full). LoRA lets a student copy be an in-memory snapshot of the adapter
 inner-loop students of a step cost a tensor copy each instead of a model reload.
 
 Backend choice (`auto|unsloth|hf`) is made by `explain_backend` *before* transformers/peft are imported,
-because unsloth must be imported first (ENVIRONMENT.md); `backend_line` is the one line each notebook
+because unsloth must be imported first (it patches them); `backend_line` is the one line each notebook
 prints about it. The CPU path never imports unsloth.
 
 Unsloth path (GPU only, never run in the sessions that wrote it: see README "Paper world"): FastLanguageModel
@@ -19,8 +19,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import typing
 from dataclasses import dataclass
 from pathlib import Path
+
+from .config import Backend, Sampler
 
 TINY_MODEL_DIR = Path(__file__).parent / "tiny" / "model"
 
@@ -38,8 +41,8 @@ def explain_backend(requested: str) -> tuple[str, str]:
     auto: unsloth when CUDA is available and unsloth is installed, else hf (peft on plain transformers).
     unsloth: unsloth, or a RuntimeError saying what is missing. hf: always hf.
     """
-    if requested not in ("auto", "unsloth", "hf"):
-        raise ValueError(f"model.backend must be auto, unsloth or hf, not {requested!r}")
+    if requested not in typing.get_args(Backend):
+        raise ValueError(f"model.backend must be one of {', '.join(typing.get_args(Backend))}, not {requested!r}")
     if requested == "hf":
         return "hf", "model.backend=hf"
     import torch
@@ -117,8 +120,8 @@ class Policy:
 
 
 def _sampler_for(requested: str, backend: str) -> str:
-    if requested not in ("auto", "custom", "generate"):
-        raise ValueError(f"model.sampler must be auto, custom or generate, not {requested!r}")
+    if requested not in typing.get_args(Sampler):
+        raise ValueError(f"model.sampler must be one of {', '.join(typing.get_args(Sampler))}, not {requested!r}")
     if requested != "auto":
         return requested
     return "generate" if backend == "unsloth" else "custom"
@@ -208,10 +211,9 @@ def restore(policy: Policy, snap: Snapshot) -> None:
 def save_snapshot(snap: Snapshot, path: Path) -> None:
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(snap, tmp)
-    os.replace(tmp, path)
+    from .rundir import atomic_write
+
+    atomic_write(path, lambda tmp: torch.save(snap, tmp))
 
 
 def load_snapshot(path: Path) -> Snapshot:

@@ -1,4 +1,6 @@
-"""Figure functions used by the notebooks (each returns a matplotlib Figure; `savefig` writes PNG)."""
+"""Figure functions used by the notebooks (each returns a matplotlib Figure; `savefig` writes PNG).
+
+Bands are ±1 SD over seeds (seaborn's `errorbar="sd"`), and every axis names the quantity it plots."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline", "nbagg")) else None
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 
 METHOD_COLORS = {"base-model": "#888888", "hard-only": "#1f77b4", "soar-pq": "#d62728", "soar-ps": "#ff7f0e",
                  "grounded-t": "#e377c2", "base-t": "#8c564b", "intrinsic-t": "#2ca02c", "curated": "#9467bd",
@@ -21,15 +24,20 @@ def savefig(fig, path: Path) -> Path:
     return path
 
 
+def _finish(ax, xlabel: str, ylabel: str, title: str, legend: bool = True):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+
+
 def pass_at_k_by_level(levels: pd.DataFrame, title: str = "Base model pass@k per difficulty level"):
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for k, g in levels.groupby("k"):
         ax.plot(g["level"].astype(str), g["pass_at_k"], marker="o", label=f"pass@{k}")
-    ax.set_xlabel("level")
-    ax.set_ylabel("pass@k")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    _finish(ax, "level (uncertain facts on the true path)", "pass@k of the base model", title)
     return fig
 
 
@@ -43,11 +51,7 @@ def teacher_reward(metrics: pd.DataFrame, tau: float, title: str = "Teacher rewa
         ax.axvline(s, color="#2ca02c", alpha=0.6, lw=1.5)
     if metrics["promoted"].any():
         ax.plot([], [], color="#2ca02c", label="promotion")
-    ax.set_xlabel("outer step")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    _finish(ax, "outer step", ylabel, title)
     return fig
 
 
@@ -77,20 +81,24 @@ def step_diagnostics(metrics: pd.DataFrame):
 
 
 def curves(curve: pd.DataFrame, k: int, methods=None, title: str = ""):
-    """Mean ± SD over seeds of hard-test pass@k over training steps, one line per method."""
+    """Mean ± 1 SD over seeds of hard-test pass@k over training steps, one line per method."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
     data = curve[curve.k == k]
-    for m in methods or sorted(data.method.unique()):
-        g = data[data.method == m].groupby("step").pass_at_k
-        mean, sd = g.mean(), g.std().fillna(0)
-        ax.plot(mean.index, mean.values, label=m, color=METHOD_COLORS.get(m))
-        ax.fill_between(mean.index, mean - sd, mean + sd, alpha=0.15, color=METHOD_COLORS.get(m))
-    ax.set_xlabel("student RL step")
-    ax.set_ylabel(f"hard-test pass@{k}")
-    ax.set_title(title or f"pass@{k} over training (mean ± SD over seeds)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    methods = methods or sorted(data.method.unique())
+    sns.lineplot(data=data[data.method.isin(methods)], x="step", y="pass_at_k", hue="method", hue_order=methods,
+                 palette={m: METHOD_COLORS.get(m, "#333333") for m in methods}, errorbar="sd", ax=ax)
+    _finish(ax, "student RL step", f"hard-test pass@{k}", title or f"pass@{k} over training (mean, band ±1 SD over seeds)")
     return fig, ax
+
+
+def curves_with_reference(curve: pd.DataFrame, table: pd.DataFrame, k: int, methods, reference: str, title: str = ""):
+    """`curves` plus an inference-only method (SOAR-PS) as a horizontal line at its mean pass@k (Fig. 9)."""
+    fig, ax = curves(curve, k, methods, title)
+    ref = table[(table.method == reference) & (table.k == k)].pass_at_k
+    if len(ref):
+        ax.axhline(ref.mean(), color=METHOD_COLORS.get(reference), ls="--", label=f"{reference} (mean)")
+        ax.legend(fontsize=8)
+    return fig
 
 
 def delta_over(table: pd.DataFrame, reference: str = "hard-only", methods=None, title: str = "Δ pass@k over Hard-Only (Fig. 3)"):
@@ -104,19 +112,21 @@ def delta_over(table: pd.DataFrame, reference: str = "hard-only", methods=None, 
         ax.fill_between(mean.index, mean - sd, mean + sd, alpha=0.15, color=METHOD_COLORS.get(m))
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("k")
-    ax.set_ylabel("Δ pass@k")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    _finish(ax, "k", f"Δ pass@k vs {reference} (band ±1 SD over seeds)", title)
+    return fig
+
+
+def diversity_over_training(div: pd.DataFrame, title: str = "Teacher diversity over meta-training (Fig. 17b/20b)"):
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    sns.lineplot(data=div, x="step", y="mean_pairwise_cosine_distance", hue="teacher", marker=".", ax=ax)
+    _finish(ax, "outer step", "mean pairwise cosine distance", title)
     return fig
 
 
 def histogram(values, bins, xlabel: str, title: str):
     fig, ax = plt.subplots(figsize=(5, 3))
-    ax.hist(values, bins=bins, color="#1f77b4", alpha=0.8)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
+    sns.histplot(x=pd.Series(values, dtype=float), bins=bins, color="#1f77b4", ax=ax)
+    _finish(ax, xlabel, "count", title, legend=False)
     return fig
 
 
@@ -128,4 +138,4 @@ def mean_sd_table(table: pd.DataFrame, index="method", value="pass_at_k", scale:
 
 
 __all__ = ["savefig", "pass_at_k_by_level", "teacher_reward", "promotion_stages", "step_diagnostics", "curves",
-           "delta_over", "histogram", "mean_sd_table"]
+           "curves_with_reference", "delta_over", "diversity_over_training", "histogram", "mean_sd_table"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -52,14 +51,6 @@ def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(step - warmup, span) / span))
 
 
-@dataclass
-class StepStats:
-    loss: float
-    kl: float
-    reward_mean: float
-    nonzero_groups: float
-
-
 def make_optimizer(policy, lr: float, weight_decay: float):
     return torch.optim.AdamW(policy.trainable(), lr=lr, weight_decay=weight_decay)
 
@@ -91,6 +82,8 @@ def policy_gradient_step(policy, optimizer, prompt_ids, completion_ids, advantag
         loss = pg
         kl_val = torch.zeros(())
         if kl_coef > 0:
+            # the KL reference is the initial model (the adapter switched off), not the baseline student: a
+            # promoted baseline is pulled back towards the base model just as a fresh student is
             with torch.no_grad(), model.disable_adapter():
                 ref_logps, _ = completion_logprobs(model, p_ids, c_ids, policy.tokenizer.pad_token_id, policy.device)
             # k3 estimator of KL(pi || ref), per token, averaged per row then over rows

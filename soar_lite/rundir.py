@@ -1,11 +1,18 @@
-"""Run directories: resolved config, package versions, git revision, metrics logs, atomic writes.
+"""Run directories: every path of a run in one place (`RunLayout`), one atomic write, metrics logs.
 
 Layout of `results/<name>/`:
-    config.yaml, versions.json     what ran
+    config.yaml, versions.json     what ran (the resolved config, package versions, git revision)
     tables/*.csv                   machine-readable results
     figures/*.png                  figures the notebooks save
-    <stage>/...                    a stage's artefacts (hard sets, checkpoints, metrics.jsonl)
-    *.ipynb, *.html                rendered notebooks
+    logs/<stage>.log               `soar-lite run --jobs N`: each stage's output
+    NN_<stage>.ipynb, .html        rendered notebooks
+    probe/                         hard_train.json, hard_test.json, first_batch_counts.csv, summary.json
+    tiny_world/summary.json
+    meta/, meta_intrinsic/         one per meta-trained teacher (`MetaLayout`): metrics.jsonl, pq.json,
+                                   promotions.json, checkpoints/
+    evaluate/                      stops.csv, summary.json
+    analyze/                       labels.csv, summary.json, the judge cache
+No other module spells a path inside a run directory.
 """
 from __future__ import annotations
 
@@ -15,22 +22,42 @@ import json
 import os
 import platform
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
 PACKAGES = ["soar-lite", "torch", "transformers", "peft", "trl", "papermill", "math-verify", "numpy", "pandas", "unsloth"]
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+# ---- the one atomic write -----------------------------------------------------------------------
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+    """`write(tmp)` into a temporary file beside `path`, then rename it over `path`: a reader (or a resumed
+    run) sees the old file or the new one, never half of one. The temporary name is per process, because
+    stages may run side by side (`--jobs`)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: stages may run side by side (--jobs)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
-def write_json(path: Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1, default=_jsonable))
+def atomic_write_text(path: Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json(path: Path, obj) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=1, default=_jsonable))
+
+
+def write_table(df, path: Path) -> Path:
+    """A pandas table as CSV (no index)."""
+    return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
 def read_json(path: Path):
@@ -53,6 +80,10 @@ def append_jsonl(path: Path, row: dict) -> None:
         os.fsync(f.fileno())
 
 
+def rewrite_jsonl(path: Path, rows: list[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, default=_jsonable) + "\n" for r in rows))
+
+
 def read_jsonl(path: Path) -> list[dict]:
     path = Path(path)
     if not path.exists():
@@ -65,6 +96,93 @@ def read_jsonl(path: Path) -> list[dict]:
             except json.JSONDecodeError:
                 break  # a torn last line from a killed run: the checkpoint decides what counts
     return rows
+
+
+# ---- paths ----------------------------------------------------------------------------------------
+def _at(*parts: str) -> property:
+    """A fixed path below the layout's folder."""
+    return property(lambda self: self.base.joinpath(*parts))
+
+
+@dataclass(frozen=True)
+class MetaLayout:
+    """One meta-trained teacher's folder (meta/ for the grounded teacher, meta_intrinsic/ for Intrinsic-T)."""
+
+    base: Path
+
+    dir = _at()
+    metrics = _at("metrics.jsonl")  # one row per outer step
+    pq = _at("pq.json")  # the Promotion Questions
+    promotions = _at("promotions.json")
+    checkpoints = _at("checkpoints")
+    state = _at("checkpoints", "state.json")  # names the stamped files of the last complete step; written last
+    teacher = _at("checkpoints", "teacher.pt")  # stable copy of the latest teacher (the evaluation samples it)
+    baseline = _at("checkpoints", "baseline_student.pt")
+
+    def stamped(self, kind: str, step: int) -> Path:
+        """kind in teacher / baseline_student / teacher_opt, stamped with the step it holds."""
+        return self.checkpoints / f"{kind}-{step:05d}.pt"
+
+    def stamped_files(self) -> list[Path]:
+        return sorted(self.checkpoints.glob("*-[0-9][0-9][0-9][0-9][0-9].pt"))
+
+    def promoted(self, stage: int) -> Path:
+        """The baseline student after promotion `stage` (1-based)."""
+        return self.checkpoints / f"promoted_{stage}.pt"
+
+    def teacher_at(self, step: int) -> Path:
+        """The teacher kept after outer step `step` (meta.teacher_snapshots)."""
+        return self.checkpoints / f"teacher_step{step:05d}.pt"
+
+
+META_DIRS = {"grounded": "meta", "intrinsic": "meta_intrinsic"}  # teacher reward -> folder
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    base: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "base", Path(self.base))
+
+    root = _at()
+    config = _at("config.yaml")  # the resolved config: what ran
+    versions = _at("versions.json")
+    hard_train = _at("probe", "hard_train.json")
+    hard_test = _at("probe", "hard_test.json")
+    first_batch_counts = _at("probe", "first_batch_counts.csv")
+    stops = _at("evaluate", "stops.csv")
+    labels = _at("analyze", "labels.csv")
+    judge_cache = _at("analyze", "judge_cache.jsonl")
+
+    def table(self, name: str) -> Path:
+        return self.base / "tables" / f"{name}.csv"
+
+    def figure(self, name: str) -> Path:
+        return self.base / "figures" / f"{name}.png"
+
+    def log(self, stage: str) -> Path:
+        return self.base / "logs" / f"{stage}.log"
+
+    def notebook(self, filename: str) -> Path:
+        return self.base / filename
+
+    def summary(self, stage: str) -> Path:
+        """A stage's summary.json in its own folder (probe, tiny_world, evaluate, analyze)."""
+        return self.base / stage / "summary.json"
+
+    def meta(self, reward: str = "grounded") -> MetaLayout:
+        return MetaLayout(self.base / META_DIRS[reward])
+
+    def prepare(self, cfg) -> RunLayout:
+        """Create the run directory and record what runs in it (the resolved config and the versions)."""
+        from .config import to_dict
+
+        for d in (self.base / "tables", self.base / "figures"):
+            d.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.config, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        write_json(self.versions, versions())
+        return self
 
 
 def versions() -> dict:
@@ -80,15 +198,3 @@ def versions() -> dict:
     except (OSError, subprocess.SubprocessError):
         out["git"] = None
     return out
-
-
-def prepare(cfg) -> Path:
-    """Create the run directory and record what runs in it."""
-    from .config import to_dict
-
-    d = cfg.run_dir
-    (d / "tables").mkdir(parents=True, exist_ok=True)
-    (d / "figures").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(d / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    write_json(d / "versions.json", versions())
-    return d

@@ -92,10 +92,11 @@ def reference_logprob(policy, task, questions: list[str], references: list[str],
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def accuracy(policy, task, questions: list[str], references: list[str], keys: list[str], decoding: str,
-             samples: int, seed: int, batch_size: int = 256) -> np.ndarray:
-    """Per-question score: greedy accuracy (the paper's reward, §2.3), mean accuracy over `samples` samples
-    at T=1 ('sampled'), or the mean per-token log-probability of the reference answer ('logprob')."""
+def score(policy, task, questions: list[str], references: list[str], keys: list[str], *, decoding: str,
+          samples: int, seed: int, batch_size: int = 256) -> np.ndarray:
+    """Per-question score, the quantity behind the grounded reward (meta.reward_decoding): greedy accuracy
+    (the paper's, §2.3), mean accuracy over `samples` samples at T=1 ('sampled'), or the mean per-token
+    log-probability of the reference answer ('logprob', the tiny world's: a log-likelihood, not an accuracy)."""
     if decoding == "logprob":
         return reference_logprob(policy, task, questions, references, batch_size)
     prompts = [task.student_prompt(q) for q in questions]
@@ -106,17 +107,29 @@ def accuracy(policy, task, questions: list[str], references: list[str], keys: li
     return np.array([np.mean(task.is_correct_many(t, [r] * len(t))) for t, r in zip(texts, references)])
 
 
+def score_problems(policy, task, problems, *, decoding: str, samples: int = 1, seed: int = 0,
+                   batch_size: int = 256) -> np.ndarray:
+    """`score` on a list of `Problem`s (question, true answer, id as the sampling key)."""
+    return score(policy, task, [p.question for p in problems], [p.answer for p in problems], [p.id for p in problems],
+                 decoding=decoding, samples=samples, seed=seed, batch_size=batch_size)
+
+
+def reward_questions(hard_train: list, m: int, seed: int) -> list:
+    """Q_R: `m` questions drawn without replacement from hard-train, in hard-train order (§1.2, Algorithm 1)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(hard_train), size=min(m, len(hard_train)), replace=False)
+    return [hard_train[i] for i in sorted(idx)]
+
+
 @dataclass
 class StudentJob:
-    """One inner-loop student: train from `baseline` on `items`, score on the reward questions."""
+    """One inner-loop student: train from `baseline` on `items`, then score on the reward questions Q_R."""
 
     baseline: Snapshot
     items: list[RLItem]
     steps: int
     seed: int
-    reward_questions: list[str]
-    reward_references: list[str]
-    reward_keys: list[str]
+    reward_problems: list  # Q_R (Problems with their true answers)
     decoding: str = "greedy"
     reward_samples: int = 1
     eval_seed: int = 0
@@ -125,14 +138,17 @@ class StudentJob:
 @dataclass
 class StudentResult:
     trained: Snapshot
-    accuracy: float
+    score: float  # mean score on Q_R (the quantity meta.reward_decoding names)
     train_stats: list[dict] = field(default_factory=list)
 
 
 def run_student_job(policy, task, job: StudentJob, rl, batch_size: int = 256) -> StudentResult:
-    """Restore the baseline, train, score. Leaves the policy holding the trained adapter."""
+    """Restore the baseline, train, score. Leaves the policy holding the trained adapter.
+
+    Each student starts from the baseline's adapter with a fresh AdamW (no optimizer state is carried
+    between students or outer steps, §2.4)."""
     restore(policy, job.baseline)
     stats = rl_train(policy, task, job.items, rl, job.steps, job.seed, batch_size)
-    acc = accuracy(policy, task, job.reward_questions, job.reward_references, job.reward_keys, job.decoding,
-                   job.reward_samples, job.eval_seed, batch_size)
-    return StudentResult(trained=snapshot(policy), accuracy=float(acc.mean()), train_stats=stats)
+    scores = score_problems(policy, task, job.reward_problems, decoding=job.decoding, samples=job.reward_samples,
+                            seed=job.eval_seed, batch_size=batch_size)
+    return StudentResult(trained=snapshot(policy), score=float(scores.mean()), train_stats=stats)

@@ -3,7 +3,7 @@
 - `last_boxed(text)`: contents of the last `\\boxed{...}` (or `\\fbox{...}`), nested braces handled.
 - `answers_match(completion, reference)`: math-verify equivalence of the last boxed answer against the
   reference, run in a separate worker process with a hard timeout. math-verify uses `signal.alarm`,
-  which does not work in threads, and it is known to hang on some inputs (ENVIRONMENT.md): a call that
+  which does not work in threads, and it is known to hang on some inputs (measured here): a call that
   outlives `timeout_s` kills the worker, counts as "not equal", and a new worker serves the next call.
 
 Model text never reaches eval/exec/sympify in this process; math-verify parses it in the worker.

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import REPO
 from soar_lite.config import ConfigError, load_config
 
-PARAMS = sorted((Path(__file__).parent.parent / "params").glob("*.yaml"))
+PARAMS = sorted((REPO / "params").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", PARAMS, ids=[p.stem for p in PARAMS])
@@ -80,11 +81,68 @@ def test_shipped_params_resolve_by_name_from_any_directory(tmp_path, monkeypatch
 
 
 def test_grounded_teacher_checkpoint_follows_evaluate_teacher_step():
-    from soar_lite.pipeline import trained_teacher_path
+    from soar_lite.stages.meta_train import trained_teacher_path
 
-    harp = load_config(Path(__file__).parent.parent / "params" / "paper-harp.yaml")
+    harp = load_config(REPO / "params" / "paper-harp.yaml")
     assert (harp.meta.outer_steps, harp.evaluate.teacher_step) == (200, 170)  # §2.3
-    assert trained_teacher_path(harp, "meta").name == "teacher_step00170.pt"
-    assert trained_teacher_path(harp, "meta_intrinsic").name == "teacher.pt"
+    assert trained_teacher_path(harp, "grounded").name == "teacher_step00170.pt"
+    assert trained_teacher_path(harp, "intrinsic").name == "teacher.pt"
     with pytest.raises(ConfigError, match="teacher_snapshots"):
-        load_config(Path(__file__).parent.parent / "params" / "paper-harp.yaml", ["meta.teacher_snapshots=[]"])
+        load_config(REPO / "params" / "paper-harp.yaml", ["meta.teacher_snapshots=[]"])
+
+
+@pytest.mark.parametrize("override, key", [
+    ("meta.r=0", "meta.r: must be >= 1"),
+    ("meta.g=1", "meta.g: must be >= 2"),
+    ("evaluate.ks=[0]", "evaluate.ks"),
+    ("evaluate.ks=[64]", "evaluate.ks"),
+    ("meta.student.group_size=1", "meta.student.group_size"),
+    ("world_check.arms.steps=0", "world_check.arms.steps: must be >= 1"),
+    ("probe.test_fraction=1.0", "probe.test_fraction"),
+    ("meta.rewards=[grounded, grounded]", "meta.rewards"),
+    ("meta.rewards=[learnability]", "meta.rewards[0]: must be one of grounded, intrinsic"),
+    ("task.name=chess", "task.name: unknown task 'chess'"),
+    ("model.gen_batch_size=0", "model.gen_batch_size"),
+])
+def test_ranges_and_choices_are_checked_with_the_key(tmp_path, override, key):
+    p = tmp_path / "ok.yaml"
+    p.write_text("task:\n  name: tiny\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p, [override])
+    assert key in str(e.value) and str(p) in str(e.value)
+
+
+def test_sub_experiments_start_from_the_evaluate_section_and_config_yaml_records_them(tmp_path):
+    import yaml
+
+    from soar_lite.config import to_dict
+
+    cfg = load_config(REPO / "params" / "tiny.yaml", [f"results_dir={tmp_path}"])
+    arms, ablation, ev = cfg.world_check.arms, cfg.analyze.ablation, cfg.evaluate
+    assert (arms.steps, arms.eval_every, arms.seeds) == (60, 30, 3)  # world_check.arms' own values
+    assert arms.student == ev.student and arms.samples == ev.samples and arms.mode == ev.mode
+    assert ablation.mode == "mixed" and ablation.steps == ev.steps and ablation.student == ev.student
+    over = load_config(REPO / "params" / "tiny.yaml", ["evaluate.student.lr=0.5", "analyze.ablation.seeds=5"])
+    assert over.world_check.arms.student.lr == 0.5 and over.analyze.ablation.seeds == 5
+    assert over.analyze.ablation.student.warmup_steps == over.evaluate.student.warmup_steps
+    cfg.layout.prepare(cfg)
+    assert yaml.safe_load(cfg.layout.config.read_text()) == to_dict(cfg)
+
+
+def test_a_partial_section_keeps_its_fields_defaults():
+    """evaluate.student's default warm-up is 20 (Table 3), a plain StudentRLConfig's 0: a params file that sets only
+    the learning rate keeps 20."""
+    from soar_lite.config import _build, RunConfig
+
+    cfg = _build(RunConfig, {"evaluate": {"student": {"lr": 1e-4}}}, "")
+    assert (cfg.evaluate.student.lr, cfg.evaluate.student.warmup_steps, cfg.meta.student.warmup_steps) == (1e-4, 20, 0)
+
+
+def test_every_field_has_help_and_the_cli_prints_it():
+    from soar_lite.config import describe
+
+    lines = describe()
+    assert len(lines) > 100 and all(": " in line and not line.endswith(": ") for line in lines)
+    assert any(line.startswith("meta.tau (float, default 0.01)") and "[Table 3]" in line for line in lines)
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "params"], capture_output=True, text=True)
+    assert r.returncode == 0 and "meta.student.group_size" in r.stdout

@@ -3,17 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from soar_lite.config import ModelConfig
 from soar_lite.models import choose_backend, load_policy, restore, snapshot
 from soar_lite.rloo import make_optimizer, policy_gradient_step
 from soar_lite.sampling import completion_logprobs, encode_prompts, sample
 
-CFG = ModelConfig(path="tiny", backend="hf", dtype="float32", lora_r=8, lora_alpha=16)
-
-
-@pytest.fixture(scope="module")
-def policy():
-    return load_policy(CFG, seed=0)
+from conftest import TINY_LORA as CFG
 
 
 def test_backend_choice_on_cpu():
@@ -92,11 +86,11 @@ def test_kl_term_is_zero_at_the_reference_and_positive_after_a_step(policy):
     restore(policy, snap)
 
 
-def test_reference_logprob_is_high_for_known_facts_and_low_for_wrong_ones(policy):
+def test_reference_logprob_is_high_for_known_facts_and_low_for_wrong_ones(policy, tiny_task):
     from soar_lite.student import reference_logprob
-    from soar_lite.tasks.tiny import COMMON, TinyTask, TinyWorld
+    from soar_lite.tasks.tiny import COMMON
 
-    task = TinyTask(TinyWorld())
+    task = tiny_task
     w = task.world
     x = int(next(i for i in range(w.spec.n_values) if w.kind[i] == COMMON))
     right = w.format_chain(w.chain(x, 1))

@@ -9,7 +9,6 @@ evaluation code never branch on which world they run in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -52,25 +51,60 @@ def shaped_reward(formatted: bool, verified: bool, contains_reference: bool) -> 
     return REWARD_FORMATTED / REWARD_VERIFIED
 
 
-class Task(Protocol):
-    name: str
-    student_max_new_tokens: int
-    teacher_max_new_tokens: int
+def question_label(well_posed: bool, correct: bool, error: str, verified: str) -> dict:
+    """One label record of a (question, proposed answer) pair, the fields of the paper's judge (App. C.4)."""
+    return {"is_well_posed": bool(well_posed), "is_correct": bool(correct and well_posed), "error_type": error,
+            "verified_answer": verified}
 
-    def student_prompt(self, question: str) -> str: ...
 
-    def teacher_prompt(self) -> str: ...
+class Task:
+    """What the stages need to know about a world. Subclass it in one `tasks/` module and register the class
+    (`soar_lite.tasks.register_task`): nothing else in the package names a world.
 
-    def parse_teacher(self, text: str) -> QAPair | None: ...
+    Required: `student_prompt`, `teacher_prompt`, `parse_teacher`, `extract_answer`, `is_correct`,
+    `student_reward`, `problems`. The attributes below say what the stages need beyond the prompts."""
 
-    def extract_answer(self, completion: str) -> str | None: ...
+    name: str = ""
+    student_max_new_tokens: int = 1024
+    teacher_max_new_tokens: int = 512
+    world_report: bool = False  # the world has its own report stage (tiny_world)
+    curated_pool: str = ""  # pool of real easier problems behind the Curated method (Tables 4-6)
+    curated_all: bool = False  # True: the whole pool is the curriculum; False: evaluate.n_questions sampled from it
+    default_embedder: str = "minilm"  # analyze.embedder=auto (analysis.embed)
+    paper_world: bool = False  # a benchmark of the paper: the cost model may price it at the paper's efficiency
+    cost_sizes: tuple[int, int] = (5000, 360)  # (probe pool, hard-test) sizes the cost model assumes (Table 2)
 
-    def is_correct(self, completion: str, reference: str) -> bool: ...
+    def bind_tokenizer(self, tokenizer) -> None:
+        """Called once the policy's tokenizer is known (e.g. to render a prompt through its chat template)."""
 
-    def is_correct_many(self, completions: list[str], references: list[str]) -> list[bool]: ...
+    def student_prompt(self, question: str) -> str:
+        raise NotImplementedError
 
-    def student_reward(self, completion: str, reference: str) -> float: ...
+    def teacher_prompt(self) -> str:
+        raise NotImplementedError
 
-    def student_rewards(self, completions: list[str], references: list[str]) -> list[float]: ...
+    def parse_teacher(self, text: str) -> QAPair | None:
+        raise NotImplementedError
 
-    def problems(self, pool: str) -> list[Problem]: ...
+    def extract_answer(self, completion: str) -> str | None:
+        raise NotImplementedError
+
+    def is_correct(self, completion: str, reference: str) -> bool:
+        raise NotImplementedError
+
+    def student_reward(self, completion: str, reference: str) -> float:
+        raise NotImplementedError
+
+    def problems(self, pool: str) -> list[Problem]:
+        raise NotImplementedError
+
+    def is_correct_many(self, completions: list[str], references: list[str]) -> list[bool]:
+        return [self.is_correct(c, r) for c, r in zip(completions, references)]
+
+    def student_rewards(self, completions: list[str], references: list[str]) -> list[float]:
+        return [self.student_reward(c, r) for c, r in zip(completions, references)]
+
+    def exact_label(self, question: str, answer: str) -> dict:
+        """Well-posedness and correctness decided by the world itself (`analyze.judge: exact`)."""
+        raise ValueError(f"task {self.name!r} cannot label its own questions (analyze.judge 'exact'): "
+                         "name an LLM judge (openai:<model> or hf:<path>)")

@@ -1,6 +1,6 @@
 """MATH, HARP and OlympiadBench: loaders and the math Task (paper §1.2, §2.1, App. B.1-B.3).
 
-The files of `shared/data` are vendored gzipped under `soar_lite/data/<set>/` (bytes unchanged before
+The benchmark files are vendored gzipped under `soar_lite/data/<set>/` (bytes unchanged before
 compression; PROVENANCE.md beside each gives source, licence and sha256 of the uncompressed file).
 `load_records` also reads an uncompressed local `.jsonl` from `task.data_dir`, and a Hugging Face
 dataset id via `datasets` when online (HF_HUB_OFFLINE unset).
@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from ..verify import answers_match, last_boxed, strip_dollars
-from .base import Problem, QAPair, shaped_reward
+from .base import Problem, QAPair, Task, shaped_reward
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -118,12 +118,22 @@ _Q = re.compile(r"<question>(.*?)(?:</question>|<question>)", re.S)
 _A = re.compile(r"<answer>(.*?)</answer>", re.S)
 
 
-class MathTask:
+# (probe pool, fail@128 hard-test) sizes of the paper's Table 2, for the cost model
+PAPER_SIZES = {"math": (5000, 360), "harp": (4768, 714), "olympiadbench": (674, 158)}
+
+
+class MathTask(Task):
     """Math benchmarks behind the Task interface: paper prompts, Math-Verify, shaped reward."""
+
+    curated_pool = "math-train"  # Table 4's "MATH train (128)": evaluate.n_questions sampled from it
+    curated_all = False
+    default_embedder = "minilm"
+    paper_world = True
 
     def __init__(self, name: str, data_dir: str = "", student_max_new_tokens: int = 1024,
                  teacher_max_new_tokens: int = 512, verify_timeout_s: float = 5.0, teacher_chat_template: bool = True):
         self.name = name
+        self.cost_sizes = PAPER_SIZES.get(name, (5000, 360))
         self.teacher_chat_template = teacher_chat_template
         self._teacher_text = TEACHER_PROMPT
         self.data_dir = data_dir
@@ -162,18 +172,12 @@ class MathTask:
     def is_correct(self, completion: str, reference: str) -> bool:
         return answers_match(completion, reference, self.verify_timeout_s)
 
-    def is_correct_many(self, completions: list[str], references: list[str]) -> list[bool]:
-        return [self.is_correct(c, r) for c, r in zip(completions, references)]
-
     def student_reward(self, completion: str, reference: str) -> float:
         ans = last_boxed(completion)
         formatted = ans is not None
         verified = formatted and answers_match(completion, reference, self.verify_timeout_s)
         contains = formatted and strip_dollars(reference) in ans
         return shaped_reward(formatted, verified, contains)
-
-    def student_rewards(self, completions: list[str], references: list[str]) -> list[float]:
-        return [self.student_reward(c, r) for c, r in zip(completions, references)]
 
     def problems(self, pool: str) -> list[Problem]:
         return load_problems(pool, self.data_dir)

@@ -35,7 +35,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .base import Problem, QAPair, shaped_reward
+from .base import Problem, QAPair, Task, question_label, shaped_reward
 
 COMMON, SHAKY, CONFUSED = 0, 1, 2
 KIND_NAMES = {COMMON: "common", SHAKY: "shaky", CONFUSED: "confused"}
@@ -43,6 +43,7 @@ KIND_NAMES = {COMMON: "common", SHAKY: "shaky", CONFUSED: "confused"}
 _QUESTION = re.compile(r"^f\^([0-9])\(([0-9]{3})\)$")
 _CHAIN = re.compile(r"^[0-9]{3}(>[0-9]{3})*$")
 _LAST_VALUE = re.compile(r"([0-9]{3})$")
+_DEPTH_INPUT = re.compile(r"^f\^([0-9]*)\(([0-9]*)\)$")
 
 
 @dataclass(frozen=True)
@@ -243,10 +244,15 @@ class TinyWorld:
         ]
 
 
-class TinyTask:
+class TinyTask(Task):
     """The tiny world behind the Task interface (exact verifier, the paper's shaped reward)."""
 
     name = "tiny"
+    world_report = True  # notebook 02_tiny_world measures the world's properties
+    curated_pool = "stones"  # the oracle stepping stones, all of them
+    curated_all = True
+    default_embedder = "char-ngram"  # sentence embeddings see every f^3(123) as the same sentence
+    cost_sizes = (327, 64)  # results/tiny: 327 hard candidates, 64 hard-test
 
     def __init__(self, world: TinyWorld, student_max_new_tokens: int = 20, teacher_max_new_tokens: int = 28):
         self.world = world
@@ -280,9 +286,6 @@ class TinyTask:
         got = self.extract_answer(completion)
         return got is not None and ref is not None and got == ref.group(1)
 
-    def is_correct_many(self, completions: list[str], references: list[str]) -> list[bool]:
-        return [self.is_correct(c, r) for c, r in zip(completions, references)]
-
     def student_reward(self, completion: str, reference: str) -> float:
         ref = _LAST_VALUE.search(reference)
         got = self.extract_answer(completion)
@@ -291,9 +294,6 @@ class TinyTask:
         # "a in y_ans": the reference value appears somewhere in the student's chain
         contains = formatted and ref is not None and ref.group(1) in completion.split(">")
         return shaped_reward(formatted, verified, contains)
-
-    def student_rewards(self, completions: list[str], references: list[str]) -> list[float]:
-        return [self.student_reward(c, r) for c, r in zip(completions, references)]
 
     def problems(self, pool: str) -> list[Problem]:
         """Pools: 'hard-candidates' (probe input), 'stones', 'easy', 'all' (every x, depth)."""
@@ -317,3 +317,24 @@ class TinyTask:
         if not 1 <= depth <= self.world.spec.max_depth or x >= self.world.spec.n_values:
             return None
         return x, depth
+
+    def exact_label(self, question: str, answer: str) -> dict:
+        """Exact labels of one teacher pair, mapped to the paper's taxonomy (App. C.4):
+        Ambiguous: the question lacks its depth or its input (`f^(012)`, `f^3()`, a fragment);
+        Ill_Posed: it parses but cannot be answered (depth 0 or beyond the maximum, an input outside the domain);
+        Logical_Fallacy: well posed, wrong, and the worked chain has the wrong number of steps;
+        Arithmetic: well posed, right number of steps, some lookup wrong; None: correct."""
+        world = self.world
+        m = _DEPTH_INPUT.match(question)
+        if m is None or m.group(1) == "" or m.group(2) == "":
+            return question_label(False, False, "Ambiguous", "N/A")
+        depth, x = int(m.group(1)), int(m.group(2))
+        if not 1 <= depth <= world.spec.max_depth or x >= world.spec.n_values or len(m.group(2)) != 3:
+            return question_label(False, False, "Ill_Posed", "N/A")
+        truth = world.format_chain(world.chain(x, depth))
+        final = answer.split(">")[-1] if answer else ""
+        if final == truth[-3:]:
+            return question_label(True, True, "None", truth[-3:])
+        steps = answer.split(">") if answer else []
+        error = "Arithmetic" if len(steps) == depth else "Logical_Fallacy"
+        return question_label(True, False, error, truth[-3:])

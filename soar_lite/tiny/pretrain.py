@@ -1,14 +1,15 @@
-"""Rebuild the shipped tiny model: character tokenizer + LlamaForCausalLM pretrained on the world's corpus.
+"""Rebuild the shipped tiny model: a tokenizer with one token per 3-digit value and per other character, and a
+LlamaForCausalLM pretrained on the world's corpus (`make tiny-model`).
 
-    python -m soar_lite.tiny.pretrain --out soar_lite/tiny/model [--steps 3000] [--seed 0]
+    python -m soar_lite.tiny.pretrain --out soar_lite/tiny/model [--steps 2500] [--seed 0]
 
 Deterministic for a given seed and torch version on CPU (one thread). The corpus is sampled on the fly
 from `TinyWorld.sample_line`; lines that are or extend a hard candidate are never emitted, so no
 hard problem is ever seen with any answer.
 
 The model is a LlamaConfig (not Qwen2Config: AutoTokenizer would then load Qwen's byte-level
-tokenizer and drop characters, see ENVIRONMENT.md), saved with `save_pretrained` together with a
-`tokenizers` WordLevel vocabulary that splits every character.
+tokenizer and drop characters, measured on this stack), saved with `save_pretrained` together with a
+`tokenizers` WordLevel vocabulary (`build_tokenizer`).
 """
 from __future__ import annotations
 

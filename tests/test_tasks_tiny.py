@@ -1,14 +1,13 @@
 """The tiny world's ground truth, text format, verifier, shaped reward and exact labels."""
 import pytest
 
-from soar_lite.analysis import label_tiny
-from soar_lite.tasks.tiny import COMMON, CONFUSED, SHAKY, TinyTask, TinyWorld, TinyWorldSpec
+from soar_lite.tasks.tiny import COMMON, CONFUSED, SHAKY, TinyWorld, TinyWorldSpec
 from soar_lite.tiny.pretrain import build_tokenizer
 
 
 @pytest.fixture(scope="module")
-def task():
-    return TinyTask(TinyWorld())
+def task(tiny_task):
+    return tiny_task
 
 
 def test_world_is_deterministic_and_has_enough_hard_candidates(task):
@@ -90,7 +89,7 @@ def test_exact_labels_on_hand_made_cases(task):
         ("(012)", "001", False, False, "Ambiguous"),
     ]
     for q, a, wp, ok, err in cases:
-        lab = label_tiny(task, q, a)
+        lab = task.exact_label(q, a)
         assert (lab["is_well_posed"], lab["is_correct"], lab["error_type"]) == (wp, ok, err), q
 
 

@@ -1,4 +1,5 @@
-"""End to end: `soar-lite run params/ci.yaml` executes every notebook with papermill and writes its outputs."""
+"""cli.py: stage waves, and end to end: `soar-lite run params/ci.yaml` executes every notebook with papermill and
+writes its outputs; the wheel carries what a pip install needs."""
 import json
 import subprocess
 import sys
@@ -7,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO
 
 
 def _errors(nb_path: Path) -> list[str]:
@@ -43,7 +44,7 @@ def test_papermill_end_to_end_on_ci_params(tmp_path):
     run = tmp_path / "ci"
     assert sorted(p.stem for p in (run / "logs").glob("*.log")) == sorted(
         ["probe", "tiny_world", "meta_train", "evaluate", "analyze"])
-    for nb in ["00_tiny_world", "01_probe", "02_meta_train", "03_evaluate", "04_analyze_questions"]:
+    for nb in ["01_probe", "02_tiny_world", "03_meta_train", "04_evaluate", "05_analyze"]:
         assert (run / f"{nb}.ipynb").exists() and (run / f"{nb}.html").exists(), nb
         assert _errors(run / f"{nb}.ipynb") == [], nb
     hs = pd.read_csv(run / "tables" / "hard_sets.csv")
@@ -59,7 +60,7 @@ def test_papermill_end_to_end_on_ci_params(tmp_path):
     assert list(pd.read_csv(run / "tables" / "world_check.csv").columns) == ["arm", "seed", "k", "pass_at_k"]
     assert list(pd.read_csv(run / "tables" / "base_teacher_rewards.csv").columns)[:3] == ["dataset", "seed", "delta"]
     metrics = [json.loads(l) for l in (run / "meta" / "metrics.jsonl").read_text().splitlines()]
-    assert {"step", "reward_mean", "reward_ma", "promoted", "baseline_acc", "inner_steps", "rejected", "seconds"} <= set(metrics[0])
+    assert {"step", "reward_mean", "reward_ma", "promoted", "baseline_score", "inner_steps", "rejected", "seconds"} <= set(metrics[0])
     assert len(list((run / "figures").glob("*.png"))) >= 10
 
 

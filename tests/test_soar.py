@@ -1,4 +1,5 @@
-"""Meta-training: a run killed with SIGKILL mid-step and resumed ends exactly like an uninterrupted run."""
+"""soar.py: the pure pieces of Algorithm 1 (promotion, median, learnability, inner-step schedule) on constructed
+numbers, and the MetaTrainer: a run killed with SIGKILL mid-step and resumed ends exactly like an uninterrupted run."""
 import json
 import os
 import shutil
@@ -8,22 +9,53 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from soar_lite.config import load_config
-from soar_lite.pipeline import run_probe
+from soar_lite.soar import inner_steps_for, learnability, median_student, moving_average, should_promote
+from soar_lite.stages import probe
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO
 OVERRIDES = ["meta.outer_steps=4", "meta.g=2", "meta.n=6", "meta.r=2", "meta.inner_steps=2", "meta.tau=-1.0",
              "meta.teacher_snapshots=[2]"]
 
 RUNNER = """
 import sys
 from soar_lite.config import load_config
-from soar_lite.pipeline import run_meta_train
-cfg = load_config(sys.argv[1], sys.argv[3:])
-run_meta_train(cfg, resume=sys.argv[2] == "resume", log=lambda m: print(m, flush=True))
+from soar_lite.stages import meta_train
+cfg = load_config(sys.argv[1], sys.argv[3:] + ["meta.rewards=[grounded]"])
+meta_train.run(cfg, resume=sys.argv[2] == "resume", log=lambda m: print(m, flush=True))
 """
+
+
+def test_promotion_fires_when_moving_average_crosses_tau_and_not_before():
+    tau, window = 0.01, 3
+    rewards = [0.0, 0.02, 0.0, 0.005, 0.02, 0.03]
+    # MA:     0.0, 0.01, 0.00667, 0.00833, 0.00833, 0.01833
+    history, fired = [], []
+    for r in rewards:
+        history.append(r)
+        fired.append(should_promote(moving_average(history, window), tau))
+    assert fired == [False, False, False, False, False, True]
+    assert not should_promote(0.01, 0.01)  # strictly greater
+
+
+@pytest.mark.parametrize("rewards,expected", [([0.3, 0.1, 0.2], 2), ([0.4, 0.1, 0.3, 0.2], 3), ([0.0], 0)])
+def test_median_student(rewards, expected):
+    assert median_student(rewards) == expected
+
+
+@pytest.mark.parametrize("rates,expected", [([0.0, 0.25, 1.0, 0.5], [0.0, 0.75, 0.0, 0.5])])
+def test_learnability_reward(rates, expected):
+    np.testing.assert_allclose(learnability(rates), expected)
+
+
+def test_inner_steps_grow_by_five_per_promotion_with_cap():
+    class M:  # noqa: D401 - a stand-in for MetaConfig
+        inner_steps, inner_steps_per_promotion, max_inner_steps = 10, 5, 20
+    assert [inner_steps_for(M, p) for p in range(4)] == [10, 15, 20, 20]
+
 
 
 def _run(params, results, resume, wait=True):
@@ -47,7 +79,7 @@ def _metrics(run_dir):
 def probed(tmp_path_factory):
     base = tmp_path_factory.mktemp("meta")
     cfg = load_config(REPO / "params" / "ci.yaml", [f"results_dir={base / 'a'}"])
-    run_probe(cfg, log=lambda m: None)
+    probe.run(cfg, log=lambda m: None)
     shutil.copytree(base / "a" / "ci" / "probe", base / "b" / "ci" / "probe")
     return base
 

@@ -1,4 +1,4 @@
-"""Notebook 03's computation: every method evaluated the same way (paper §2.9, §3, Tables 4-6).
+"""Stage `evaluate` (notebook 04): every method evaluated the same way (paper §2.9, §3, Tables 4-6).
 
 Methods (names as in tables/pass_at_k.csv):
     base-model   the untrained student sampled on hard-test (inference seeds)
@@ -8,48 +8,63 @@ Methods (names as in tables/pass_at_k.csv):
     grounded-t   fresh student on n questions sampled from the trained (grounded) teacher + hard-train
     base-t       same, questions from the untrained model
     intrinsic-t  same, questions from the teacher meta-trained with the learnability reward
-    curated      fresh student on real easier problems + hard-train (tiny: oracle stepping stones;
-                 math: a sample of MATH train), the upper bound
-Each fresh student: pass@k on hard-test over training, stop step from the training reward (App. B.8),
-pass@k averaged over the window after it. A method whose inputs do not exist (no promotion -> no PQ/PS)
-is reported as skipped, with the reason.
+    curated      fresh student on real easier problems (`Task.curated_pool`: the tiny world's oracle stepping
+                 stones; MATH train for the math worlds) + hard-train, the upper bound
+Each fresh student (`soar_lite.evaluate.train_fresh_student`): pass@k on hard-test over training, the stop
+step from the training reward (App. B.8), pass@k averaged over the window after it. A method whose inputs do
+not exist (no promotion -> no PQ/PS) is reported as skipped, with the reason.
+
+Writes tables/pass_at_k.csv, tables/curves.csv, evaluate/stops.csv, evaluate/summary.json.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .evaluate import summarize, test_pass_at_k, train_fresh_student
-from .models import load_snapshot, restore, snapshot
-from .pipeline import TEACHERS, hard_sets, load, meta_outputs, setup, teacher_question_sets
-from .rundir import write_json
-from .student import RLItem
+from ..evaluate import summarize, test_pass_at_k, train_fresh_student
+from ..models import load_snapshot, restore, snapshot
+from ..rundir import write_json, write_table
+from ..student import RLItem
+from . import meta_train
+from .common import hard_sets, load, open_run, teacher_question_sets
 
 INFERENCE_METHODS = ("base-model", "soar-ps")
 
 
-def curated_questions(cfg, task, count: int, seed: int) -> list[RLItem]:
-    """Real easier problems: the tiny world's oracle stones; MATH train for the math worlds."""
-    pool = task.problems("stones") if cfg.task.name == "tiny" else task.problems("math-train")
+@dataclass
+class EvaluateResult:
+    table: pd.DataFrame  # method, seed, k, pass_at_k (the window mean after the stop step)
+    curves: pd.DataFrame  # step, k, pass_at_k, method, seed (hard-test over training)
+    stops: pd.DataFrame  # method, seed, stop_step, train_reward_last
+    skipped: dict[str, str]  # method -> why it was not evaluated
+    timings: dict[str, float]  # method -> seconds
+    n_questions: dict[str, int]  # method -> size of its synthetic question set
+    ps_stage: int | None  # the promotion stage SOAR-PS evaluates
+
+
+def curated_items(task, count: int, seed: int) -> list[RLItem]:
+    """Real easier problems from the task's curated pool: all of it, or `count` sampled (Table 4's MATH train (128))."""
+    pool = task.problems(task.curated_pool)
+    count = 0 if task.curated_all else count
     rng = np.random.default_rng(seed)
     pick = pool if count <= 0 or count >= len(pool) else [pool[i] for i in rng.choice(len(pool), count, replace=False)]
     return [RLItem(p.question, p.answer, f"cur-{p.id}") for p in pick]
 
 
-def question_sets(cfg, policy, task, base_snapshot, log=print) -> tuple[dict, dict]:
-    """The synthetic question set of each method (lists of RLItem) and skip reasons."""
+def question_sets(cfg, policy, task, base_snapshot) -> tuple[dict[str, list[RLItem]], dict[str, str]]:
+    """The synthetic question set of each method and the reasons for the ones that cannot run."""
     n, seed = cfg.evaluate.n_questions, cfg.seed
-    sets, skipped = {"hard-only": []}, {}
-    sets["curated"] = curated_questions(cfg, task, n if cfg.task.name != "tiny" else 0, seed)
+    sets, skipped = {"hard-only": [], "curated": curated_items(task, n, seed)}, {}
     sampled = teacher_question_sets(cfg, policy, task, base_snapshot, n, seed + 11, seed + 13)
     for method, prefix in (("base-t", "bt"), ("grounded-t", "gr"), ("intrinsic-t", "in")):
         if method in sampled:
-            sets[method] = _items(sampled[method], prefix)
+            sets[method] = [RLItem(qa.question, qa.answer, f"{prefix}{i}") for i, qa in enumerate(sampled[method])]
         else:
-            skipped[method] = f"no trained teacher in {cfg.run_dir / TEACHERS[method]}"
-    pq = meta_outputs(cfg)["pq"]
+            skipped[method] = f"no trained teacher in {cfg.layout.meta(meta_train.TEACHER_REWARD[method]).dir}"
+    pq = meta_train.read(cfg).pq
     if pq:
         sets["soar-pq"] = [RLItem(r["question"], r["answer"], f"pq{i}") for i, r in enumerate(pq)]
     else:
@@ -57,27 +72,23 @@ def question_sets(cfg, policy, task, base_snapshot, log=print) -> tuple[dict, di
     return sets, skipped
 
 
-def _items(pairs, prefix: str) -> list[RLItem]:
-    return [RLItem(qa.question, qa.answer, f"{prefix}{i}") for i, qa in enumerate(pairs)]
-
-
 def best_promoted_student(cfg):
-    """Paper §2.9: the promoted student with the best hard-train greedy accuracy (None without promotions)."""
-    proms = meta_outputs(cfg)["promotions"]
+    """Paper §2.9: the promoted student with the best hard-train greedy accuracy ((None, None) without promotions)."""
+    proms = meta_train.read(cfg).promotions
     if not proms:
         return None, None
     best = int(np.argmax([p["hard_train_greedy_acc"] for p in proms]))
-    return load_snapshot(cfg.run_dir / "meta" / "checkpoints" / f"promoted_{best + 1}.pt"), best + 1
+    return load_snapshot(cfg.layout.meta().promoted(best + 1)), best + 1
 
 
-def run_evaluate(cfg, log=print) -> dict:
-    out = setup(cfg, "evaluate")
+def run(cfg, log=print) -> EvaluateResult:
+    layout = open_run(cfg, "evaluate")
     ecfg = cfg.evaluate
     policy, task = load(cfg)
     base = snapshot(policy)
     hard_train, hard_test = hard_sets(cfg)
     real = [RLItem(p.question, p.answer, p.id) for p in hard_train]
-    sets, skipped = question_sets(cfg, policy, task, base, log)
+    sets, skipped = question_sets(cfg, policy, task, base)
     ps, ps_stage = best_promoted_student(cfg)
     if ps is None:
         skipped["soar-ps"] = "meta-training made no promotion: no promoted student"
@@ -90,12 +101,13 @@ def run_evaluate(cfg, log=print) -> dict:
         for seed in range(ecfg.seeds):
             if method in INFERENCE_METHODS:
                 restore(policy, base if method == "base-model" else ps)
-                pk = test_pass_at_k(policy, task, hard_test, ecfg.samples, ecfg.ks, cfg.seed + 1000 + seed,
-                                    cfg.model.gen_batch_size)
+                pk = test_pass_at_k(policy, task, hard_test, samples=ecfg.samples, ks=ecfg.ks,
+                                    seed=cfg.seed + 1000 + seed, batch_size=cfg.model.gen_batch_size)
                 finals += [{"method": method, "seed": seed, "k": k, "pass_at_k": v} for k, v in pk.items()]
                 continue
-            curve, rewards = train_fresh_student(policy, task, base, sets[method], real, hard_test, ecfg,
-                                                 cfg.seed + seed, cfg.model.gen_batch_size)
+            curve, rewards = train_fresh_student(policy, task, base, synthetic=sets[method], hard_train=real,
+                                                 test_problems=hard_test, ecfg=ecfg, seed=cfg.seed + seed,
+                                                 batch_size=cfg.model.gen_batch_size)
             stop, window = summarize(curve, rewards, ecfg)
             curve["method"], curve["seed"] = method, seed
             curves.append(curve)
@@ -105,14 +117,16 @@ def run_evaluate(cfg, log=print) -> dict:
         timings[method] = round(time.time() - t0, 1)
         log(f"{method}: {timings[method]} s")
     table = pd.DataFrame(finals)
-    table.to_csv(cfg.run_dir / "tables" / "pass_at_k.csv", index=False)
+    write_table(table, layout.table("pass_at_k"))
     curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
-    curves.to_csv(cfg.run_dir / "tables" / "curves.csv", index=False)
-    pd.DataFrame(stops).to_csv(out / "stops.csv", index=False)
-    write_json(out / "summary.json", {"skipped": skipped, "timings_s": timings, "ps_stage": ps_stage,
-                                      "n_questions": {m: len(v) for m, v in sets.items()}})
-    return {"table": table, "curves": curves, "stops": pd.DataFrame(stops), "skipped": skipped, "timings": timings,
-            "sets": sets}
+    write_table(curves, layout.table("curves"))
+    stops = pd.DataFrame(stops)
+    write_table(stops, layout.stops)
+    n_questions = {m: len(v) for m, v in sets.items()}
+    write_json(layout.summary("evaluate"), {"skipped": skipped, "timings_s": timings, "ps_stage": ps_stage,
+                                            "n_questions": n_questions})
+    return EvaluateResult(table=table, curves=curves, stops=stops, skipped=skipped, timings=timings,
+                          n_questions=n_questions, ps_stage=ps_stage)
 
 
 # Paper Tables 4/5 (pass@k %, mean ± SD), the cells our methods map to.

@@ -1,13 +1,14 @@
-"""The paper and Colab params files validate, and their first stage runs on a 3-problem slice with the
-tiny model substituted through overrides, so the configs cannot rot on a CPU-only machine."""
+"""stages/: the paper and Colab params files validate, and their first stage runs on a 3-problem slice with the
+tiny model substituted through overrides, so the configs cannot rot on a CPU-only machine; the world report
+refuses worlds without one; the GPU smoke script runs in its CPU mode."""
 from pathlib import Path
 
 import pytest
 
 from soar_lite.config import load_config
-from soar_lite.pipeline import run_probe
+from soar_lite.stages import probe
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO
 GPU_PARAMS = sorted(p for p in (REPO / "params").glob("*.yaml") if p.stem.startswith(("paper", "colab")))
 
 
@@ -28,8 +29,8 @@ def test_first_stage_runs_on_a_slice_with_the_tiny_model(path, tmp_path):
     cfg = load_config(path, [f"results_dir={tmp_path}", "model.path=tiny", "model.backend=hf", "model.dtype=float32",
                              "probe.limit=3", "probe.samples=2", "probe.confirm_samples=2", "probe.level_pool=''",
                              "task.student_max_new_tokens=4"])
-    res = run_probe(cfg, log=lambda m: None)
-    assert res["summary"]["n_pool"] == 3
+    res = probe.run(cfg, log=lambda m: None)
+    assert res.summary["n_pool"] == 3
     assert (tmp_path / path.stem / "tables" / "hard_sets.csv").exists()
 
 
@@ -53,9 +54,9 @@ def test_gpu_smoke_script_runs_on_cpu(tmp_path):
 
 
 def test_tiny_world_report_refuses_a_math_task_with_a_clear_error(tmp_path):
-    from soar_lite.tiny.check import run_world_check
+    from soar_lite.stages import tiny_world
 
     cfg = load_config(REPO / "params" / "colab-small.yaml", [f"results_dir={tmp_path}"])
-    with pytest.raises(ValueError, match="tiny world only.*task.name=math"):
-        run_world_check(cfg)
+    with pytest.raises(ValueError, match="worlds with a report only.*task.name=math"):
+        tiny_world.run(cfg)
     assert not (tmp_path / "colab-small").exists()  # nothing written

@@ -1,0 +1,54 @@
+# %% [markdown]
+# # 01 · Probe: fail@128 hard sets (paper App. B.5, Table 2)
+#
+# Sample 128 solutions per pool problem at T = 1.0 with the student prompt; keep the problems solved 0/128;
+# confirm with a second, independent batch of 128 (our addition against the winner's curse); split 50/50
+# with a recorded seed. Then the base model's pass@k per difficulty level.
+
+# %% tags=["parameters"]
+# papermill parameters (literals only; sizes, models and paths come from the params file)
+params_path = "params/tiny.yaml"  # a path, or a shipped name (tiny, ci, paper-math, paper-harp, colab-small)
+overrides = []  # "key=value" strings, e.g. "meta.outer_steps=2"
+resume = False  # continue a killed meta-training run
+install_spec = ""  # Colab: pip spec, e.g. "soar-lite[gpu] @ git+https://github.com/<you>/soar_lite"
+online = False  # allow downloads from the Hugging Face hub (always on in Colab)
+
+# %%
+# Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("soar_lite") is None:
+    if not install_spec:
+        raise ImportError("soar_lite is not installed: set the parameter install_spec to a pip spec or pip install the repository")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", install_spec], check=True)
+from IPython.display import display  # noqa: E402
+from soar_lite import plots  # noqa: E402
+from soar_lite.stages.common import notebook_setup  # noqa: E402
+cfg, run_dir = notebook_setup(params_path, overrides, online)
+
+# %%
+from soar_lite.stages import probe
+res = probe.run(cfg)
+res.summary
+
+# %% [markdown]
+# ## Table 2 analogue (ours) and the paper's Table 2
+# The paper's counts are for Llama-3.2-3B-Instruct on the real benchmarks.
+
+# %%
+display(res.table)
+display(probe.PAPER_TABLE2)
+
+# %% [markdown]
+# ## Base model pass@k per difficulty level
+
+# %%
+if res.levels is not None:
+    display(res.levels.pivot(index="level", columns="k", values="pass_at_k").round(4))
+    plots.savefig(plots.pass_at_k_by_level(res.levels), run_dir.figure("probe_pass_at_k_by_level"))
+else:
+    print("probe.level_pool is empty: skipped")
+
+# %%
+print("hard-train examples:")
+for p in res.hard_set.train[:5]:
+    print(" ", p.question, "->", p.answer[:80])

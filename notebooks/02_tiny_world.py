@@ -1,0 +1,80 @@
+# %% [markdown]
+# # 02 · The tiny world: is it a genuine edge-of-learnability problem?
+#
+# A permutation f of 0..199; facts f(x) known with three confidences (common, shaky, confused);
+# questions `f^d(x)` answered with a worked chain. Hard problems are long chains through many uncertain
+# facts (0/128 twice at T = 1). This report measures what every later report relies on:
+# 1. the model knows easy chains, and its fact accuracy per kind;
+# 2. **the stepping-stone property**: RLOO on oracle stepping stones (short chains through one uncertain fact,
+#    true answers) lifts hard-test pass@32 above RLOO on hard-train alone, at equal RL steps;
+# 3. what the untrained model writes as a teacher (difficulty, answer correctness);
+# 4. **latent teaching signal**: datasets written by the untrained model, with its own answers, each used for one
+#    inner loop of meta-training size; the change of the reward's score on Q_R they cause (some must be > 0, or no
+#    teacher can learn).
+#
+# Rebuild the shipped model with `make tiny-model` (`python -m soar_lite.tiny.pretrain`).
+
+# %% tags=["parameters"]
+# papermill parameters (literals only; sizes, models and paths come from the params file)
+params_path = "params/tiny.yaml"  # a path, or a shipped name (tiny, ci, paper-math, paper-harp, colab-small)
+overrides = []  # "key=value" strings, e.g. "meta.outer_steps=2"
+resume = False  # continue a killed meta-training run
+install_spec = ""  # Colab: pip spec, e.g. "soar-lite[gpu] @ git+https://github.com/<you>/soar_lite"
+online = False  # allow downloads from the Hugging Face hub (always on in Colab)
+
+# %%
+# Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("soar_lite") is None:
+    if not install_spec:
+        raise ImportError("soar_lite is not installed: set the parameter install_spec to a pip spec or pip install the repository")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", install_spec], check=True)
+from IPython.display import display  # noqa: E402
+from soar_lite import plots  # noqa: E402
+from soar_lite.stages.common import notebook_setup  # noqa: E402
+cfg, run_dir = notebook_setup(params_path, overrides, online)
+
+# %%
+from soar_lite.stages import tiny_world
+res = tiny_world.run(cfg)
+print(res.pretrain_info)
+res.summary
+
+# %% [markdown]
+# ## 1. Fact accuracy per kind, easy chains
+
+# %%
+display(res.piece_table())
+print("easy chains (common facts only, depth <= 3), greedy accuracy:", round(res.summary["easy_greedy_accuracy"], 3))
+
+# %% [markdown]
+# ## 2. Stepping stones vs Hard-Only (hard-test pass@k at the last step, mean ± SD over seeds)
+
+# %%
+display(plots.mean_sd_table(res.final.rename(columns={"arm": "method"})))
+fig, ax = plots.curves(res.curves.rename(columns={"arm": "method"}), k=int(res.final.k.max()),
+                       title="hard-test pass@k during RLOO (band ±1 SD over seeds)")
+plots.savefig(fig, run_dir.figure("world_stones_vs_hard_only"))
+display(res.arm_table())
+
+# %% [markdown]
+# ## 3. The untrained model as a teacher
+
+# %%
+print(f"{len(res.labels)} pairs, {res.summary['teacher_rejected']} format rejections; "
+      f"well-posed share {res.labels.well_posed.mean():.3f}")
+display(res.teacher_difficulty())
+fig = plots.histogram(res.labels[res.labels.well_posed]["uncertain"], bins=range(0, 10),
+                      xlabel="uncertain facts on the true path", title="difficulty of teacher-written questions")
+plots.savefig(fig, run_dir.figure("world_teacher_difficulty"))
+
+# %% [markdown]
+# ## 4. Latent teaching signal: Δ of the reward's score on Q_R after one inner loop per base-teacher dataset
+
+# %%
+d = res.deltas
+display(d.delta.describe().round(4))
+print(f"datasets with delta > 0: {(d.delta > 0).sum()} / {len(d)};  delta < 0: {(d.delta < 0).sum()}")
+fig = plots.histogram(d["delta"], bins=15, xlabel=f"Δ {cfg.meta.reward_decoding} score on Q_R",
+                      title="base-teacher dataset rewards")
+plots.savefig(fig, run_dir.figure("world_latent_signal"))

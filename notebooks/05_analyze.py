@@ -1,0 +1,60 @@
+# %% [markdown]
+# # 05 · Questions: well-posedness vs correctness, error taxonomy, diversity (paper §5, Tables 1 and 7, v3 Fig. 15, Fig. 17/20)
+#
+# Finding 3 of the paper: the *structure* of the teacher's questions (well posed, coherent) matters more than the
+# correctness of its answers; grounded teachers keep their diversity where intrinsic (learnability) teachers collapse.
+
+# %% tags=["parameters"]
+# papermill parameters (literals only; sizes, models and paths come from the params file)
+params_path = "params/tiny.yaml"  # a path, or a shipped name (tiny, ci, paper-math, paper-harp, colab-small)
+overrides = []  # "key=value" strings, e.g. "meta.outer_steps=2"
+resume = False  # continue a killed meta-training run
+install_spec = ""  # Colab: pip spec, e.g. "soar-lite[gpu] @ git+https://github.com/<you>/soar_lite"
+online = False  # allow downloads from the Hugging Face hub (always on in Colab)
+
+# %%
+# Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("soar_lite") is None:
+    if not install_spec:
+        raise ImportError("soar_lite is not installed: set the parameter install_spec to a pip spec or pip install the repository")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", install_spec], check=True)
+from IPython.display import display  # noqa: E402
+from soar_lite import plots  # noqa: E402
+from soar_lite.stages.common import notebook_setup  # noqa: E402
+cfg, run_dir = notebook_setup(params_path, overrides, online)
+
+# %%
+from soar_lite import analysis
+from soar_lite.stages import analyze
+res = analyze.run(cfg)
+print("judge calls:", res.judge_calls, "| embedder:", res.embedder)
+
+# %% [markdown]
+# ## Table 7 analogue: shares over all samples (ours) and the paper's (Claude-4.5-Sonnet judge)
+
+# %%
+display(res.labels.set_index("set").round(3))
+display(analysis.PAPER_TABLE7)
+
+# %% [markdown]
+# ## Table 1 analogue: Vendi score of 128-question subsamples (ours) and the paper's (Qwen3-8B embeddings)
+
+# %%
+display(res.vendi.round(2))
+display(analysis.PAPER_TABLE1)
+
+# %% [markdown]
+# ## Diversity over teacher training, grounded vs intrinsic (Fig. 17b/20b)
+
+# %%
+if len(res.diversity):
+    plots.savefig(plots.diversity_over_training(res.diversity), run_dir.figure("analyze_diversity_over_training"))
+
+# %% [markdown]
+# ## v3 Fig. 15 analogue: hard-train + correct-only questions vs + all well-posed questions (mixed mode)
+
+# %%
+print("question source:", res.ablation_source)
+display(plots.mean_sd_table(res.ablation))
+display(res.ablation.groupby("method").n_questions.first())

@@ -1,0 +1,84 @@
+"""Stage `probe` (notebook 01): the fail@k hard set, confirmed and split, and the base model's pass@k per
+difficulty level (paper App. B.5, Table 2). The algorithm is in `soar_lite.probe`.
+
+Writes probe/hard_{train,test}.json, probe/first_batch_counts.csv, probe/summary.json,
+tables/hard_sets.csv and tables/pass_at_k_by_level.csv.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..probe import HardSet, count_correct, find_hard_set, mean_pass_at_k
+from ..rundir import write_json, write_table
+from .common import load, open_run, save_problems
+
+PAPER_TABLE2 = pd.DataFrame([
+    {"pool": "MATH (test split)", "n_pool": 5000, "n_fail": 719, "n_train": 359, "n_test": 360},
+    {"pool": "HARP", "n_pool": 4768, "n_fail": 1428, "n_train": 714, "n_test": 714},
+    {"pool": "OlympiadBench", "n_pool": 674, "n_fail": 316, "n_train": 158, "n_test": 158},
+])
+
+
+@dataclass
+class ProbeResult:
+    table: pd.DataFrame  # Table 2 analogue: pool, n_pool, n_fail, n_train, n_test
+    summary: dict  # counts of each filtering step, seconds, split seed
+    levels: pd.DataFrame | None  # level, n, k, pass_at_k (None when probe.level_pool is empty)
+    hard_set: HardSet
+
+
+def run(cfg, log=print) -> ProbeResult:
+    """fail@k hard set (confirmed), split, saved; pass@k of the base model per difficulty level."""
+    layout = open_run(cfg, "probe")
+    policy, task = load(cfg)
+    log(f"backend: {policy.backend} on {policy.device}")
+    p = cfg.probe
+    pool = task.problems(p.pool)
+    pool = pool[: p.limit] if p.limit else pool
+    t0 = time.time()
+    hs = find_hard_set(policy, task, p.pool, pool, samples=p.samples, confirm_samples=p.confirm_samples,
+                       temperature=p.temperature, test_fraction=p.test_fraction, split_seed=p.split_seed, seed=cfg.seed,
+                       batch_size=cfg.model.gen_batch_size)
+    seconds = time.time() - t0
+    save_problems(layout.hard_train, hs.train)
+    save_problems(layout.hard_test, hs.test)
+    write_table(pd.DataFrame({"id": [q.id for q in pool], "level": [q.level for q in pool],
+                              "first_correct": hs.first_counts}), layout.first_batch_counts)
+    table = pd.DataFrame([hs.row()])
+    write_table(table, layout.table("hard_sets"))
+    n_first = int((hs.first_counts == 0).sum())
+    summary = {"seconds": round(seconds, 1), "n_pool": len(pool), "fail_first_batch": n_first,
+               "fail_both_batches": hs.n_fail, "leaked_in_confirmation": n_first - hs.n_fail,
+               "n_train": len(hs.train), "n_test": len(hs.test), "split_seed": p.split_seed}
+    levels = None
+    if p.level_pool:
+        levels = pass_at_k_by_level(cfg, policy, task)
+        write_table(levels, layout.table("pass_at_k_by_level"))
+    write_json(layout.summary("probe"), summary)
+    return ProbeResult(table=table, summary=summary, levels=levels, hard_set=hs)
+
+
+def pass_at_k_by_level(cfg, policy, task, ks=(1, 4, 8, 16, 32)) -> pd.DataFrame:
+    """The base model's pass@k per difficulty level on the level pool."""
+    p = cfg.probe
+    probs = task.problems(p.level_pool)
+    if p.level_limit:
+        rng = np.random.default_rng(cfg.seed)
+        probs = [probs[i] for i in sorted(rng.choice(len(probs), min(p.level_limit, len(probs)), replace=False))]
+    counts = count_correct(policy, task, probs, p.level_samples, p.temperature, cfg.seed + 1, cfg.model.gen_batch_size)
+    ks = [k for k in ks if k <= p.level_samples]
+    rows = []
+    for level in sorted({q.level for q in probs}, key=_level_key):
+        c = [int(n) for q, n in zip(probs, counts) if q.level == level]
+        for k, v in mean_pass_at_k(c, p.level_samples, ks).items():
+            rows.append({"level": level, "n": len(c), "k": k, "pass_at_k": v})
+    return pd.DataFrame(rows)
+
+
+def _level_key(level: str):
+    digits = "".join(ch for ch in str(level) if ch.isdigit())
+    return (int(digits) if digits else 10**6, str(level))

@@ -1,0 +1,173 @@
+"""Stage `tiny_world` (notebook 02): the tiny world's own evidence, for worlds with a report (`Task.world_report`).
+
+- piece accuracy per kind (common / shaky / confused) at T=1 and greedy, and greedy accuracy on easy chains;
+- the stepping-stone property: fresh students (`world_check.arms`, the evaluation's own training code) on the
+  oracle stones vs on hard-train alone, hard-test pass@k over training;
+- what the untrained model writes as a teacher (the one teacher sampler), labelled by difficulty and correctness;
+- the latent teaching signal: each base-teacher dataset (its own answers as references) trains one inner-loop
+  student (`student.run_student_job`, the meta-loop's unit), scored on Q_R as the grounded reward would be.
+
+Writes tables/piece_accuracy.csv, world_curves.csv, world_check.csv, teacher_pairs.csv, base_teacher_rewards.csv
+and tiny_world/summary.json.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..evaluate import train_fresh_student
+from ..models import TINY_MODEL_DIR, restore, snapshot
+from ..probe import count_correct
+from ..rundir import write_json, write_table
+from ..soar import sample_qa_pairs
+from ..student import RLItem, StudentJob, reward_questions, run_student_job, score_problems
+from ..tasks import make_task
+from .common import hard_sets, load, open_run
+
+
+@dataclass
+class TinyWorldResult:
+    pieces: pd.DataFrame  # x, kind, t1_accuracy, greedy_correct
+    curves: pd.DataFrame  # step, k, pass_at_k, arm, seed
+    final: pd.DataFrame  # arm, seed, k, pass_at_k at the last step
+    labels: pd.DataFrame  # the untrained teacher's pairs: question, answer, well_posed, depth, uncertain, correct
+    deltas: pd.DataFrame  # dataset, seed, delta, baseline, delta_greedy, decoding
+    summary: dict
+    pretrain_info: dict  # how the shipped model was pretrained
+
+    def piece_table(self) -> pd.DataFrame:
+        """Fact accuracy per kind: mean, SD and count over facts, at T=1 and greedy."""
+        return self.pieces.groupby("kind")[["t1_accuracy", "greedy_correct"]].agg(["mean", "std", "count"]).round(3)
+
+    def arm_table(self) -> pd.DataFrame:
+        """Hard-test pass@k (largest k) at the last step per arm: mean, SD and n over seeds."""
+        kmax = int(self.final.k.max())
+        return self.final[self.final.k == kmax].groupby("arm").pass_at_k.agg(["mean", "std", "count"])
+
+    def teacher_difficulty(self) -> pd.DataFrame:
+        """Well-posed teacher pairs per number of uncertain facts: count and share with a correct answer."""
+        wp = self.labels[self.labels.well_posed]
+        return wp.groupby("uncertain").agg(n=("correct", "size"), correct_share=("correct", "mean")).round(3)
+
+
+def piece_accuracy(policy, task, samples: int, seed: int, batch_size: int = 512) -> pd.DataFrame:
+    """One row per input x: its kind, T=1 accuracy of f(x) over `samples`, greedy correctness."""
+    from ..tasks.tiny import KIND_NAMES
+
+    world = task.world
+    probs = [world.problem(x, 1) for x in range(world.spec.n_values)]
+    counts = count_correct(policy, task, probs, samples, 1.0, seed, batch_size)
+    greedy = score_problems(policy, task, probs, decoding="greedy", seed=seed, batch_size=batch_size)
+    return pd.DataFrame({"x": range(world.spec.n_values), "kind": [KIND_NAMES[int(k)] for k in world.kind],
+                         "t1_accuracy": counts / samples, "greedy_correct": greedy})
+
+
+def label_teacher_pairs(task, pairs) -> pd.DataFrame:
+    """Difficulty (uncertain pieces on the true path) and answer correctness of teacher pairs."""
+    rows = []
+    for qa in pairs:
+        parsed = task.parse_question(qa.question)
+        if parsed is None:
+            rows.append({"question": qa.question, "answer": qa.answer, "well_posed": False, "depth": None,
+                         "uncertain": None, "correct": False})
+            continue
+        x, d = parsed
+        u, _ = task.world.n_uncertain(x, d)
+        truth = task.world.format_chain(task.world.chain(x, d))
+        rows.append({"question": qa.question, "answer": qa.answer, "well_posed": True, "depth": d, "uncertain": u,
+                     "correct": qa.answer[-3:] == truth[-3:]})
+    return pd.DataFrame(rows)
+
+
+def latent_signal(policy, task, start, datasets: list[list], *, rl, inner_steps: int, q_r, seed: int,
+                  decoding: str = "greedy", reward_samples: int = 1, batch_size: int = 512) -> pd.DataFrame:
+    """The grounded reward each dataset would earn: the change of the reward's score on Q_R after one inner-loop
+    student trained on it (the model's own answers as references). Greedy-accuracy deltas are recorded too."""
+    def mean_score(dec):
+        return float(score_problems(policy, task, q_r, decoding=dec, samples=reward_samples, seed=seed,
+                                    batch_size=batch_size).mean())
+
+    restore(policy, start)
+    base, base_greedy = mean_score(decoding), mean_score("greedy")
+    rows = []
+    for i, ds in enumerate(datasets):
+        items = [RLItem(qa.question, qa.answer, f"d{i}q{j}") for j, qa in enumerate(ds)]
+        job = StudentJob(baseline=start, items=items, steps=inner_steps, seed=seed + i, reward_problems=q_r,
+                         decoding=decoding, reward_samples=reward_samples, eval_seed=seed)
+        res = run_student_job(policy, task, job, rl, batch_size)
+        rows.append({"dataset": i, "seed": seed, "delta": res.score - base, "baseline": base,
+                     "delta_greedy": mean_score("greedy") - base_greedy, "decoding": decoding})
+    restore(policy, start)
+    return pd.DataFrame(rows)
+
+
+def run(cfg, log=print) -> TinyWorldResult:
+    if not make_task(cfg.task).world_report:  # decided before anything is loaded or written
+        raise ValueError(f"the tiny_world report measures worlds with a report only; run '{cfg.name}' has "
+                         f"task.name={cfg.task.name} (`soar-lite run` skips this stage for it)")
+    layout = open_run(cfg, "tiny_world")
+    policy, task = load(cfg)
+    wc, bs = cfg.world_check, cfg.model.gen_batch_size
+    start = snapshot(policy)
+    hard_train, hard_test = hard_sets(cfg)
+    timings = {}
+
+    t0 = time.time()
+    pieces = piece_accuracy(policy, task, wc.piece_samples, cfg.seed, bs)
+    write_table(pieces, layout.table("piece_accuracy"))
+    easy = task.problems("easy")
+    easy_greedy = float(score_problems(policy, task, easy, decoding="greedy", seed=cfg.seed, batch_size=bs).mean())
+    timings["pieces_s"] = time.time() - t0
+
+    # --- stepping stones vs Hard-Only: fresh students with equal RL steps, several seeds
+    stones = [RLItem(p.question, p.answer, p.id) for p in task.problems("stones")]
+    hard_items = [RLItem(p.question, p.answer, p.id) for p in hard_train]
+    curves = []
+    for arm, items in (("stones", stones), ("hard-only", hard_items)):
+        for seed in range(wc.arms.seeds):
+            t0 = time.time()
+            curve, rewards = train_fresh_student(policy, task, start, synthetic=[], hard_train=items,
+                                                 test_problems=hard_test, ecfg=wc.arms, seed=cfg.seed + seed, batch_size=bs)
+            curve["arm"], curve["seed"] = arm, seed
+            curves.append(curve)
+            timings[f"{arm}_seed{seed}_s"] = time.time() - t0
+            final = curve[curve.step == curve.step.max()].set_index("k").pass_at_k
+            log(f"{arm} seed {seed}: pass@1 {final.get(1, float('nan')):.3f} pass@32 {final.get(32, float('nan')):.3f}"
+                f"  train reward {np.mean(rewards[-10:]):.3f}  ({timings[f'{arm}_seed{seed}_s']:.0f} s)")
+    curves = pd.concat(curves, ignore_index=True)
+    write_table(curves, layout.table("world_curves"))
+    final = curves[curves.step == curves.step.max()][["arm", "seed", "k", "pass_at_k"]]
+    write_table(final, layout.table("world_check"))
+    restore(policy, start)
+
+    # --- the untrained model as a teacher: difficulty and correctness of its own pairs
+    t0 = time.time()
+    teacher_seed = cfg.seed + 99
+    sampled = sample_qa_pairs(policy, task, wc.datasets * cfg.meta.n,
+                              stream=lambda r: (f"teacher-r{r}", teacher_seed + r), batch_size=bs)
+    pairs = sampled.pairs
+    labels = label_teacher_pairs(task, pairs)
+    write_table(labels, layout.table("teacher_pairs"))
+    timings["teacher_sampling_s"] = time.time() - t0
+
+    # --- latent teaching signal: one inner loop per base-teacher dataset
+    t0 = time.time()
+    datasets = [pairs[i * cfg.meta.n:(i + 1) * cfg.meta.n] for i in range(wc.datasets)]
+    q_r = reward_questions(hard_train, cfg.meta.M, cfg.seed)
+    deltas = latent_signal(policy, task, start, datasets, rl=cfg.meta.student, inner_steps=cfg.meta.inner_steps, q_r=q_r,
+                           seed=cfg.seed, decoding=cfg.meta.reward_decoding, reward_samples=cfg.meta.reward_samples,
+                           batch_size=bs)
+    write_table(deltas, layout.table("base_teacher_rewards"))
+    timings["latent_signal_s"] = time.time() - t0
+    summary = {"easy_greedy_accuracy": easy_greedy, "n_easy": len(easy), "n_stones": len(stones),
+               "n_hard_train": len(hard_train), "n_hard_test": len(hard_test), "teacher_rejected": sampled.rejected,
+               "teacher_pairs": len(pairs), "timings_s": {k: round(v, 1) for k, v in timings.items()}}
+    write_json(layout.summary("tiny_world"), summary)
+    info = json.loads((TINY_MODEL_DIR / "pretrain_info.json").read_text())
+    return TinyWorldResult(pieces=pieces, curves=curves, final=final, labels=labels, deltas=deltas, summary=summary,
+                           pretrain_info={k: info[k] for k in ("steps", "batch", "lr", "seed", "seconds", "parameters")})
+

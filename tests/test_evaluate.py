@@ -1,0 +1,57 @@
+"""evaluate.py: the stopping rule (App. B.8), window means and the mixed / curriculum batch samplers."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from soar_lite.evaluate import centred_moving_average, make_sampler, stop_step, window_mean
+from soar_lite.student import RLItem
+
+
+def test_centred_moving_average():
+    np.testing.assert_allclose(centred_moving_average([0, 0, 3, 0, 0], 3), [0, 1, 1, 1, 0])
+
+
+def test_stop_rule_on_a_logistic_curve():
+    # a logistic rise centred at step 300 with width 30: steepest at 300, slope falls below 15% of it
+    # where sech^2((t-300)/60) < 0.15, i.e. t - 300 > 60 * acosh(1/sqrt(0.15)) ~= 96
+    t = np.arange(1000)
+    r = 1 / (1 + np.exp(-(t - 300) / 30))
+    s = stop_step(r, window=25, fraction=0.15)
+    assert abs(s - (300 + 60 * math.acosh(1 / math.sqrt(0.15)))) <= 3
+
+
+@pytest.mark.parametrize("curve,expected", [(np.zeros(50), 49), (np.linspace(1, 0, 50), 49), ([0.5], 0)])
+def test_stop_rule_without_a_rise_stops_at_the_end(curve, expected):
+    assert stop_step(curve) == expected
+
+
+def test_window_mean():
+    curve = pd.DataFrame({"step": [0, 10, 20, 30, 0, 10, 20, 30], "k": [1] * 4 + [4] * 4,
+                          "pass_at_k": [0, 0.1, 0.2, 0.9, 0, 0.2, 0.4, 1.0]})
+    m = window_mean(curve, stop=10, window=10)
+    assert m[1] == pytest.approx(0.15) and m[4] == pytest.approx(0.3)
+
+
+def _items(prefix, n):
+    return [RLItem(f"{prefix}{i}", "0", f"{prefix}{i}") for i in range(n)]
+
+
+def test_mixed_batches_draw_from_the_union_in_proportion():
+    syn, real = _items("s", 100), _items("r", 300)
+    sampler = make_sampler(syn, real, "mixed", 8, 64)
+    rng = np.random.default_rng(0)
+    picks = [it.key[0] for step in range(500) for it in sampler(step, rng)]
+    assert picks.count("s") / len(picks) == pytest.approx(0.25, abs=0.02)
+
+
+def test_curriculum_batches_are_synthetic_then_real():
+    syn, real = _items("s", 10), _items("r", 10)
+    sampler = make_sampler(syn, real, "curriculum", 4, 64)
+    rng = np.random.default_rng(0)
+    assert all(it.key[0] == "s" for step in range(64) for it in sampler(step, rng))
+    assert all(it.key[0] == "r" for step in range(64, 100) for it in sampler(step, rng))
+    assert all(it.key[0] == "r" for it in make_sampler([], real, "curriculum", 4, 64)(0, rng))  # Hard-Only
+
+

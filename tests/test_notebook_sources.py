@@ -1,0 +1,37 @@
+"""notebook_sources.py: the committed .ipynb files are generated from the jupytext sources, and stay in sync;
+each notebook has one tagged parameters cell and calls exactly one stage."""
+import json
+
+import pytest
+
+from conftest import REPO
+from soar_lite.notebook_sources import render, sources, sync
+from soar_lite.stages import STAGES
+
+NOTEBOOKS = sources(REPO / "notebooks")
+
+
+def test_every_stage_has_a_source_and_nothing_else_is_there():
+    assert sorted(p.with_suffix(".ipynb").name for p in NOTEBOOKS) == sorted(s.notebook for s in STAGES.values())
+
+
+def test_ipynb_files_are_in_sync_with_their_sources():
+    assert sync(REPO / "notebooks", check=True) == [], "run: python -m soar_lite.notebook_sources (make notebooks)"
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_one_parameters_cell_and_one_stage_call(source):
+    nb = json.loads(render(source))
+    tagged = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    stage = source.stem.split("_", 1)[1]
+    assert code.count(".run(cfg") == 1 and f"from soar_lite.stages import {stage}" in code
+
+
+def test_regenerating_a_source_gives_the_same_bytes(tmp_path):
+    src = tmp_path / "01_probe.py"
+    src.write_text((REPO / "notebooks" / "01_probe.py").read_text())
+    assert sync(tmp_path) == [tmp_path / "01_probe.ipynb"]
+    first = (tmp_path / "01_probe.ipynb").read_bytes()
+    assert sync(tmp_path) == [] and (tmp_path / "01_probe.ipynb").read_bytes() == first

@@ -1,0 +1,56 @@
+"""rundir.py: one atomic write, and the layout that owns every path of a run directory."""
+import os
+
+import pandas as pd
+import pytest
+
+from soar_lite.rundir import RunLayout, atomic_write, read_jsonl, rewrite_jsonl, write_table
+
+
+def test_atomic_write_replaces_whole_files_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "sub" / "a.txt"
+    atomic_write(path, lambda tmp: tmp.write_text("one"))
+    atomic_write(path, lambda tmp: tmp.write_text("two"))
+    assert path.read_text() == "two"
+    assert os.listdir(path.parent) == ["a.txt"]
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("old")
+
+    def boom(tmp):
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_write(path, boom)
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["a.txt"]
+
+
+def test_write_table_is_plain_csv(tmp_path):
+    df = pd.DataFrame({"a": [1, 2], "b": [0.5, 0.25]})
+    write_table(df, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text() == df.to_csv(index=False)
+
+
+def test_rewrite_jsonl_round_trip(tmp_path):
+    rows = [{"step": 0}, {"step": 1, "x": [1, 2]}]
+    rewrite_jsonl(tmp_path / "m.jsonl", rows)
+    assert read_jsonl(tmp_path / "m.jsonl") == rows
+
+
+@pytest.mark.parametrize("path, expected", [
+    (lambda l: l.table("pass_at_k"), "tables/pass_at_k.csv"),
+    (lambda l: l.figure("x"), "figures/x.png"),
+    (lambda l: l.hard_train, "probe/hard_train.json"),
+    (lambda l: l.summary("evaluate"), "evaluate/summary.json"),
+    (lambda l: l.meta().metrics, "meta/metrics.jsonl"),
+    (lambda l: l.meta("intrinsic").teacher, "meta_intrinsic/checkpoints/teacher.pt"),
+    (lambda l: l.meta().promoted(2), "meta/checkpoints/promoted_2.pt"),
+    (lambda l: l.meta().teacher_at(170), "meta/checkpoints/teacher_step00170.pt"),
+    (lambda l: l.meta().stamped("teacher_opt", 3), "meta/checkpoints/teacher_opt-00003.pt"),
+    (lambda l: l.judge_cache, "analyze/judge_cache.jsonl"),
+])
+def test_layout_paths(tmp_path, path, expected):
+    assert path(RunLayout(tmp_path)) == tmp_path / expected
