@@ -36,7 +36,9 @@ tiny-model: install
 notebooks: install
 	$(PY) -m soar_lite.notebook_sources
 
+# Speed switches vs the old path, side by side (params/tiny.yaml sizes), and snapshot vs reload
 bench: install
+	$(PY) scripts/bench.py
 	$(PY) scripts/bench_snapshot.py
 
 clean:

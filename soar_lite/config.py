@@ -96,6 +96,13 @@ class ModelConfig(Section):
                                           "own generate; auto = generate on unsloth, else custom")
     train_micro_batch: int = param(0, help="rows per forward/backward in an RLOO step (0 = whole batch); memory only", ge=0)
     gradient_checkpointing: bool = param(False, help="trade compute for memory on long rollouts (GPU)")
+    merge_lora_for_inference: bool = param(True, help="speed: sample and score with the LoRA deltas folded into the "
+                                                      "base weights (restored bit for bit afterwards; hf backend)")
+    compact_finished_rows: bool = param(True, help="speed: rows that produced EOS leave the generation batch and its "
+                                                   "KV cache (each row's samples are unchanged)")
+    length_sorted_micro_batch: int = param(32, help="speed: training and scoring rows sorted by length and cut into "
+                                                    "micro-batches of this many rows, so padding is paid per micro-batch "
+                                                    "(gradient accumulated over the whole batch); 0 = off", ge=0)
     max_seq_length: int = param(2048, help="unsloth: longest prompt + completion", ge=1)
 
 

@@ -20,6 +20,7 @@ import importlib.util
 import os
 import sys
 import typing
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,9 @@ class Policy:
     sampler: str = "custom"
     train_micro_batch: int = 0
     gradient_checkpointing: bool = False
+    merge_for_inference: bool = True  # model.merge_lora_for_inference
+    compact_rows: bool = True  # model.compact_finished_rows
+    sorted_micro_batch: int = 32  # model.length_sorted_micro_batch (0 = off)
 
     def trainable(self):
         return [p for p in self.model.parameters() if p.requires_grad]
@@ -110,6 +114,35 @@ class Policy:
 
             FastLanguageModel.for_inference(self.model)
         self.model.eval()
+
+    @contextmanager
+    def merged(self):
+        """Gradient-free passes (sampling, scoring) with each LoRA delta folded into its base weight: one matmul
+        per adapted layer instead of three. On exit the base weights are the very tensors they were (bit-identical:
+        nothing is subtracted back), and the adapter tensors are never touched. hf backend only (unsloth has its
+        own inference path); off when `merge_for_inference` is False. Costs one extra copy of the adapted weights
+        while it lasts."""
+        if not self.merge_for_inference or self.backend != "hf" or not hasattr(self.model, "disable_adapter"):
+            yield
+            return
+        import torch
+        from peft.tuners.lora import LoraLayer
+
+        saved = []
+        try:
+            with torch.no_grad():
+                for m in self.model.modules():
+                    if isinstance(m, LoraLayer) and not m.merged:
+                        adapters = [a for a in m.active_adapters if a in m.lora_A]
+                        if adapters:
+                            base = m.get_base_layer()
+                            saved.append((base, base.weight.data))
+                            base.weight.data = base.weight.data + sum(m.get_delta_weight(a) for a in adapters)
+            with self.model.disable_adapter():
+                yield
+        finally:
+            for base, weight in saved:
+                base.weight.data = weight
 
     def for_training(self) -> None:
         if self.backend == "unsloth":
@@ -148,6 +181,9 @@ def load_policy(cfg, seed: int = 0, log=None) -> Policy:
     policy.sampler = _sampler_for(cfg.sampler, backend)
     policy.train_micro_batch = cfg.train_micro_batch
     policy.gradient_checkpointing = cfg.gradient_checkpointing
+    policy.merge_for_inference = cfg.merge_lora_for_inference
+    policy.compact_rows = cfg.compact_finished_rows
+    policy.sorted_micro_batch = cfg.length_sorted_micro_batch
     policy.for_inference()
     return policy
 

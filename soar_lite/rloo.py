@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .profile import record
-from .sampling import completion_logprobs
+from .sampling import completion_logprobs, length_sorted_chunks
 
 
 def rloo_advantages(rewards: np.ndarray) -> np.ndarray:
@@ -55,16 +55,28 @@ def make_optimizer(policy, lr: float, weight_decay: float):
     return torch.optim.AdamW(policy.trainable(), lr=lr, weight_decay=weight_decay)
 
 
+def micro_batches(policy, lengths: list[int], micro_batch: int | None = None) -> list[np.ndarray]:
+    """Row indices of each forward/backward pass. An explicit `micro_batch` (or policy.train_micro_batch, a memory
+    cap) cuts the rows in order; policy.sorted_micro_batch > 0 (model.length_sorted_micro_batch) sorts them by
+    length first, so each pass pads to its own longest row. 0 everywhere: one pass over the whole batch."""
+    n = len(lengths)
+    if micro_batch:
+        return [np.arange(s, min(s + micro_batch, n)) for s in range(0, n, micro_batch)]
+    cap, sort = getattr(policy, "train_micro_batch", 0) or 0, getattr(policy, "sorted_micro_batch", 0) or 0
+    if sort:
+        return length_sorted_chunks(lengths, min(s for s in (cap, sort) if s))
+    size = cap or n
+    return [np.arange(s, min(s + size, n)) for s in range(0, n, size)]
+
+
 def policy_gradient_step(policy, optimizer, prompt_ids, completion_ids, advantages, kl_coef: float, lr: float,
                          grad_clip: float, micro_batch: int | None = None) -> tuple[float, float]:
     """One optimizer step on -A*logp + kl_coef*KL(policy || initial). Returns (loss, mean KL).
 
-    The batch is processed `micro_batch` rows at a time (default: policy.train_micro_batch, 0 = all) with
-    gradients accumulated; every term is normalised by the whole batch's row count, so the step does not
-    depend on the micro-batch size (tested)."""
+    The batch is processed in micro-batches (`micro_batches`) with gradients accumulated; every term is
+    normalised by the whole batch's row count, so the step does not depend on how the rows are cut (tested)."""
     model = policy.model
     n = len(completion_ids)
-    micro_batch = micro_batch or getattr(policy, "train_micro_batch", 0) or n
     policy.for_training()
     for g in optimizer.param_groups:
         g["lr"] = lr
@@ -72,11 +84,10 @@ def policy_gradient_step(policy, optimizer, prompt_ids, completion_ids, advantag
     t0 = time.perf_counter()
     adv_all = torch.as_tensor(np.asarray(advantages), dtype=torch.float32)
     total_loss, total_kl = 0.0, 0.0
-    for s in range(0, n, micro_batch):
-        sl = slice(s, s + micro_batch)
-        p_ids, c_ids = prompt_ids[sl], completion_ids[sl]
+    for idx in micro_batches(policy, [len(p) + len(c) for p, c in zip(prompt_ids, completion_ids)], micro_batch):
+        p_ids, c_ids = [prompt_ids[i] for i in idx], [completion_ids[i] for i in idx]
         logps, mask = completion_logprobs(model, p_ids, c_ids, policy.tokenizer.pad_token_id, policy.device)
-        adv = adv_all[sl].to(logps.device)
+        adv = adv_all[torch.as_tensor(idx)].to(logps.device)
         # --- the RLOO policy-gradient term (paper §2.4): -A_i * log pi(y_i | x_i)
         pg = -(adv * (logps * mask).sum(-1)).sum() / n
         loss = pg

@@ -67,8 +67,12 @@ def left_pad(rows: list[list[int]], pad: int, device: str) -> tuple[torch.Tensor
 
 @torch.no_grad()
 def generate_ids(model, tokenizer, prompt_ids: list[list[int]], seeds: list[int], temperature: float,
-                 max_new_tokens: int, device: str = "cpu") -> list[list[int]]:
-    """Sample one completion per row; returns completion token ids, EOS included when produced."""
+                 max_new_tokens: int, device: str = "cpu", compact: bool = True) -> list[list[int]]:
+    """Sample one completion per row; returns completion token ids, EOS included when produced.
+
+    `compact`: a row that has produced EOS leaves the running batch (and its KV cache), so the remaining steps
+    compute only the rows still going; each row's draws depend on its own seed and step alone, so the samples
+    are those of the uncompacted loop (tested)."""
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
     n = len(prompt_ids)
     ids, attn, pos = left_pad(prompt_ids, pad, device)
@@ -76,6 +80,7 @@ def generate_ids(model, tokenizer, prompt_ids: list[list[int]], seeds: list[int]
     seeds_np = np.array(seeds, dtype=np.uint64)
     out = [[] for _ in range(n)]
     done = np.zeros(n, dtype=bool)
+    rows = np.arange(n)  # the original row of each row in the running batch
     past = None
     cur_ids, cur_pos = ids, pos
     for t in range(max_new_tokens):
@@ -90,17 +95,21 @@ def generate_ids(model, tokenizer, prompt_ids: list[list[int]], seeds: list[int]
             cdf = probs.cumsum(-1)
             u = torch.from_numpy(_uniforms(seeds_np, t)).to(cdf) * cdf[:, -1]
             nxt = torch.searchsorted(cdf, u.unsqueeze(-1)).squeeze(-1).clamp(max=probs.shape[-1] - 1)
-        nxt_list = nxt.tolist()
-        for i in range(n):
-            if not done[i]:
-                out[i].append(nxt_list[i])
-                if nxt_list[i] == eos:
-                    done[i] = True
+        for r, tok in zip(rows, nxt.tolist()):
+            if not done[r]:
+                out[r].append(tok)
+                done[r] = tok == eos
         if done.all():
             break
+        if compact and done[rows].any():
+            going = ~done[rows]
+            sel = torch.from_numpy(np.nonzero(going)[0]).to(attn.device)
+            past.batch_select_indices(sel)
+            rows, seeds_np = rows[going], seeds_np[going]
+            nxt, attn, cur_pos = nxt[sel], attn[sel], cur_pos[sel]
         cur_ids = nxt.unsqueeze(-1)
         cur_pos = cur_pos[:, -1:] + 1
-        attn = torch.cat([attn, torch.ones((n, 1), dtype=attn.dtype, device=attn.device)], dim=1)
+        attn = torch.cat([attn, torch.ones((len(rows), 1), dtype=attn.dtype, device=attn.device)], dim=1)
     return out
 
 
@@ -139,18 +148,33 @@ def sample(policy, prompts: list[str], keys: list[str], n_samples: int, temperat
     rows = [(i, j) for i in range(len(prompts)) for j in range(n_samples)]
     texts = [[None] * n_samples for _ in prompts]
     ids_out = [[None] * n_samples for _ in prompts]
-    generate = generate_ids_hf if getattr(policy, "sampler", "custom") == "generate" else generate_ids
+    if getattr(policy, "sampler", "custom") == "generate":
+        generate = generate_ids_hf
+    else:
+        def generate(*args):
+            return generate_ids(*args, compact=getattr(policy, "compact_rows", False))
     policy.for_inference()
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start:start + batch_size]
-        with span() as timed:
-            comp = generate(policy.model, tok, [enc[i] for i, _ in chunk],
-                            [row_seed(seed, keys[i], j) for i, j in chunk], temperature, max_new_tokens, policy.device)
-            timed.done("gen", sum(map(len, comp)), len(chunk), sum(len(enc[i]) for i, _ in chunk))
-        for (i, j), c in zip(chunk, comp):
-            ids_out[i][j] = c
-            texts[i][j] = decode(tok, c)
+    with policy.merged():
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            with span() as timed:
+                comp = generate(policy.model, tok, [enc[i] for i, _ in chunk],
+                                [row_seed(seed, keys[i], j) for i, j in chunk], temperature, max_new_tokens, policy.device)
+                timed.done("gen", sum(map(len, comp)), len(chunk), sum(len(enc[i]) for i, _ in chunk))
+            for (i, j), c in zip(chunk, comp):
+                ids_out[i][j] = c
+                texts[i][j] = decode(tok, c)
     return texts, ids_out
+
+
+def length_sorted_chunks(lengths: list[int], size: int) -> list[np.ndarray]:
+    """Row indices in micro-batches of `size` rows of similar length (longest first), so each micro-batch pads
+    to its own longest row; `size` <= 0 or >= len: one chunk in the original order."""
+    n = len(lengths)
+    if size <= 0 or size >= n:
+        return [np.arange(n)]
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[s:s + size] for s in range(0, n, size)]
 
 
 def completion_logprobs(model, prompt_ids: list[list[int]], completion_ids: list[list[int]], pad_id: int,

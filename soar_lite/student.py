@@ -76,20 +76,24 @@ def reference_logprob(policy, task, questions: list[str], references: list[str],
     Only meaningful where the reference is the whole completion (the tiny world's worked chain)."""
     import torch
 
-    from .sampling import completion_logprobs
+    from .sampling import completion_logprobs, length_sorted_chunks
 
     tok = policy.tokenizer
     prompts = encode_prompts(tok, [task.student_prompt(q) for q in questions])
     comps = [tok(r, add_special_tokens=False).input_ids + [tok.eos_token_id] for r in references]
-    out = []
-    with torch.no_grad():
-        for s in range(0, len(prompts), batch_size):
+    lengths = [len(p) + len(c) for p, c in zip(prompts, comps)]
+    sort = min(getattr(policy, "sorted_micro_batch", 0) or 0, batch_size)
+    chunks = length_sorted_chunks(lengths, sort) if sort else \
+        [np.arange(s, min(s + batch_size, len(prompts))) for s in range(0, len(prompts), batch_size)]
+    out = np.zeros(len(prompts), dtype=np.float32)
+    with torch.no_grad(), policy.merged():
+        for idx in chunks:
             with span() as timed:
-                lp, mask = completion_logprobs(policy.model, prompts[s:s + batch_size], comps[s:s + batch_size],
+                lp, mask = completion_logprobs(policy.model, [prompts[i] for i in idx], [comps[i] for i in idx],
                                                tok.pad_token_id, policy.device)
-                out.append(((lp * mask).sum(-1) / mask.sum(-1)).cpu().numpy())
-                timed.done("score", sum(len(p) + len(c) for p, c in zip(prompts[s:s + batch_size], comps[s:s + batch_size])))
-    return np.concatenate(out) if out else np.zeros(0)
+                out[idx] = ((lp * mask).sum(-1) / mask.sum(-1)).cpu().numpy()
+                timed.done("score", sum(lengths[i] for i in idx))
+    return out
 
 
 def score(policy, task, questions: list[str], references: list[str], keys: list[str], *, decoding: str,

@@ -1,7 +1,6 @@
 """Strict params loading: unknown keys, wrong types and missing files are named; nothing is written."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

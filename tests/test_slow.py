@@ -1,7 +1,6 @@
 """Long end-to-end checks (`make test-slow`; not part of `make test`)."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest

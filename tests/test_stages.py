@@ -1,7 +1,6 @@
 """stages/: the paper and Colab params files validate, and their first stage runs on a 3-problem slice with the
 tiny model substituted through overrides, so the configs cannot rot on a CPU-only machine; the world report
 refuses worlds without one; the GPU smoke script runs in its CPU mode."""
-from pathlib import Path
 
 import pytest
 
