@@ -191,6 +191,9 @@ def load_policy(cfg, seed: int = 0, log=None) -> Policy:
 def _load_hf(cfg, path: str, dtype, device: str) -> Policy:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the "Loading weights" bar: noise in logs and rendered reports
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"

@@ -17,11 +17,11 @@ METHOD_COLORS = {"base-model": "#888888", "hard-only": "#1f77b4", "soar-pq": "#d
                  "stones": "#9467bd"}
 
 
-def savefig(fig, path: Path) -> Path:
+def savefig(fig, path: Path) -> None:
+    """Write the figure as PNG (returns nothing, so a report cell does not print the path)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    return path
 
 
 def _finish(ax, xlabel: str, ylabel: str, title: str, legend: bool = True):

@@ -78,7 +78,10 @@ def notebook_setup(params_path: str, overrides: list[str], online: bool = False)
     and the backend line printed. Returns (cfg, layout)."""
     import os
     import sys
+    import warnings
 
+    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a kernel without ipywidgets
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if online or "google.colab" in sys.modules:
         os.environ["SOAR_LITE_ONLINE"] = "1"  # models and data may come from the hub
     else:
