@@ -169,8 +169,10 @@ def sample(policy, prompts: list[str], keys: list[str], n_samples: int, temperat
 
 def length_sorted_chunks(lengths: list[int], size: int) -> list[np.ndarray]:
     """Row indices in micro-batches of `size` rows of similar length (longest first), so each micro-batch pads
-    to its own longest row; `size` <= 0 or >= len: one chunk in the original order."""
+    to its own longest row; `size` <= 0 or >= len: one chunk in the original order; no rows: no chunks."""
     n = len(lengths)
+    if n == 0:
+        return []
     if size <= 0 or size >= n:
         return [np.arange(n)]
     order = np.argsort(-np.asarray(lengths), kind="stable")

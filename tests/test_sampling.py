@@ -78,6 +78,7 @@ def test_compaction_drops_finished_rows_without_changing_any_row(trained):
     ([3, 9, 5, 9, 1], 2, [[1, 3], [2, 0], [4]]),
     ([3, 9, 5], 0, [[0, 1, 2]]),
     ([3, 9, 5], 8, [[0, 1, 2]]),
+    ([], 4, []),
 ])
 def test_length_sorted_chunks(lengths, size, expected):
     assert [c.tolist() for c in length_sorted_chunks(lengths, size)] == expected
@@ -123,3 +124,9 @@ def test_length_sorted_scoring_equals_unsorted(trained, tiny_task):
     _switches(trained, True, True, 16)
     new = reference_logprob(trained, tiny_task, qs, refs, batch_size=256)
     np.testing.assert_allclose(new, old, atol=1e-5)
+
+
+def test_scoring_no_questions_gives_an_empty_array(trained, tiny_task):
+    from soar_lite.student import reference_logprob
+
+    assert reference_logprob(trained, tiny_task, [], []).shape == (0,)
