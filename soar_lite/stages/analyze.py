@@ -88,7 +88,7 @@ def wellposed_ablation(cfg, policy, task, base, pairs, labels, source: str, log=
 
 
 def run(cfg, log=print) -> AnalyzeResult:
-    layout = open_run(cfg, "analyze")
+    layout = open_run(cfg)
     policy, task = load(cfg)
     base = snapshot(policy)
     sets = question_sets(cfg, policy, task, base)

@@ -21,7 +21,7 @@ def banner(cfg) -> str:
     return "\n".join(lines)
 
 
-def open_run(cfg, stage: str) -> RunLayout:
+def open_run(cfg) -> RunLayout:
     """Create the run directory and record the resolved config and versions (a stage's files create their folders)."""
     return cfg.layout.prepare(cfg)
 

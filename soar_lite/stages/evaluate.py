@@ -82,7 +82,7 @@ def best_promoted_student(cfg):
 
 
 def run(cfg, log=print) -> EvaluateResult:
-    layout = open_run(cfg, "evaluate")
+    layout = open_run(cfg)
     ecfg = cfg.evaluate
     policy, task = load(cfg)
     base = snapshot(policy)

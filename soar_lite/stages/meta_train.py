@@ -61,7 +61,7 @@ class MetaTrainResult:
 
 def run(cfg, resume: bool = False, log=print) -> MetaTrainResult:
     """Meta-train one teacher per reward in `meta.rewards`, each resumable from its own checkpoints."""
-    layout = open_run(cfg, "meta_train")
+    layout = open_run(cfg)
     hard_train, _ = hard_sets(cfg)
     result = MetaTrainResult()
     for reward in cfg.meta.rewards:

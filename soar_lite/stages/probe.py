@@ -33,7 +33,7 @@ class ProbeResult:
 
 def run(cfg, log=print) -> ProbeResult:
     """fail@k hard set (confirmed), split, saved; pass@k of the base model per difficulty level."""
-    layout = open_run(cfg, "probe")
+    layout = open_run(cfg)
     policy, task = load(cfg)
     log(f"backend: {policy.backend} on {policy.device}")
     p = cfg.probe

@@ -109,7 +109,7 @@ def run(cfg, log=print) -> TinyWorldResult:
     if not make_task(cfg.task).world_report:  # decided before anything is loaded or written
         raise ValueError(f"the tiny_world report measures worlds with a report only; run '{cfg.name}' has "
                          f"task.name={cfg.task.name} (`soar-lite run` skips this stage for it)")
-    layout = open_run(cfg, "tiny_world")
+    layout = open_run(cfg)
     policy, task = load(cfg)
     wc, bs = cfg.world_check, cfg.model.gen_batch_size
     start = snapshot(policy)
