@@ -3,7 +3,8 @@
 #
 # Sample 128 solutions per pool problem at T = 1.0 with the student prompt; keep the problems solved 0/128;
 # confirm with a second, independent batch of 128 (our addition against the winner's curse); split 50/50
-# with a recorded seed. Then the base model's pass@k per difficulty level.
+# at random with a seed derived from the run seed, keeping the task's split groups together (tiny world: no
+# hard-test chain may lie inside a hard-train chain). Then the base model's pass@k per difficulty level.
 
 # %% tags=["parameters"]
 # papermill parameters (literals only; sizes, models and paths come from the params file)
@@ -22,7 +23,7 @@ if importlib.util.find_spec("soar_lite") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", install_spec], check=True)
 from IPython.display import display  # noqa: E402
 from soar_lite import plots  # noqa: E402
-from soar_lite.stages.common import notebook_setup  # noqa: E402
+from soar_lite.stages.common import findings_markdown, notebook_setup, score_label  # noqa: E402
 cfg, run_dir = notebook_setup(params_path, overrides, online)
 
 # %%
@@ -52,3 +53,9 @@ else:
 print("hard-train examples:")
 for p in res.hard_set.train[:5]:
     print(" ", p.question, "->", p.answer[:80])
+
+# %% [markdown]
+# ## Findings (each sentence computed from the tables above)
+
+# %%
+findings_markdown(res.findings())

@@ -10,7 +10,8 @@
 # 3. what the untrained model writes as a teacher (difficulty, answer correctness);
 # 4. **latent teaching signal**: datasets written by the untrained model, with its own answers, each used for one
 #    inner loop of meta-training size; the change of the reward's score on Q_R they cause (some must be > 0, or no
-#    teacher can learn).
+#    teacher can learn). Their spread is the *null spread of the reward*: what an untrained teacher earns by
+#    chance, and the τ it implies (meta-training calibrates its own τ the same way: report 03).
 #
 # Rebuild the shipped model with `make tiny-model` (`python -m soar_lite.tiny.pretrain`).
 
@@ -31,7 +32,7 @@ if importlib.util.find_spec("soar_lite") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", install_spec], check=True)
 from IPython.display import display  # noqa: E402
 from soar_lite import plots  # noqa: E402
-from soar_lite.stages.common import notebook_setup  # noqa: E402
+from soar_lite.stages.common import findings_markdown, notebook_setup, score_label  # noqa: E402
 cfg, run_dir = notebook_setup(params_path, overrides, online)
 
 # %%
@@ -48,12 +49,12 @@ display(res.piece_table())
 print("easy chains (common facts only, depth <= 3), greedy accuracy:", round(res.summary["easy_greedy_accuracy"], 3))
 
 # %% [markdown]
-# ## 2. Stepping stones vs Hard-Only (hard-test pass@k at the last step, mean ± SD over seeds)
+# ## 2. Stepping stones vs Hard-Only (hard-test pass@k at the last step, %, mean ± SD over students)
 
 # %%
 display(plots.mean_sd_table(res.final.rename(columns={"arm": "method"})))
 fig, ax = plots.curves(res.curves.rename(columns={"arm": "method"}), k=int(res.final.k.max()),
-                       title="hard-test pass@k during RLOO (band ±1 SD over seeds)")
+                       title="hard-test pass@k during RLOO (band ±1 SD over n students, clipped to [0, 1])")
 plots.savefig(fig, run_dir.figure("world_stones_vs_hard_only"))
 display(res.arm_table())
 
@@ -69,12 +70,19 @@ fig = plots.histogram(res.labels[res.labels.well_posed]["uncertain"], bins=range
 plots.savefig(fig, run_dir.figure("world_teacher_difficulty"))
 
 # %% [markdown]
-# ## 4. Latent teaching signal: Δ of the reward's score on Q_R after one inner loop per base-teacher dataset
+# ## 4. Latent teaching signal and the null spread of the reward: Δ of the reward's score on Q_R after one inner loop per base-teacher dataset
 
 # %%
 d = res.deltas
 display(d.delta.describe().round(4))
 print(f"datasets with delta > 0: {(d.delta > 0).sum()} / {len(d)};  delta < 0: {(d.delta < 0).sum()}")
-fig = plots.histogram(d["delta"], bins=15, xlabel=f"Δ {cfg.meta.reward_decoding} score on Q_R",
+print(f"tau implied (mean + {cfg.meta.tau_null_z} SD / sqrt({cfg.meta.ma_window}), the MA window): {res.summary['null_tau']:.4f}")
+fig = plots.histogram(d["delta"], bins=15, xlabel=f"Δ {score_label(cfg)} on Q_R",
                       title="base-teacher dataset rewards")
 plots.savefig(fig, run_dir.figure("world_latent_signal"))
+
+# %% [markdown]
+# ## Findings (each sentence computed from the tables above)
+
+# %%
+findings_markdown(res.findings())

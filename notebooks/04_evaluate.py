@@ -2,8 +2,10 @@
 # # 04 · Evaluation: does SOAR unlock learning where direct RL has no signal? (paper §4, Tables 4–6, Figs 3, 5, 9)
 #
 # Every method trains a *fresh* student the same way (RLOO on its question set plus hard-train, or inference only
-# for base-model and SOAR-PS) and is scored on hard-test with pass@k from 32 samples (unbiased estimator),
-# averaged over the window after the paper's slope-based stop step. Mean ± SD over seeds.
+# for base-model and SOAR-PS) and is scored on hard-test with pass@k (unbiased estimator, `evaluate.samples` samples
+# per problem), averaged over the window after the paper's slope-based stop step. Mean ± SD over students.
+# Student s of every method shares its training and test-sampling seeds and its teacher question draw with student
+# s of the others (common random numbers), so methods are compared student by student.
 #
 # **What the tiny world can and cannot say.** It is a real instance of the paper's problem (a model that fails
 # 0/128 on a hard set, can write problems of every difficulty, and whose hard set is unlocked by some curriculum),
@@ -31,7 +33,7 @@ if importlib.util.find_spec("soar_lite") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", install_spec], check=True)
 from IPython.display import display  # noqa: E402
 from soar_lite import plots  # noqa: E402
-from soar_lite.stages.common import notebook_setup  # noqa: E402
+from soar_lite.stages.common import findings_markdown, notebook_setup, score_label  # noqa: E402
 cfg, run_dir = notebook_setup(params_path, overrides, online)
 
 # %%
@@ -40,16 +42,30 @@ res = evaluate.run(cfg)
 res.skipped
 
 # %% [markdown]
-# ## Table 4/5 analogue: hard-test pass@k (%), mean ± SD over seeds
+# ## Table 4/5 analogue: hard-test pass@k (%), mean ± SD (n students), beside the paper's Table 4
+# n differs by method: the two central comparisons get `evaluate.seeds` students, the others `other_seeds`; the
+# untrained model (base-model) is the noise floor over `base_model_seeds` independent sampling seeds.
 
 # %%
-ours = plots.mean_sd_table(res.table)
-display(ours.loc[[m for m in cfg.evaluate.methods if m in ours.index]])
-print("Paper, MATH (Table 4; curated = MATH train (128)):")
-display(evaluate.paper_table("MATH (Table 4)"))
+display(res.summary_table())
+for name in ("MATH (Table 4)", "HARP (Table 5)"):
+    print(f"Paper, {name}, pass@k % (curated = the paper's MATH train (128) row):")
+    display(evaluate.paper_table(name))
 
 # %% [markdown]
-# ## Fig. 3 analogue: Δ pass@k over Hard-Only (band ±1 SD over seeds)
+# ## The comparisons: difference (points of pass@k), 95% interval, test, and the design's power for the paper's MATH ratio
+# Paired t where both methods' students share index-matched seeds (common random numbers), else Welch. Power: the
+# probability that the same test rejects at α = 0.05 if the true gap were the paper's MATH ratio (`paper_ratio`,
+# Table 4) applied to our reference arm, simulated with this run's own SDs. Machine-readable: tables/comparisons.csv.
+
+# %%
+shown = res.comparisons[res.comparisons.k.isin([1, 32])].copy()
+for c in ("difference", "ci_low", "ci_high"):
+    shown[c] = (100 * shown[c]).round(1)
+display(shown.round({"p_value": 4, "power": 2, "paper_ratio": 2}).set_index(["comparison", "k"]))
+
+# %% [markdown]
+# ## Fig. 3 analogue: Δ pass@k over Hard-Only (band ±1 SD over students)
 
 # %%
 fig = plots.delta_over(res.table[res.table.method != "base-model"])
@@ -60,28 +76,37 @@ plots.savefig(fig, run_dir.figure("eval_delta_over_hard_only"))
 
 # %%
 trained = set(res.curves.method) if len(res.curves) else set()
-for name, methods, title in (("eval_fig5_left", ("grounded-t", "base-t", "hard-only"), "Fig. 5 (left) analogue: pass@32"),
-                             ("eval_fig5_right", ("grounded-t", "intrinsic-t"), "Fig. 5 (right) analogue: grounded vs intrinsic teacher")):
+kmax = max(cfg.evaluate.ks)
+for name, methods, title in (("eval_fig5_left", ("grounded-t", "base-t", "hard-only"), f"Fig. 5 (left) analogue: pass@{kmax}"),
+                             ("eval_fig5_right", ("grounded-t", "intrinsic-t", "grounded-t-no-promotion"),
+                              "Fig. 5 (right) analogue: grounded vs intrinsic vs no-promotion teacher")):
     if trained & set(methods):
-        fig, ax = plots.curves(res.curves, 32, [m for m in methods if m in trained], title=title)
+        fig, ax = plots.curves(res.curves, kmax, [m for m in methods if m in trained], title=title)
         plots.savefig(fig, run_dir.figure(name))
 
 # %% [markdown]
 # ## Fig. 9 analogue: pass@k curves with SOAR-PS as a horizontal line
 
 # %%
-for k in (1, 32):
+for k in (1, kmax):
     if trained:
-        fig = plots.curves_with_reference(res.curves, res.table, k, [m for m in ("hard-only", "soar-pq", "curated") if m in trained],
+        fig = plots.curves_with_reference(res.curves, res.table, k, [m for m in ("hard-only", "hard-only-4x-group", "soar-pq",
+                                                                                 "curated") if m in trained],
                                           reference="soar-ps", title=f"Fig. 9 analogue: pass@{k}")
         plots.savefig(fig, run_dir.figure(f"eval_fig9_pass{k}"))
 
 # %% [markdown]
-# ## Where the methods land (pass@32), stop steps and time per method
+# ## Training length: stop steps and evaluation points in the window after the stop
+# The length of training is chosen so that the stop step of the Curated and Hard-Only students leaves the
+# window after it inside the run (`window_points` = evaluation points averaged).
 
 # %%
-p32 = res.table[res.table.k == 32].groupby("method").pass_at_k.agg(["mean", "std", "count"]).round(4)
-display(p32.loc[[m for m in cfg.evaluate.methods if m in p32.index]])
 if len(res.stops):
-    display(res.stops.groupby("method").stop_step.describe()[["mean", "min", "max"]])
+    display(res.stops.groupby("method")[["stop_step", "window_points"]].agg(["mean", "min", "max"]))
 res.timings
+
+# %% [markdown]
+# ## Findings (each sentence computed from the tables above)
+
+# %%
+findings_markdown(res.findings())

@@ -21,7 +21,7 @@ if importlib.util.find_spec("soar_lite") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", install_spec], check=True)
 from IPython.display import display  # noqa: E402
 from soar_lite import plots  # noqa: E402
-from soar_lite.stages.common import notebook_setup  # noqa: E402
+from soar_lite.stages.common import findings_markdown, notebook_setup, score_label  # noqa: E402
 cfg, run_dir = notebook_setup(params_path, overrides, online)
 
 # %%
@@ -52,9 +52,15 @@ if len(res.diversity):
     plots.savefig(plots.diversity_over_training(res.diversity), run_dir.figure("analyze_diversity_over_training"))
 
 # %% [markdown]
-# ## v3 Fig. 15 analogue: hard-train + correct-only questions vs + all well-posed questions (mixed mode)
+# ## v3 Fig. 15 analogue: hard-train + correct-only questions vs + all well-posed questions (mixed mode; pass@k %, mean ± SD over students)
 
 # %%
 print("question source:", res.ablation_source)
 display(plots.mean_sd_table(res.ablation))
 display(res.ablation.groupby("method").n_questions.first())
+
+# %% [markdown]
+# ## Findings (each sentence computed from the tables above)
+
+# %%
+findings_markdown(res.findings())

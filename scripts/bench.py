@@ -26,7 +26,8 @@ from soar_lite.evaluate import test_pass_at_k
 from soar_lite.models import load_policy, restore, snapshot
 from soar_lite.profile import tally
 from soar_lite.rundir import RunLayout
-from soar_lite.soar import derive_seed, sample_qa_pairs
+from soar_lite.seeds import derive
+from soar_lite.soar import sample_qa_pairs
 from soar_lite.stages.common import load_problems
 from soar_lite.student import RLItem, StudentJob, reward_questions, run_student_job
 from soar_lite.tasks import make_task
@@ -73,26 +74,26 @@ def main():
     layout = RunLayout(a.hard_sets)
     hard_train, hard_test = load_problems(layout.hard_train), load_problems(layout.hard_test)
     m, bs = cfg.meta, cfg.model.gen_batch_size
-    pairs = sample_qa_pairs(policy, task, m.n, stream=lambda r: (f"bench{r}", derive_seed(cfg.seed, "bench", r)),
+    pairs = sample_qa_pairs(policy, task, m.n, stream=lambda r: (f"bench{r}", derive(cfg.seed, "meta_train", "bench", r)),
                             batch_size=bs).pairs
     items = [RLItem(qa.question, qa.answer, f"b{i}") for i, qa in enumerate(pairs)]
-    q_r = reward_questions(hard_train, m.M, derive_seed(cfg.seed, "bench", "qr"))
+    q_r = reward_questions(hard_train, m.M, derive(cfg.seed, "meta_train", "bench", "qr"))
 
     def inner_loop():
-        job = StudentJob(baseline=start, items=items, steps=m.inner_steps, seed=derive_seed(cfg.seed, "bench", "student"),
+        job = StudentJob(baseline=start, items=items, steps=m.inner_steps, seed=derive(cfg.seed, "meta_train", "bench", "student"),
                          reward_problems=q_r, decoding=m.reward_decoding, reward_samples=m.reward_samples,
-                         eval_seed=derive_seed(cfg.seed, "bench", "eval"))
+                         eval_seed=derive(cfg.seed, "meta_train", "bench", "eval"))
         res = run_student_job(policy, task, job, m.student, bs)
         return res.trained, res.score
 
     def evaluation():
         restore(policy, start)
         return test_pass_at_k(policy, task, hard_test, samples=cfg.evaluate.samples, ks=cfg.evaluate.ks,
-                              seed=derive_seed(cfg.seed, "bench", "test"), batch_size=bs)
+                              seed=derive(cfg.seed, "meta_train", "bench", "test"), batch_size=bs)
 
     def teacher():
         restore(policy, start)
-        s = sample_qa_pairs(policy, task, m.g * m.n, stream=lambda r: (f"t{r}", derive_seed(cfg.seed, "bench", "t", r)),
+        s = sample_qa_pairs(policy, task, m.g * m.n, stream=lambda r: (f"t{r}", derive(cfg.seed, "meta_train", "bench", "t", r)),
                             batch_size=bs)
         return s.completion_ids
 

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 STAGE_OVERRIDES = [
     "probe.limit=48", "probe.samples=16", "probe.confirm_samples=16", "probe.level_pool=''",
     "meta.outer_steps=1", "meta.g=4", "meta.n=32", "meta.r=1", "meta.M=32", "meta.inner_steps=4",
-    "meta.max_teacher_tries=100", "meta.rewards=[grounded]", "evaluate.seeds=1", "evaluate.steps=8", "evaluate.eval_every=4",
+    "meta.max_teacher_tries=100", "meta.teachers=[grounded]", "evaluate.seeds=1", "evaluate.steps=8", "evaluate.eval_every=4",
     "evaluate.methods=[hard-only]", "model.gen_batch_size=512",
 ]
 # d=768, 12 layers, 12 heads: 113,434,368 parameters (measured) with the tiny world's 220-token vocabulary

@@ -11,6 +11,12 @@ Labels per (question, proposed answer): is_well_posed, is_correct (only when wel
   from the fenced JSON block, cached on disk keyed by (judge, question, answer). A malformed reply is
   recorded as `malformed` and never stops the run.
   DEVIATION: the paper's judge is Claude-4.5-Sonnet; any judge named in params substitutes for it.
+  DEVIATION (REVIEW P4): the judge prompt is reconstructed from App. C.4's description (its verbatim text is not
+  in the paper we have); a malformed reply is its own label (`malformed_share` in Table 7) and counts as neither
+  well-posed nor correct, so the well-posed and correct shares are lower bounds when judges fail.
+  Vendi subsamples (REVIEW P4): drawn *without* replacement when the set has at least 128 questions (a subsample
+  with repeats would count a question twice and lower the score); the paper says "bootstrap subsamples" without
+  saying which.
 
 Diversity: the Vendi score with a cosine kernel (exp of the entropy of the eigenvalues of K/n), over
 bootstrap subsamples of 128 (Table 1), and the mean pairwise cosine distance (Fig. 17b/20b). Embeddings:

@@ -77,7 +77,7 @@ def run_stage(stage: str, params: Path, overrides: list[str], resume: bool, out_
 
 def print_cost(args) -> int:
     from .config import ConfigError, load_config
-    from .cost import Throughput, cost_report
+    from .cost import Throughput, cost_report, fresh_students
 
     try:
         cfg = load_config(args.params, args.override)
@@ -102,7 +102,7 @@ def print_cost(args) -> int:
         print(f"- {r['throughput']}\n    device-hours: outer step {_h(s_lo)}-{_h(s_hi)}; meta-training run "
               f"{_h(lo)}-{_h(hi)} ({n_lo:,.0f}-{n_hi:,.0f} student rollouts); fresh-student run "
               f"{_h(r['h_per_fresh_student_run'])}; probe {_h(r['h_probe'])}; Intrinsic-T run {_h(r['h_intrinsic_run'])}"
-              f"\n    whole pipeline (probe, both teachers, {len(cfg.evaluate.methods)} methods x {cfg.evaluate.seeds} seeds): "
+              f"\n    whole pipeline (probe, {len(cfg.meta.teachers) * cfg.meta.runs} meta-training runs, {fresh_students(cfg.evaluate)} fresh students): "
               f"{_h(r['h_pipeline'][0])}-{_h(r['h_pipeline'][1])}")
     return 0
 

@@ -73,10 +73,11 @@ class Section:
 Backend = Literal["auto", "unsloth", "hf"]
 Sampler = Literal["auto", "custom", "generate"]
 Dtype = Literal["bfloat16", "float16", "float32"]
-TeacherReward = Literal["grounded", "intrinsic"]
+TeacherKind = Literal["grounded", "intrinsic", "grounded-no-promotion"]
 RewardDecoding = Literal["greedy", "sampled", "logprob"]
 EvalMode = Literal["curriculum", "mixed"]
-Method = Literal["base-model", "hard-only", "soar-pq", "soar-ps", "grounded-t", "base-t", "intrinsic-t", "curated"]
+Method = Literal["base-model", "hard-only", "hard-only-4x-group", "soar-pq", "soar-ps", "grounded-t", "base-t", "intrinsic-t",
+                 "grounded-t-no-promotion", "curated"]
 
 
 @dataclass
@@ -132,15 +133,14 @@ class ProbeConfig(Section):
                                            "winner's curse; 0 = off)", ge=0)
     temperature: float = param(1.0, help="sampling temperature of the probe", source="App. B.5", gt=0)
     test_fraction: float = param(0.5, help="share of the hard set that becomes hard-test", source="§1.2", gt=0, lt=1)
-    split_seed: int = param(0, help="seed of the random split (not given in the paper: recorded here)")
     level_pool: str = param("", help="pool of the pass@k-per-level table ('' = skip)")
     level_samples: int = param(32, help="samples per problem for the per-level table", ge=1)
     level_limit: int = param(0, help="problems drawn from the level pool (0 = all)", ge=0)
 
 
 @dataclass
-class TeacherRLConfig(Section):
-    """The teacher's RLOO learner (§2.3): one update per outer step over all g*n rollouts, group = g."""
+class RLConfig(Section):
+    """What every RLOO learner has (Table 3)."""
 
     lr: float = param(1e-5, help="learning rate (cosine schedule over the outer steps)", source="Table 3", gt=0)
     kl_coef: float = param(0.001, help="k3 KL penalty to the initial model", source="Table 3 (reference INFERRED)", ge=0)
@@ -151,7 +151,17 @@ class TeacherRLConfig(Section):
 
 
 @dataclass
-class StudentRLConfig(TeacherRLConfig):
+class TeacherRLConfig(RLConfig):
+    """The teacher's RLOO learner (§2.3): one update per outer step over all g*n rollouts, group = g."""
+
+    normalize_advantages: bool = param(False, help="divide the teacher's advantages A_k by the SD of R_k over the g "
+                                                   "datasets (TRL RLOOConfig.normalize_advantages). DEVIATION where on: "
+                                                   "the paper uses raw A_k; tiny rewards of ~0.01 nats leave the policy "
+                                                   "gradient far below the KL term", source="§2.3")
+
+
+@dataclass
+class StudentRLConfig(RLConfig):
     """A student's RLOO learner (§2.4): `batch_questions` questions x `group_size` samples per step."""
 
     warmup_steps: int = param(0, help="linear warm-up steps", source="Table 3: inner loop 0, evaluation 20", ge=0)
@@ -168,15 +178,30 @@ class MetaConfig(Section):
     n: int = param(64, help="questions per dataset", source="Table 3", ge=1)
     r: int = param(4, help="students trained per dataset", source="Table 3", ge=1)
     M: int = param(64, help="reward questions resampled from hard-train each step", source="§1.2", ge=1)
-    tau: float = param(0.01, help="promotion threshold on the moving average of the reward", source="Table 3")
-    ma_window: int = param(3, help="moving-average window of the reward", source="Table 3", ge=1)
+    tau: float = param(0.01, help="promotion threshold on the moving average of the reward (used when "
+                                  "tau_null_datasets = 0)", source="Table 3")
+    tau_null_datasets: int = param(0, help="> 0: calibrate tau before step 0 from the null spread of the reward: this "
+                                           "many base-teacher datasets, one student each; tau = mean + tau_null_z * SD / "
+                                           "sqrt(ma_window) (soar.null_threshold). DEVIATION where > 0: the paper fixes "
+                                           "tau = 0.01", ge=0)
+    tau_null_z: float = param(2.0, help="z of the calibrated tau (one-sided: an untrained teacher's moving average "
+                                        "exceeds tau at most ~2% of the time)", gt=0)
+    ma_window: int = param(3, help="moving-average window of the reward (R̄ starts at 0: a window not yet full "
+                                   "counts its missing steps as 0, Algorithm 1)", source="Table 3", ge=1)
+    reset_ma: bool = param(True, help="empty the moving-average window after a promotion (R̄ <- 0 for the new stage). "
+                                      "Default True: after a promotion rewards are measured against the new baseline, "
+                                      "and a window still holding the old stage's rewards promotes again on stale "
+                                      "evidence. The paper does not say (PAPER.md INFERRED: not reset)", source="§2.5")
     inner_steps: int = param(10, help="student RLOO steps per inner loop", source="§2.4", ge=1)
     inner_steps_per_promotion: int = param(5, help="inner steps added after each promotion", source="§2.4 (INFERRED 10->15->20)", ge=0)
     max_inner_steps: int = param(20, help="cap on inner steps", source="§2.4 (INFERRED)", ge=1)
-    rewards: list[TeacherReward] = param(["grounded", "intrinsic"],
-                                         help="teachers meta-trained, each into its own directory: grounded (SOAR, "
-                                              "meta/) and intrinsic (learnability, the Intrinsic-T baseline, meta_intrinsic/)",
-                                         source="§2.3, §3")
+    teachers: list[TeacherKind] = param(["grounded", "intrinsic"],
+                                        help="teachers meta-trained, each into its own directory: grounded (SOAR, meta/), "
+                                             "intrinsic (learnability reward, Intrinsic-T, meta_intrinsic/), "
+                                             "grounded-no-promotion (Grounded-T without promotion, meta_no_promotion/)",
+                                        source="§2.3, §3, App. B.8")
+    runs: int = param(1, help="independent meta-training runs (teacher seeds) per teacher kind; run i > 0 writes "
+                              "<dir>_run<i>/", source="App. B.8: 4 SOAR teachers, 3 per baseline", ge=1)
     reward_decoding: RewardDecoding = param("greedy", help="the score behind the grounded reward: greedy accuracy (paper), "
                                                            "sampled accuracy, or logprob (mean log p of the true answer; tiny world)",
                                             source="§2.3")
@@ -191,7 +216,7 @@ class MetaConfig(Section):
 
     def check(self):
         _require(self.max_inner_steps >= self.inner_steps, "max_inner_steps", "must be >= inner_steps")
-        _require(len(set(self.rewards)) == len(self.rewards), "rewards", "names a teacher twice")
+        _require(len(set(self.teachers)) == len(self.teachers), "teachers", "names a teacher twice")
 
 
 @dataclass
@@ -226,6 +251,12 @@ class EvalConfig(FreshStudentConfig):
                                        "the curated pool", source="§4", ge=1)
     teacher_step: int = param(0, help="Grounded-T checkpoint: 0 = the last outer step; k = the teacher kept after "
                                       "outer step k (meta.teacher_snapshots)", source="§2.3: HARP 170", ge=0)
+    other_seeds: int = param(0, help="fresh students of the methods outside the two central comparisons (soar-pq vs "
+                                     "hard-only, grounded-t vs base-t); 0 = `seeds`", ge=0)
+    base_model_seeds: int = param(8, help="inference seeds of the untrained model (the noise-floor row)", ge=2)
+    ps_seeds: int = param(3, help="inference seeds of SOAR-PS", source="§2.9: 3 inference seeds", ge=1)
+    min_promotions: int = param(2, help="a meta-training run gives PQ and PS only with at least this many promotions",
+                                source="§2.9: only runs with multiple promotions", ge=1)
 
 
 @dataclass
@@ -255,6 +286,15 @@ class WorldCheckConfig(Section):
 
 
 @dataclass
+class ExecutorConfig(Section):
+    """Where independent runs go: the meta-training runs (teacher kind x teacher seed) and the evaluation's fresh
+    students. Every job takes its seeds from its own indices, so results do not depend on how many workers ran them."""
+
+    workers: int = param(1, help="local worker processes (1 = in this process, one after another); each loads the "
+                                 "model once and uses model.threads threads", ge=1)
+
+
+@dataclass
 class RunConfig(Section):
     name: str = param("run", help="run name: results go to <results_dir>/<name>/ (default: the params file's name)")
     seed: int = param(0, help="the run's seed: every random draw derives from it")
@@ -268,6 +308,7 @@ class RunConfig(Section):
     evaluate: EvalConfig = param(factory=EvalConfig, help="fresh-student evaluation", source="§2.9, §4")
     analyze: AnalyzeConfig = param(factory=AnalyzeConfig, help="question analysis", source="§5")
     world_check: WorldCheckConfig = param(factory=WorldCheckConfig, help="the tiny world's own report")
+    executor: ExecutorConfig = param(factory=ExecutorConfig, help="worker processes for independent runs")
 
     def check(self):
         _require(self.evaluate.teacher_step == 0 or self.evaluate.teacher_step in self.meta.teacher_snapshots,

@@ -100,8 +100,7 @@ def intrinsic_step_work(meta, L: Lengths) -> Work:
 
 
 def inner_steps_schedule(meta, promote_every_step: bool) -> list[int]:
-    """Inner steps at each outer step: constant without promotions; the fastest growth with a promotion at
-    every step (the moving average is taken over the rewards so far, so step 0 can promote: soar.py)."""
+    """Inner steps at each outer step: constant without promotions; an upper bound with a promotion at every step."""
     from .soar import inner_steps_for
 
     return [inner_steps_for(meta, t if promote_every_step else 0) for t in range(meta.outer_steps)]
@@ -188,11 +187,20 @@ def estimate_table(cfg, thr: Throughput, L: Lengths, n_test: int, pool_size: int
         "eval_run_h": h(evaluation_work(cfg.evaluate, n_test, L)),
         "probe_h": h(probe_work(pool_size, cfg.probe, L)),
         "intrinsic_run_h": h(intrinsic_step_work(m, L) * m.outer_steps),
-        # the whole pipeline: probe, grounded + intrinsic meta-training, every evaluation method x seed
-        "pipeline_h": tuple(h(probe_work(pool_size, cfg.probe, L) + run + intrinsic_step_work(m, L) * m.outer_steps
-                              + evaluation_work(cfg.evaluate, n_test, L) * (len(cfg.evaluate.methods) * cfg.evaluate.seeds))
+        # the whole pipeline: probe, every meta-training run (teacher kind x teacher seed), every evaluation student
+        "pipeline_h": tuple(h(probe_work(pool_size, cfg.probe, L)
+                              + run * (m.runs * sum(t != "intrinsic" for t in m.teachers))
+                              + intrinsic_step_work(m, L) * (m.outer_steps * m.runs * ("intrinsic" in m.teachers))
+                              + evaluation_work(cfg.evaluate, n_test, L) * fresh_students(cfg.evaluate))
                             for run in (low, high)),
     }
+
+
+def fresh_students(ecfg) -> int:
+    """Fresh students the evaluation trains (inference-only methods excluded)."""
+    from .stages.evaluate import INFERENCE_METHODS, students
+
+    return sum(students(ecfg, m) for m in ecfg.methods if m not in INFERENCE_METHODS)
 
 
 def cost_report(cfg, from_run: Path | None = None, throughput: Throughput | None = None) -> tuple[list[dict], Lengths]:

@@ -15,6 +15,8 @@ window [stop, stop + after_stop_window] are averaged, or the last point when non
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -86,16 +88,18 @@ def test_pass_at_k(policy, task, problems, *, samples: int, ks: list[int], seed:
 
 
 def train_fresh_student(policy, task, start, *, synthetic: list[RLItem], hard_train: list[RLItem], test_problems, ecfg,
-                        seed: int, batch_size: int = 256, log=None) -> tuple[pd.DataFrame, list[float]]:
+                        seed_of: Callable[..., int], batch_size: int = 256, log=None) -> tuple[pd.DataFrame, list[float]]:
     """One fresh student from the adapter `start`, with its own AdamW, trained by `ecfg` (a FreshStudentConfig):
-    returns (test curve rows step/k/pass_at_k, per-step training rewards)."""
+    returns (test curve rows step/k/pass_at_k, per-step training rewards). `seed_of(role, *indices)` is the
+    student's seed derivation (`soar_lite.seeds.derive` bound to its stage and student index): test sampling at
+    step t draws from ("test_sample", t), the RLOO chunk starting at step t from ("student_train", t)."""
     restore(policy, start)
     sampler = make_sampler(synthetic, hard_train, ecfg.mode, ecfg.student.batch_questions, ecfg.curriculum_steps)
     rows, rewards = [], []
     opt = make_optimizer(policy, ecfg.student.lr, ecfg.student.weight_decay)
 
     def evaluate(step: int) -> None:
-        pk = test_pass_at_k(policy, task, test_problems, samples=ecfg.samples, ks=ecfg.ks, seed=seed * 7919 + step,
+        pk = test_pass_at_k(policy, task, test_problems, samples=ecfg.samples, ks=ecfg.ks, seed=seed_of("test_sample", step),
                             batch_size=batch_size)
         rows.extend({"step": step, "k": k, "pass_at_k": v} for k, v in pk.items())
 
@@ -104,7 +108,7 @@ def train_fresh_student(policy, task, start, *, synthetic: list[RLItem], hard_tr
     while done < ecfg.steps:
         chunk = min(ecfg.eval_every, ecfg.steps - done)
 
-        stats = rl_train(policy, task, [], ecfg.student, chunk, seed * 1000 + done, batch_size,
+        stats = rl_train(policy, task, [], ecfg.student, chunk, seed_of("student_train", done), batch_size,
                          item_sampler=lambda step, rng: sampler(step + done, rng), optimizer=opt,
                          step_offset=done, total_steps=ecfg.steps)
         rewards += [s["reward"] for s in stats]

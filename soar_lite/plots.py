@@ -1,6 +1,7 @@
 """Figure functions used by the notebooks (each returns a matplotlib Figure; `savefig` writes PNG).
 
-Bands are ±1 SD over seeds (seaborn's `errorbar="sd"`), and every axis names the quantity it plots."""
+Bands are ±1 SD over students (seeds), clipped to the quantity's range (pass@k in [0, 1]) and labelled with n;
+every axis names the quantity it plots."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,7 @@ import seaborn as sns  # noqa: E402
 
 METHOD_COLORS = {"base-model": "#888888", "hard-only": "#1f77b4", "soar-pq": "#d62728", "soar-ps": "#ff7f0e",
                  "grounded-t": "#e377c2", "base-t": "#8c564b", "intrinsic-t": "#2ca02c", "curated": "#9467bd",
-                 "stones": "#9467bd"}
+                 "stones": "#9467bd", "hard-only-4x-group": "#17becf", "grounded-t-no-promotion": "#bcbd22"}
 
 
 def savefig(fig, path: Path) -> None:
@@ -46,7 +47,7 @@ def teacher_reward(metrics: pd.DataFrame, tau: float, title: str = "Teacher rewa
     fig, ax = plt.subplots(figsize=(8, 3.5))
     ax.plot(metrics["step"], metrics["reward_mean"], color="#aaaaaa", marker=".", label="batch reward R̂_t")
     ax.plot(metrics["step"], metrics["reward_ma"], color="#d62728", label="moving average R̄_t")
-    ax.axhline(tau, ls="--", color="k", lw=0.8, label=f"τ = {tau}")
+    ax.axhline(tau, ls="--", color="k", lw=0.8, label=f"τ = {tau:.4f}")
     for s in metrics.loc[metrics["promoted"], "step"]:
         ax.axvline(s, color="#2ca02c", alpha=0.6, lw=1.5)
     if metrics["promoted"].any():
@@ -55,12 +56,19 @@ def teacher_reward(metrics: pd.DataFrame, tau: float, title: str = "Teacher rewa
     return fig
 
 
-def promotion_stages(stage_acc: pd.DataFrame, title: str = "Baseline student on hard-train per promotion stage (Fig. 6 left)"):
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.bar(stage_acc["stage"].astype(str), stage_acc["hard_train_greedy_acc"], color="#d62728")
-    ax.set_xlabel("promotion stage")
-    ax.set_ylabel("greedy accuracy, hard-train")
-    ax.set_title(title, fontsize=9)
+def promotion_stages(stage_acc: pd.DataFrame, score_label: str,
+                     title: str = "Baseline student on hard-train per promotion stage (Fig. 6 left)"):
+    """Greedy accuracy (the paper's Fig. 6) and the run's reward metric (`score_label`) per promotion stage."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    stages = stage_acc["stage"].astype(str)
+    axes[0].bar(stages, stage_acc["hard_train_greedy_acc"], color="#d62728")
+    axes[0].set_ylabel("greedy accuracy, hard-train")
+    axes[1].bar(stages, stage_acc["hard_train_score"].astype(float), color="#1f77b4")
+    axes[1].set_ylabel(score_label)
+    for a in axes:
+        a.set_xlabel("promotion stage")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return fig
 
 
@@ -80,14 +88,20 @@ def step_diagnostics(metrics: pd.DataFrame):
     return fig
 
 
-def curves(curve: pd.DataFrame, k: int, methods=None, title: str = ""):
-    """Mean ± 1 SD over seeds of hard-test pass@k over training steps, one line per method."""
+def curves(curve: pd.DataFrame, k: int, methods=None, title: str = "", by: str = "method"):
+    """Mean over students of hard-test pass@k over training steps, one line per method, band ±1 SD over its n
+    students clipped to [0, 1]."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
     data = curve[curve.k == k]
-    methods = methods or sorted(data.method.unique())
-    sns.lineplot(data=data[data.method.isin(methods)], x="step", y="pass_at_k", hue="method", hue_order=methods,
-                 palette={m: METHOD_COLORS.get(m, "#333333") for m in methods}, errorbar="sd", ax=ax)
-    _finish(ax, "student RL step", f"hard-test pass@{k}", title or f"pass@{k} over training (mean, band ±1 SD over seeds)")
+    methods = [m for m in (methods or sorted(data[by].unique())) if m in set(data[by])]
+    for m in methods:
+        g = data[data[by] == m].groupby("step").pass_at_k
+        mean, sd, n = g.mean(), g.std().fillna(0), int(g.size().max())
+        color = METHOD_COLORS.get(m, "#333333")
+        ax.plot(mean.index, mean.values, marker=".", color=color, label=f"{m} (n={n})")
+        ax.fill_between(mean.index, (mean - sd).clip(lower=0), (mean + sd).clip(upper=1), alpha=0.15, color=color)
+    _finish(ax, "student RL step", f"hard-test pass@{k}",
+            title or f"pass@{k} over training (mean; band ±1 SD over n students, clipped to [0, 1])")
     return fig, ax
 
 

@@ -64,26 +64,43 @@ class HardSet:
                 "n_test": len(self.test)}
 
 
-def split_train_test(problems: list[Problem], test_fraction: float, seed: int) -> tuple[list[Problem], list[Problem]]:
-    """Random split with a recorded seed (the paper's seed is not given)."""
+def split_train_test(problems: list[Problem], test_fraction: float, seed: int,
+                     groups: list | None = None) -> tuple[list[Problem], list[Problem]]:
+    """Random split (the paper's seed is not given; ours is derived from the run seed). With `groups` (one
+    label per problem, `Task.split_groups`), whole groups go to one side: groups are shuffled and taken into
+    hard-test until it holds `test_fraction` of the problems (the group that crosses the target goes where
+    the count lands closer)."""
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(problems))
-    n_test = int(round(len(problems) * test_fraction))
-    test = [problems[i] for i in sorted(order[:n_test])]
-    train = [problems[i] for i in sorted(order[n_test:])]
+    if groups is None:
+        groups = list(range(len(problems)))
+    members: dict = {}
+    for i, gid in enumerate(groups):
+        members.setdefault(gid, []).append(i)
+    labels = list(members)
+    target = len(problems) * test_fraction
+    test_idx: list[int] = []
+    for gi in rng.permutation(len(labels)):
+        group = members[labels[gi]]
+        if len(test_idx) >= target:
+            break
+        if abs(len(test_idx) + len(group) - target) <= abs(len(test_idx) - target) or not test_idx:
+            test_idx += group
+    chosen = set(test_idx)
+    test = [problems[i] for i in sorted(chosen)]
+    train = [problems[i] for i in range(len(problems)) if i not in chosen]
     return train, test
 
 
 def find_hard_set(policy, task, pool_name: str, problems: list[Problem], *, samples: int, confirm_samples: int,
-                  temperature: float, test_fraction: float, split_seed: int, seed: int,
+                  temperature: float, test_fraction: float, first_seed: int, confirm_seed: int, split_seed: int,
                   batch_size: int = 256) -> HardSet:
-    """fail@samples filter, confirmed by a second independent batch, then a random split."""
-    first = count_correct(policy, task, problems, samples, temperature, seed, batch_size)
+    """fail@samples filter, confirmed by a second independent batch (its own seed), then a random split that
+    keeps the task's split groups together (`Task.split_groups`: no hard-test chain inside a hard-train chain)."""
+    first = count_correct(policy, task, problems, samples, temperature, first_seed, batch_size)
     survivors = [p for p, c in zip(problems, first) if c == 0]
     confirm = np.zeros(0, dtype=int)
     if confirm_samples:
-        # a different seed -> independent samples
-        confirm = count_correct(policy, task, survivors, confirm_samples, temperature, seed + 7919, batch_size)
+        confirm = count_correct(policy, task, survivors, confirm_samples, temperature, confirm_seed, batch_size)
         survivors = [p for p, c in zip(survivors, confirm) if c == 0]
-    train, test = split_train_test(survivors, test_fraction, split_seed)
+    train, test = split_train_test(survivors, test_fraction, split_seed, task.split_groups(survivors))
     return HardSet(pool_name, len(problems), first, confirm, train, test, split_seed)

@@ -106,7 +106,8 @@ def _at(*parts: str) -> property:
 
 @dataclass(frozen=True)
 class MetaLayout:
-    """One meta-trained teacher's folder (meta/ for the grounded teacher, meta_intrinsic/ for Intrinsic-T)."""
+    """One meta-training run's folder (meta/ for the grounded teacher, meta_intrinsic/ for Intrinsic-T,
+    meta_no_promotion/ for Grounded-T without promotion; meta_run1/ ... for further teacher seeds)."""
 
     base: Path
 
@@ -135,7 +136,8 @@ class MetaLayout:
         return self.checkpoints / f"teacher_step{step:05d}.pt"
 
 
-META_DIRS = {"grounded": "meta", "intrinsic": "meta_intrinsic"}  # teacher reward -> folder
+META_DIRS = {"grounded": "meta", "intrinsic": "meta_intrinsic", "grounded-no-promotion": "meta_no_promotion"}
+# teacher kind -> folder of its first meta-training run; run i > 0 (another teacher seed) adds "_run<i>"
 
 
 @dataclass(frozen=True)
@@ -171,8 +173,9 @@ class RunLayout:
         """A stage's summary.json in its own folder (probe, tiny_world, evaluate, analyze)."""
         return self.base / stage / "summary.json"
 
-    def meta(self, reward: str = "grounded") -> MetaLayout:
-        return MetaLayout(self.base / META_DIRS[reward])
+    def meta(self, teacher: str = "grounded", run: int = 0) -> MetaLayout:
+        """One meta-training run: teacher kind (grounded, intrinsic, grounded-no-promotion), teacher seed index."""
+        return MetaLayout(self.base / (META_DIRS[teacher] + (f"_run{run}" if run else "")))
 
     def prepare(self, cfg) -> RunLayout:
         """Create the run directory and record what runs in it (the resolved config and the versions)."""

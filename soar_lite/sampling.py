@@ -44,7 +44,10 @@ def _uniforms(seeds: np.ndarray, step: int) -> np.ndarray:
 
 
 def encode_prompts(tokenizer, prompts: list[str]) -> list[list[int]]:
-    return [tokenizer(p).input_ids for p in prompts]
+    """Token ids of each prompt with exactly one BOS: a prompt rendered through a chat template already starts with
+    the BOS text (Llama-3's <|begin_of_text|>), so the tokenizer must not add a second one (REVIEW P3)."""
+    bos = getattr(tokenizer, "bos_token", None)
+    return [tokenizer(p, add_special_tokens=not (bos and p.startswith(bos))).input_ids for p in prompts]
 
 
 def _keeps_logits(model) -> bool:

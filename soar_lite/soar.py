@@ -8,25 +8,31 @@ One outer step (the lines of Algorithm 1 are marked ALG1 below):
      R_k = mean_j (score_kj - score_baseline)        (grounded reward, §2.3; score = meta.reward_decoding:
                                                       greedy accuracy in the paper, log-likelihood in the tiny world)
      or R_k = mean_i learnability(s_i)                (intrinsic reward, App. B.4, Intrinsic-T);
-  4. moving average over `ma_window` steps; if it exceeds tau: the median student of the best dataset
-     becomes the baseline, the dataset joins PQ, inner steps grow by `inner_steps_per_promotion` (§2.5);
+  4. moving average R̄ over `ma_window` steps, initialised to 0 (a window not yet full counts its missing steps
+     as 0) and, with `meta.reset_ma`, emptied after a promotion; if R̄ exceeds tau: the median student of the
+     best dataset becomes the baseline, the dataset joins PQ, inner steps grow by `inner_steps_per_promotion`
+     (§2.5). tau is `meta.tau`, or (meta.tau_null_datasets > 0) calibrated before step 0 from the null spread
+     of the reward: base-teacher datasets, `null_threshold`;
   5. teacher RLOO update with A_k = R_k - mean_{j!=k} R_j broadcast to dataset k's rollouts.
 
-Randomness is derived from (seed, step, role), never carried in a generator, so a run killed at any
+Randomness is derived from (run seed, role, teacher-seed index, step, ...) by `seeds.derive`, never carried in a
+generator, so a run killed at any
 point and resumed from its last checkpoint redoes the interrupted step exactly (the "RNG state" of a
 checkpoint is its step number). Checkpoints (teacher adapter + optimizer, baseline student adapter,
 promoted students, MA buffer, PQ, promotion log) are written atomically after every step.
 
 Deviations (also listed in each params file): LoRA instead of full fine-tuning; smaller g, n, r, M,
 inner steps and outer steps in the tiny and Colab settings; in the tiny world the reward's score is the
-log-likelihood of the true hard-train chains (`reward_decoding: logprob`), where greedy accuracy never moves.
+log-likelihood of the true hard-train chains (`reward_decoding: logprob`), where greedy accuracy never moves,
+tau comes from the null spread of the reward, and the teacher's advantages are divided by their SD over the g
+datasets (`meta.teacher.normalize_advantages`). Named choices: the MA window is emptied after a promotion
+(`meta.reset_ma`; the paper is silent); for even r the median student is the lower middle one.
 
 `sample_qa_pairs` is the one teacher sampler (rejection sampling, App. B.2): meta-training, the evaluation's
 teacher question sets and the tiny world's report all draw through it.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,21 +44,18 @@ from .models import Snapshot, load_policy, load_snapshot, restore, save_snapshot
 from .profile import tally
 from .rloo import cosine_lr, make_optimizer, policy_gradient_step, teacher_advantages
 from .rundir import MetaLayout, append_jsonl, atomic_write, read_jsonl, rewrite_jsonl, write_json
+from .seeds import derive
 from .sampling import encode_prompts, sample
 from .student import RLItem, StudentJob, reward_questions, run_student_job, score, score_problems
 from .tasks.base import QAPair
 
 
-def derive_seed(*parts) -> int:
-    h = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(h, "little") >> 33
-
-
 # ---- pure pieces (tested on constructed numbers) --------------------------------------------
 def moving_average(history: list[float], window: int) -> float:
-    """Mean of the last `window` batch rewards (fewer at the start), §2.5."""
+    """R̄_t of Algorithm 1: the mean of the last `window` batch rewards, with R̄ initialised to 0 -- a window
+    not yet full counts its missing steps as 0 (so step 0 alone cannot promote on one lucky value)."""
     tail = history[-window:]
-    return float(np.mean(tail)) if tail else 0.0
+    return float(np.sum(tail)) / window
 
 
 def should_promote(ma: float, tau: float) -> bool:
@@ -60,10 +63,33 @@ def should_promote(ma: float, tau: float) -> bool:
     return ma > tau
 
 
+def promotion_window(buffer: list[float], r_hat: float, *, window: int, tau: float, reset: bool):
+    """One step of the promotion rule (Algorithm 1): append R̂_t, R̄_t = moving_average, promote if R̄_t > tau; after
+    a promotion the window is emptied when `reset`. Returns (new buffer, R̄_t, promote)."""
+    buffer = [*buffer, r_hat]
+    ma = moving_average(buffer, window)
+    promote = should_promote(ma, tau)
+    return ([] if promote and reset else buffer), ma, promote
+
+
 def median_student(rewards: list[float]) -> int:
-    """Index of the student whose reward is the median (lower median for even r), §2.5."""
+    """Index of the student whose reward is the median (§2.5): the true median for odd r; for even r (the
+    paper's r = 4) the lower of the two middle students, a named choice."""
     order = np.argsort(np.asarray(rewards), kind="stable")
     return int(order[(len(rewards) - 1) // 2])
+
+
+def null_threshold(null_rewards, window: int, z: float) -> float:
+    """τ from the null spread of the reward: mean + z * SD / sqrt(window) of the rewards earned by datasets of the
+    *untrained* teacher (one student each, each on its own Q_R). R̂_t averages g*r students that share one Q_R and
+    one baseline, so its SD is at most the per-dataset SD (perfectly correlated students); the moving average over
+    `window` steps divides that by sqrt(window). So an untrained teacher's R̄ exceeds τ with probability at most
+    about Φ(-z): a promotion means a reward above noise. Training on any data moves the score, so the null mean is
+    not 0 (tiny world: log-likelihood)."""
+    x = np.asarray(null_rewards, dtype=np.float64)
+    if len(x) < 2:
+        raise ValueError("the null spread of the reward needs at least 2 base-teacher datasets")
+    return float(x.mean() + z * x.std(ddof=1) / np.sqrt(window))
 
 
 def learnability(success_rates) -> np.ndarray:
@@ -81,10 +107,14 @@ def inner_steps_for(cfg_meta, promotions: int) -> int:
 @dataclass
 class MetaState:
     step: int = 0
-    reward_history: list = field(default_factory=list)
-    promotions: list = field(default_factory=list)  # {step, dataset, student, reward, hard_train_greedy_acc}
+    reward_history: list = field(default_factory=list)  # R̂ of every step (the reward curve)
+    ma_buffer: list = field(default_factory=list)  # the rewards R̄ averages: emptied after a promotion if meta.reset_ma
+    promotions: list = field(default_factory=list)  # {step, dataset, student, reward, hard_train_score, ..._greedy_acc}
     pq: list = field(default_factory=list)  # {question, answer, stage, step}
     initial_hard_train_acc: float | None = None  # stage 0 of Fig. 6: the base student, greedy, on hard-train
+    initial_hard_train_score: float | None = None  # and scored by the reward metric (what SOAR-PS is chosen by)
+    tau: float | None = None  # the promotion threshold this run uses (meta.tau, or calibrated: meta.tau_null_datasets)
+    tau_null: list = field(default_factory=list)  # the calibration's base-teacher rewards
 
 
 class TeacherSamplingError(RuntimeError):
@@ -127,19 +157,29 @@ def sample_qa_pairs(policy, task, count: int, *, stream: Callable[[int], tuple[s
 class MetaTrainer:
     """Holds the teacher and student policies and runs outer steps with checkpoint/resume."""
 
-    def __init__(self, cfg, task, hard_train, layout: MetaLayout, reward: str = "grounded", log=print):
+    def __init__(self, cfg, task, hard_train, layout: MetaLayout, teacher: str = "grounded", run: int = 0, log=print):
         self.cfg, self.task, self.hard_train = cfg, task, list(hard_train)
-        self.meta, self.reward = cfg.meta, reward  # reward: grounded (SOAR) | intrinsic (learnability, Intrinsic-T)
+        self.meta, self.kind, self.run_index = cfg.meta, teacher, run
+        # grounded (SOAR) and grounded-no-promotion use the student-improvement reward; intrinsic the learnability
+        self.reward = "intrinsic" if teacher == "intrinsic" else "grounded"
+        self.promotes = teacher == "grounded" and self.meta.promote
         self.paths = layout
         self.log = log
-        self.student = load_policy(cfg.model, seed=cfg.seed)
-        self.teacher = load_policy(cfg.model, seed=cfg.seed)
+        lora_seed = derive(cfg.seed, "model", "lora_init")  # teacher and students start as the same model
+        self.student = load_policy(cfg.model, seed=lora_seed)
+        self.teacher = load_policy(cfg.model, seed=lora_seed)
         task.bind_tokenizer(self.teacher.tokenizer)
         self.teacher_opt = make_optimizer(self.teacher, self.meta.teacher.lr, self.meta.teacher.weight_decay)
         self.baseline: Snapshot = snapshot(self.student)
         self.state = MetaState()
         if len(self.hard_train) == 0:
             raise ValueError("hard-train set is empty: run the probe first (nothing to reward against)")
+
+    def _seed(self, role: str, *indices) -> int:
+        """Seeds of this meta-training run: (run seed, meta_train, role, teacher-seed index, indices). The teacher
+        kind is left out on purpose: grounded, intrinsic and no-promotion runs of one index share their step-0
+        teacher samples, Q_R draws and student streams (common random numbers)."""
+        return derive(self.cfg.seed, "meta_train", role, self.run_index, *indices)
 
     # -- checkpointing ------------------------------------------------------------------------
     def save(self) -> None:
@@ -183,7 +223,7 @@ class MetaTrainer:
     def sample_teacher(self, step: int) -> TeacherSample:
         need = self.meta.g * self.meta.n
         return sample_qa_pairs(self.teacher, self.task, need,
-                               stream=lambda r: (f"t{step}r{r}", derive_seed(self.cfg.seed, step, "teacher", r)),
+                               stream=lambda r: (f"t{step}r{r}", self._seed("teacher_sample", step, r)),
                                per_round=lambda have: need - have + max(4, need // 8),  # a little over what is missing
                                temperature=self.meta.teacher.temperature, max_rounds=self.meta.max_teacher_tries,
                                batch_size=self.cfg.model.gen_batch_size)
@@ -191,7 +231,7 @@ class MetaTrainer:
     def _score(self, problems, step) -> float:
         """Mean score of the student as it stands on `problems` (the quantity behind the grounded reward)."""
         return float(score_problems(self.student, self.task, problems, decoding=self.meta.reward_decoding,
-                                    samples=self.meta.reward_samples, seed=derive_seed(self.cfg.seed, step, "eval"),
+                                    samples=self.meta.reward_samples, seed=self._seed("reward_score", step),
                                     batch_size=self.cfg.model.gen_batch_size).mean())
 
     # -- one outer step -----------------------------------------------------------------------------
@@ -210,7 +250,7 @@ class MetaTrainer:
         teacher = self.sample_teacher(step)
         pairs, comp_ids, rejected = teacher.pairs, teacher.completion_ids, teacher.rejected
         datasets = [pairs[k * m.n:(k + 1) * m.n] for k in range(m.g)]  # ALG1: split into X_1..X_g
-        q_r = reward_questions(self.hard_train, m.M, derive_seed(self.cfg.seed, step, "qr"))  # ALG1: sample Q_R from D_train
+        q_r = reward_questions(self.hard_train, m.M, self._seed("reward_questions", step))  # ALG1: sample Q_R from D_train
         restore(self.student, self.baseline)
         base_score = self._score(q_r, step)
         inner = inner_steps_for(m, len(self.state.promotions))
@@ -226,9 +266,9 @@ class MetaTrainer:
                 # each student starts from the baseline with a fresh optimizer; Q_R is scored with the same
                 # sampling seed as the baseline, so R_kj compares the two on common random numbers
                 job = StudentJob(baseline=self.baseline, items=items, steps=inner,
-                                 seed=derive_seed(self.cfg.seed, step, k, j), reward_problems=q_r,
+                                 seed=self._seed("student_train", step, k, j), reward_problems=q_r,
                                  decoding=m.reward_decoding, reward_samples=m.reward_samples,
-                                 eval_seed=derive_seed(self.cfg.seed, step, "eval"))
+                                 eval_seed=self._seed("reward_score", step))
                 res = run_student_job(self.student, self.task, job, m.student, self.cfg.model.gen_batch_size)
                 # ALG1: R_kj = Score(trained student, Q_R) - Score(baseline, Q_R)
                 rewards_kj[k, j] = res.score - base_score
@@ -237,28 +277,33 @@ class MetaTrainer:
         r_k = rewards_kj.mean(axis=1)  # ALG1: R_k = mean_j R_kj
         r_hat = float(r_k.mean())
         self.state.reward_history.append(r_hat)
-        ma = moving_average(self.state.reward_history, m.ma_window)
+        # ALG1: R̄_t = MA(R̂_{t-m..t}) (R̄ <- 0 at the start; emptied after a promotion when meta.reset_ma)
+        self.state.ma_buffer, ma, over_tau = promotion_window(self.state.ma_buffer, r_hat, window=m.ma_window,
+                                                              tau=self.state.tau, reset=m.reset_ma and self.promotes)
         promoted = False
-        if m.promote and self.reward == "grounded" and should_promote(ma, m.tau):  # ALG1: promotion check
-            k_best = int(np.argmax(r_k))
-            j_med = median_student(list(rewards_kj[k_best]))
-            self.baseline = trained[(k_best, j_med)]
+        if self.promotes and over_tau:  # ALG1: if R̄_t > tau
+            k_best = int(np.argmax(r_k))  # ALG1: k* = argmax R_k
+            j_med = median_student(list(rewards_kj[k_best]))  # ALG1: j* = the median-reward student of k*
+            self.baseline = trained[(k_best, j_med)]  # ALG1: theta <- theta'_{k*, j*}
             stage = len(self.state.promotions) + 1
             self.state.pq.extend({"question": qa.question, "answer": qa.answer, "stage": stage, "step": step}
-                                 for qa in datasets[k_best])
+                                 for qa in datasets[k_best])  # ALG1: D_best U= X_{k*}
             restore(self.student, self.baseline)
-            new_acc = self.hard_train_greedy_acc()
             self.state.promotions.append({"step": step, "dataset": k_best, "student": j_med,
-                                          "reward": float(rewards_kj[k_best, j_med]), "hard_train_greedy_acc": new_acc})
+                                          "reward": float(rewards_kj[k_best, j_med]),
+                                          "hard_train_score": self.hard_train_score(),
+                                          "hard_train_greedy_acc": self.hard_train_greedy_acc()})
             save_snapshot(self.baseline, self.paths.promoted(stage))
             promoted = True
         # ALG1: teacher RLOO update, every rollout of X_k gets A_k (rewards from before the promotion)
         adv = teacher_advantages(r_k, [m.n] * m.g)
+        if m.teacher.normalize_advantages:  # DEVIATION (named in the params): A_k / SD_k(R_k), TRL's option
+            adv = adv / (float(np.std(r_k)) + 1e-8)
         prompt = encode_prompts(self.teacher.tokenizer, [self.task.teacher_prompt()])[0]
         lr = cosine_lr(step, m.outer_steps, m.teacher.lr, m.teacher.warmup_steps)
         t_loss, t_kl = policy_gradient_step(self.teacher, self.teacher_opt, [prompt] * len(comp_ids), comp_ids, adv,
                                             m.teacher.kl_coef, lr, m.teacher.grad_clip)
-        row = {"step": step, "reward_mean": r_hat, "reward_ma": ma, "promoted": promoted,
+        row = {"step": step, "reward_mean": r_hat, "reward_ma": ma, "tau": self.state.tau, "promoted": promoted,
                "promotions": len(self.state.promotions), "baseline_score": base_score, "inner_steps": inner,
                "rejected": rejected, "accepted": len(pairs), "rewards": r_k.tolist(), "rewards_kj": rewards_kj.tolist(),
                "student_train_reward": float(np.mean(student_stats)) if student_stats else None,
@@ -266,6 +311,41 @@ class MetaTrainer:
                "questions": [qa.question for qa in pairs], "answers": [qa.answer for qa in pairs]}
         self.state.step += 1
         return row
+
+    def hard_train_score(self) -> float:
+        """The run's own reward metric (meta.reward_decoding) of the student as it stands, on all of hard-train:
+        what SOAR-PS is selected by (the paper: greedy accuracy, its reward metric)."""
+        return float(score_problems(self.student, self.task, self.hard_train, decoding=self.meta.reward_decoding,
+                                    samples=self.meta.reward_samples, seed=self._seed("hard_train_score"),
+                                    batch_size=self.cfg.model.gen_batch_size).mean())
+
+    def calibrate_tau(self) -> None:
+        """τ from the null spread of the reward (meta.tau_null_datasets > 0): base-teacher datasets of n questions,
+        one student each at the first inner-step count, scored like R_kj on a fresh Q_R each."""
+        m = self.meta
+        if m.tau_null_datasets == 0 or not self.promotes:
+            self.state.tau = m.tau
+            return
+        t0, rewards = time.time(), []
+        for i in range(m.tau_null_datasets):
+            pairs = sample_qa_pairs(self.teacher, self.task, m.n,
+                                    stream=lambda r, i=i: (f"null{i}r{r}", self._seed("tau_null_teacher", i, r)),
+                                    temperature=m.teacher.temperature, max_rounds=m.max_teacher_tries,
+                                    batch_size=self.cfg.model.gen_batch_size).pairs
+            q_r = reward_questions(self.hard_train, m.M, self._seed("tau_null_questions", i))
+            restore(self.student, self.baseline)
+            base = float(score_problems(self.student, self.task, q_r, decoding=m.reward_decoding,
+                                        samples=m.reward_samples, seed=self._seed("tau_null_score", i),
+                                        batch_size=self.cfg.model.gen_batch_size).mean())
+            items = [RLItem(qa.question, qa.answer, f"null{i}q{q}") for q, qa in enumerate(pairs)]
+            job = StudentJob(baseline=self.baseline, items=items, steps=m.inner_steps,
+                             seed=self._seed("tau_null_student", i), reward_problems=q_r, decoding=m.reward_decoding,
+                             reward_samples=m.reward_samples, eval_seed=self._seed("tau_null_score", i))
+            rewards.append(run_student_job(self.student, self.task, job, m.student, self.cfg.model.gen_batch_size).score - base)
+        self.state.tau = null_threshold(rewards, m.ma_window, m.tau_null_z)
+        self.state.tau_null = rewards
+        self.log(f"tau from the null spread of {len(rewards)} base-teacher datasets: mean {np.mean(rewards):+.4f}, "
+                 f"SD {np.std(rewards, ddof=1):.4f} -> tau {self.state.tau:.4f} ({time.time() - t0:.0f} s)")
 
     def hard_train_greedy_acc(self) -> float:
         """Greedy accuracy of the student as it stands on all of hard-train (Fig. 6, left)."""
@@ -277,7 +357,7 @@ class MetaTrainer:
         restore(self.student, self.baseline)
         rates = score(self.student, self.task, [it.question for it in items], [it.reference for it in items],
                       [it.key for it in items], decoding="sampled", samples=self.meta.intrinsic_samples,
-                      seed=derive_seed(self.cfg.seed, step, "intrinsic", k), batch_size=self.cfg.model.gen_batch_size)
+                      seed=self._seed("intrinsic_score", step, k), batch_size=self.cfg.model.gen_batch_size)
         return float(learnability(rates).mean())
 
     def run(self, resume: bool = False, on_step=None) -> list[dict]:
@@ -290,6 +370,9 @@ class MetaTrainer:
         if self.state.initial_hard_train_acc is None:
             restore(self.student, self.baseline)
             self.state.initial_hard_train_acc = self.hard_train_greedy_acc()
+            self.state.initial_hard_train_score = self.hard_train_score()
+        if self.state.tau is None:
+            self.calibrate_tau()
         while self.state.step < self.meta.outer_steps:
             row = self.outer_step()
             msg = (f"step {row['step']:3d}  R={row['reward_mean']:+.4f}  MA={row['reward_ma']:+.4f}  base={row['baseline_score']:.3f}"
@@ -301,10 +384,3 @@ class MetaTrainer:
         write_json(self.paths.pq, self.state.pq)
         write_json(self.paths.promotions, self.state.promotions)
         return read_jsonl(self.paths.metrics)
-
-
-def sample_questions(policy, task, count: int, seed: int, temperature: float = 1.0, max_rounds: int = 20,
-                     batch_size: int = 256) -> list[QAPair]:
-    """`count` format-valid QA pairs from a teacher (trained or not): Grounded-T / Base-T / Intrinsic-T sets."""
-    return sample_qa_pairs(policy, task, count, stream=lambda r: (f"eval{seed}r{r}", derive_seed(seed, "sample", r)),
-                           temperature=temperature, max_rounds=max_rounds, batch_size=batch_size).pairs

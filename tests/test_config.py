@@ -98,8 +98,11 @@ def test_grounded_teacher_checkpoint_follows_evaluate_teacher_step():
     ("meta.student.group_size=1", "meta.student.group_size"),
     ("world_check.arms.steps=0", "world_check.arms.steps: must be >= 1"),
     ("probe.test_fraction=1.0", "probe.test_fraction"),
-    ("meta.rewards=[grounded, grounded]", "meta.rewards"),
-    ("meta.rewards=[learnability]", "meta.rewards[0]: must be one of grounded, intrinsic"),
+    ("meta.teachers=[grounded, grounded]", "meta.teachers"),
+    ("meta.teachers=[learnability]", "meta.teachers[0]: must be one of grounded, intrinsic, grounded-no-promotion"),
+    ("meta.runs=0", "meta.runs"),
+    ("evaluate.base_model_seeds=1", "evaluate.base_model_seeds"),
+    ("executor.workers=0", "executor.workers"),
     ("task.name=chess", "task.name: unknown task 'chess'"),
     ("model.gen_batch_size=0", "model.gen_batch_size"),
 ])

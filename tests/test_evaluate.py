@@ -55,3 +55,18 @@ def test_curriculum_batches_are_synthetic_then_real():
     assert all(it.key[0] == "r" for it in make_sampler([], real, "curriculum", 4, 64)(0, rng))  # Hard-Only
 
 
+
+
+@pytest.mark.parametrize("method,mode,group,warmup", [
+    ("hard-only", "curriculum", 32, 20),
+    ("hard-only-4x-group", "curriculum", 128, 20),   # Table 4's g = 128 row
+    ("soar-pq", "curriculum", 32, 0),                # App. B.6: no warm-up for PQ in curriculum mode (REVIEW P2)
+    ("soar-pq", "mixed", 32, 20),
+    ("grounded-t", "curriculum", 32, 20),
+])
+def test_method_settings(method, mode, group, warmup):
+    from soar_lite.config import EvalConfig
+    from soar_lite.stages.evaluate import method_settings
+
+    s = method_settings(EvalConfig(mode=mode), method).student
+    assert (s.group_size, s.warmup_steps) == (group, warmup)

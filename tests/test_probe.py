@@ -39,3 +39,24 @@ def test_split_is_seeded_and_disjoint():
     tr2, te2 = split_train_test(probs, 0.5, seed=3)
     assert [p.id for p in te] == [p.id for p in te2] and len(te) == 6 and len(tr) == 5
     assert not {p.id for p in tr} & {p.id for p in te}
+
+
+def test_grouped_split_keeps_groups_together_and_hits_the_fraction():
+    probs = [Problem(str(i), "q", "a") for i in range(20)]
+    groups = [i // 4 for i in range(20)]  # five groups of four
+    train, test = split_train_test(probs, 0.5, seed=3, groups=groups)
+    side = {p.id: "test" for p in test} | {p.id: "train" for p in train}
+    assert all(len({side[str(i)] for i in range(g * 4, g * 4 + 4)}) == 1 for g in range(5))
+    assert abs(len(test) - 10) <= 2 and len(train) + len(test) == 20
+
+
+def test_tiny_split_leaves_no_hard_test_chain_inside_a_hard_train_chain(tiny_task):
+    """The leak of a plain random split (REVIEW F6: 30/64 hard-test chains were sub-chains of hard-train chains)."""
+    probs = tiny_task.problems("hard-candidates")
+    plain_train, plain_test = split_train_test(probs, 0.5, seed=0)
+    assert tiny_task.shared_structure(plain_train, plain_test)["test_subchains_of_train"] > 0.3  # the leak exists
+    train, test = split_train_test(probs, 0.5, seed=0, groups=tiny_task.split_groups(probs))
+    assert not any(tiny_task.world.is_subchain(t, a) for t in test for a in train)
+    shared = tiny_task.shared_structure(train, test)
+    assert shared["test_subchains_of_train"] == 0.0
+    assert 0.3 < len(test) / len(probs) < 0.7

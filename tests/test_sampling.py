@@ -130,3 +130,13 @@ def test_scoring_no_questions_gives_an_empty_array(trained, tiny_task):
     from soar_lite.student import reference_logprob
 
     assert reference_logprob(trained, tiny_task, [], []).shape == (0,)
+
+
+def test_a_prompt_rendered_with_its_bos_gets_no_second_bos(policy):
+    """REVIEW P3: a chat-template prompt starts with the BOS text; encoding must not add another BOS."""
+    from soar_lite.sampling import encode_prompts
+
+    tok = policy.tokenizer
+    plain, rendered = encode_prompts(tok, ["f^3(001)=", tok.bos_token + "f^3(001)="])
+    assert plain == rendered and plain.count(tok.bos_token_id) == 1
+    assert tok(tok.bos_token + "f^3(001)=").input_ids.count(tok.bos_token_id) == 2  # what plain tokenizing does

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from soar_lite.config import load_config
-from soar_lite.soar import inner_steps_for, learnability, median_student, moving_average, should_promote
+from soar_lite.soar import inner_steps_for, learnability, median_student, null_threshold, promotion_window, should_promote
 from soar_lite.stages import probe
 
 from conftest import REPO
@@ -23,26 +23,53 @@ RUNNER = """
 import sys
 from soar_lite.config import load_config
 from soar_lite.stages import meta_train
-cfg = load_config(sys.argv[1], sys.argv[3:] + ["meta.rewards=[grounded]"])
+cfg = load_config(sys.argv[1], sys.argv[3:] + ["meta.teachers=[grounded]"])
 meta_train.run(cfg, resume=sys.argv[2] == "resume", log=lambda m: print(m, flush=True))
 """
 
 
-def test_promotion_fires_when_moving_average_crosses_tau_and_not_before():
-    tau, window = 0.01, 3
-    rewards = [0.0, 0.02, 0.0, 0.005, 0.02, 0.03]
-    # MA:     0.0, 0.01, 0.00667, 0.00833, 0.00833, 0.01833
-    history, fired = [], []
+def _promotions(rewards, tau, window=3, reset=True):
+    buffer, out = [], []
     for r in rewards:
-        history.append(r)
-        fired.append(should_promote(moving_average(history, window), tau))
-    assert fired == [False, False, False, False, False, True]
-    assert not should_promote(0.01, 0.01)  # strictly greater
+        buffer, ma, fired = promotion_window(buffer, r, window=window, tau=tau, reset=reset)
+        out.append((round(ma, 6), fired))
+    return out
 
 
-@pytest.mark.parametrize("rewards,expected", [([0.3, 0.1, 0.2], 2), ([0.4, 0.1, 0.3, 0.2], 3), ([0.0], 0)])
+def test_no_promotion_on_a_partial_window_at_step_0():
+    """Algorithm 1: R̄ <- 0, so one large reward at step 0 counts as 1/3 of a window (the old code promoted on it)."""
+    assert _promotions([0.02], tau=0.01) == [(0.006667, False)]
+    assert _promotions([0.02, 0.02], tau=0.01) == [(0.006667, False), (0.013333, True)]
+
+
+@pytest.mark.parametrize("reset,expected", [
+    # reset: after the promotion at step 1 the window restarts from 0, so step 2 measures the new stage only
+    (True, [(0.01, False), (0.02, True), (0.01, False), (0.006667, False), (0.003333, False), (0.003333, False)]),
+    # not reset: the old stage's rewards keep the average above tau, and steps 2 and 3 promote on them
+    (False, [(0.01, False), (0.02, True), (0.03, True), (0.016667, True), (0.003333, False), (0.003333, False)]),
+])
+def test_window_after_a_promotion(reset, expected):
+    rewards = [0.03, 0.03, 0.03, -0.01, -0.01, 0.03]
+    got = _promotions(rewards, tau=0.015, reset=reset)
+    assert got == expected
+
+
+def test_promotion_is_strictly_above_tau():
+    assert not should_promote(0.01, 0.01)
+    assert _promotions([0.03, 0.0, 0.0], tau=0.01) == [(0.01, False), (0.01, False), (0.01, False)]
+
+
+@pytest.mark.parametrize("rewards,expected", [([0.3, 0.1, 0.2], 2), ([0.2, 0.3, 0.1], 0), ([0.1, 0.2, 0.3], 1),
+                                              ([0.4, 0.1, 0.3, 0.2], 3), ([0.0], 0)])
 def test_median_student(rewards, expected):
+    """r = 3 (odd): the true median; r = 4: the lower of the two middle students (a named choice)."""
     assert median_student(rewards) == expected
+
+
+@pytest.mark.parametrize("null,window,z,expected", [([0.0, 0.02], 4, 2.0, 0.01 + 2 * 0.0141421356 / 2),
+                                                    ([0.01, 0.01, 0.01], 3, 2.0, 0.01)])
+def test_null_threshold(null, window, z, expected):
+    assert null_threshold(null, window, z) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("rates,expected", [([0.0, 0.25, 1.0, 0.5], [0.0, 0.75, 0.0, 0.5])])

@@ -51,7 +51,7 @@ def test_piece_distribution_sums_to_one_and_ranks_as_designed(task):
 @pytest.mark.parametrize("completion,correct,reward", [
     ("{c}", True, 1.0),
     ("{wrong}", False, 10 / 120),
-    ("{c_final}>{wrong_final}", False, 20 / 120),   # reference value inside the chain, not final
+    ("{c_final}>{wrong_final}", False, 10 / 120),   # reference inside the chain but not the final answer: not "a in y_ans" (paper App. B.3)
     ("garbage", False, 0.0),
     ("", False, 0.0),
     ("12>345", False, 0.0),                    # malformed chain

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..analysis import (JudgeCache, bootstrap_vendi, embed, judge_pairs, label_summary, make_judge,
                         mean_pairwise_cosine_distance)
+from .. import stats
 from ..evaluate import summarize, train_fresh_student
+from ..executor import run_jobs, worker_cache
 from ..models import snapshot
 from ..rundir import read_jsonl, write_json, write_table
+from ..seeds import derive
 from ..student import RLItem
 from . import meta_train
-from .common import hard_sets, load, open_run, teacher_question_sets
+from .common import hard_sets, load, open_run, teacher_questions
 
 
 @dataclass
@@ -33,13 +37,61 @@ class AnalyzeResult:
     embedder: str
     ablation_source: str  # the question set the ablation filtered: pq, grounded-t or base-t
 
+    def ablation_comparison(self, k: int = 32) -> dict | None:
+        """Well-posed minus correct-only at pass@k (students paired by index: same seed derivation)."""
+        t = self.ablation[self.ablation.k == k] if not self.ablation.empty else self.ablation
+        arms = {m.split(" ")[0]: m for m in t.method.unique()} if not t.empty else {}
+        if "well-posed" not in arms or "correct-only" not in arms:
+            return None
+        a = t[t.method == arms["well-posed"]].set_index("seed").pass_at_k.sort_index()
+        b = t[t.method == arms["correct-only"]].set_index("seed").pass_at_k.sort_index()
+        return {"k": k, **stats.compare(a.values, b.values, paired=list(a.index) == list(b.index))}
+
+    def findings(self) -> list[str]:
+        """Sentences computed from the tables (the report's closing cell)."""
+        out = []
+        lab = self.labels.set_index("set")
+        for name in lab.index:
+            out.append(f"{name}: {100 * lab.loc[name, 'well_posed_share']:.0f}% well-posed, "
+                       f"{100 * lab.loc[name, 'correct_share']:.0f}% correct (n = {int(lab.loc[name, 'n'])}).")
+        if not self.vendi.empty:
+            v = self.vendi.set_index("set")
+            out.append("Vendi score (mean ± SD over bootstrap subsamples): " + ", ".join(
+                f"{n} {v.loc[n, 'vendi_mean']:.1f} ± {v.loc[n, 'vendi_sd']:.1f}" for n in v.index) + ".")
+        c = self.ablation_comparison()
+        if c is not None and not np.isnan(c["p_value"]):
+            verdict = "established" if c["p_value"] < stats.ALPHA else "not established"
+            out.append(f"Well-posed vs correct-only {self.ablation_source} questions, pass@{c['k']}: "
+                       f"{100 * c['difference']:+.1f} points (95% CI {100 * c['ci_low']:+.1f} to {100 * c['ci_high']:+.1f}, "
+                       f"{c['test']}, p = {c['p_value']:.2g}, n = {c['n_a']}): difference {verdict}.")
+            lab = self.labels.set_index("set")
+            src = "pq" if self.ablation_source == "pq" else self.ablation_source
+            # finding 3 needs the two arms to differ: many well-posed questions with wrong answers
+            gap = (lab.loc[src, "well_posed_share"] - lab.loc[src, "correct_share"]) if src in lab.index else np.nan
+            if c["p_value"] < stats.ALPHA:
+                v3 = "reproduced" if c["difference"] >= 0 else "contradicted"
+            else:
+                v3 = "not established"
+            out.append(f"Finding 3 (well-posed structure matters more than answer correctness): {v3} -- training on all "
+                       f"well-posed questions (of which {100 * gap:.0f}% have a wrong answer) vs only the correct ones "
+                       f"differs by {100 * c['difference']:+.1f} points (p = {c['p_value']:.2g}); the paper's claim is "
+                       f"that the well-posed set is at least as good.")
+        else:
+            out.append("Finding 3 (well-posed structure matters more than answer correctness): cannot be tested here "
+                       "(ablation arms missing or fewer than 2 students per arm).")
+        return out
+
 
 def question_sets(cfg, policy, task, base) -> dict[str, list[tuple[str, str]]]:
     """(question, answer) pairs per set: base-t, intrinsic-t, grounded-t (`analyze.n_questions` sampled from
-    each teacher), pq (all Promotion Questions of meta-training)."""
-    sampled = teacher_question_sets(cfg, policy, task, base, cfg.analyze.n_questions, cfg.seed + 21, cfg.seed + 23)
-    sets = {name: [(qa.question, qa.answer) for qa in sampled[name]]
-            for name in ("base-t", "intrinsic-t", "grounded-t") if name in sampled}
+    each teacher of seed 0, on common random numbers), pq (all Promotion Questions of the first grounded run)."""
+    sets = {}
+    for name in ("base-t", "intrinsic-t", "grounded-t"):
+        kind = meta_train.TEACHER_KIND[name]
+        ckpt = None if kind is None else meta_train.trained_teacher_path(cfg, kind)
+        if ckpt is None or ckpt.exists():
+            pairs = teacher_questions(cfg, policy, task, ckpt, base, cfg.analyze.n_questions, stage="analyze", draw=0)
+            sets[name] = [(qa.question, qa.answer) for qa in pairs]
     sets["pq"] = [(r["question"], r["answer"]) for r in meta_train.read(cfg).pq]
     return sets
 
@@ -55,36 +107,44 @@ def labels_for(cfg, task, pairs) -> tuple[list[dict], int]:
 def diversity_over_training(cfg, embedder: str) -> pd.DataFrame:
     """Mean pairwise cosine distance of each outer step's teacher questions (Fig. 17b/20b)."""
     rows = []
-    for reward in ("grounded", "intrinsic"):
-        for r in read_jsonl(cfg.layout.meta(reward).metrics):
+    for kind, run in meta_train.runs_of(cfg):
+        for r in read_jsonl(cfg.layout.meta(kind, run).metrics):
             if r.get("questions"):
-                rows.append({"teacher": reward, "step": r["step"],
+                rows.append({"teacher": kind, "run": run, "step": r["step"],
                              "mean_pairwise_cosine_distance": mean_pairwise_cosine_distance(embed(r["questions"], embedder)),
                              "reward_mean": r["reward_mean"]})
     return pd.DataFrame(rows)
 
 
-def wellposed_ablation(cfg, policy, task, base, pairs, labels, source: str, log=print) -> pd.DataFrame:
-    """Fresh students (`analyze.ablation`) on hard-train + correct-only vs + all well-posed questions."""
-    hard_train, hard_test = hard_sets(cfg)
-    real = [RLItem(p.question, p.answer, p.id) for p in hard_train]
+def ablation_job(cfg, arm: str, items: list[RLItem], seed: int) -> list[dict]:
+    """One fresh student of the ablation (`analyze.ablation`): pass@k rows of its window after the stop."""
+    def setup():
+        policy, task = load(cfg)
+        hard_train, hard_test = hard_sets(cfg)
+        return policy, task, snapshot(policy), [RLItem(p.question, p.answer, p.id) for p in hard_train], hard_test
+
+    policy, task, base, real, hard_test = worker_cache(("analyze", repr(cfg)), setup)
+    acfg = cfg.analyze.ablation
+    curve, rewards = train_fresh_student(policy, task, base, synthetic=items, hard_train=real, test_problems=hard_test,
+                                         ecfg=acfg, seed_of=lambda role, *i: derive(cfg.seed, "analyze", role, seed, *i),
+                                         batch_size=cfg.model.gen_batch_size)
+    _, window = summarize(curve, rewards, acfg)
+    return [{"method": arm, "n_questions": len(items), "seed": seed, "k": int(k), "pass_at_k": float(v)}
+            for k, v in window.items()]
+
+
+def wellposed_ablation(cfg, pairs, labels, source: str, log=print) -> pd.DataFrame:
+    """Fresh students (`analyze.ablation`) on hard-train + correct-only vs + all well-posed questions, and
+    Hard-Only; student s of every arm shares its seeds (paired), on `executor.workers` processes."""
     arms = {
         f"correct-only {source}": [RLItem(q, a, f"c{i}") for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_correct"]],
         f"well-posed {source}": [RLItem(q, a, f"w{i}") for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_well_posed"]],
         "hard-only": [],
     }
-    acfg = cfg.analyze.ablation
-    rows = []
-    for arm, items in arms.items():
-        for seed in range(acfg.seeds):
-            curve, rewards = train_fresh_student(policy, task, base, synthetic=items, hard_train=real,
-                                                 test_problems=hard_test, ecfg=acfg, seed=cfg.seed + seed,
-                                                 batch_size=cfg.model.gen_batch_size)
-            _, window = summarize(curve, rewards, acfg)
-            rows += [{"method": arm, "n_questions": len(items), "seed": seed, "k": int(k), "pass_at_k": float(v)}
-                     for k, v in window.items()]
-        log(f"{arm}: {len(items)} questions done")
-    return pd.DataFrame(rows)
+    jobs = [(cfg, arm, items, s) for arm, items in arms.items() for s in range(cfg.analyze.ablation.seeds)]
+    rows = run_jobs(ablation_job, jobs, cfg.executor.workers,
+                    on_done=lambda job, _: log(f"{job[1]} student {job[3]}: {len(job[2])} questions, done"))
+    return pd.DataFrame([r for rs in rows for r in rs])
 
 
 def run(cfg, log=print) -> AnalyzeResult:
@@ -106,14 +166,14 @@ def run(cfg, log=print) -> AnalyzeResult:
     for name, pairs in sets.items():
         if len(pairs) >= 2:
             m, sd = bootstrap_vendi(embed([q for q, _ in pairs], embedder), cfg.analyze.vendi_subsample,
-                                    cfg.analyze.vendi_bootstrap, cfg.seed)
+                                    cfg.analyze.vendi_bootstrap, derive(cfg.seed, "analyze", "vendi_bootstrap", name))
             vendi.append({"set": name, "vendi_mean": m, "vendi_sd": sd})
     vendi = pd.DataFrame(vendi)
     write_table(vendi, layout.table("vendi"))
     div = diversity_over_training(cfg, embedder)
     write_table(div, layout.table("diversity_over_training"))
     source = "pq" if sets["pq"] else "grounded-t" if "grounded-t" in sets else "base-t"
-    ablation = wellposed_ablation(cfg, policy, task, base, sets[source], labels[source], source, log)
+    ablation = wellposed_ablation(cfg, sets[source], labels[source], source, log)
     write_table(ablation, layout.table("wellposed_ablation"))
     write_json(layout.summary("analyze"), {"judge_calls": calls, "embedder": embedder, "ablation_source": source,
                                            "set_sizes": {k: len(v) for k, v in sets.items()}})

@@ -1,11 +1,14 @@
 """What every stage shares: the report banner, opening the run directory, loading the policy and task,
-the hard sets the probe wrote, and the teachers' question sets (one helper, so evaluation and analysis
-sample identical sets with identical seeds)."""
+the hard sets the probe wrote, and a teacher's question set (one helper, so evaluation and analysis sample
+the same way)."""
 from __future__ import annotations
+
+from pathlib import Path
 
 from ..models import Snapshot, load_policy, load_snapshot, restore
 from ..rundir import RunLayout, read_json, write_json
-from ..soar import sample_questions
+from ..seeds import derive
+from ..soar import sample_qa_pairs
 from ..tasks import make_task
 from ..tasks.base import Problem, QAPair
 
@@ -21,14 +24,31 @@ def banner(cfg) -> str:
     return "\n".join(lines)
 
 
+SCORE_LABELS = {"logprob": "mean log-likelihood of the true answer (nats/token)", "greedy": "greedy accuracy",
+                "sampled": "sampled accuracy"}
+
+
+def score_label(cfg) -> str:
+    """What the grounded reward's score is, for axis labels (meta.reward_decoding)."""
+    return SCORE_LABELS[cfg.meta.reward_decoding]
+
+
+def findings_markdown(sentences: list[str]):
+    """A report's closing cell: its findings as a Markdown list (every sentence computed from its tables)."""
+    from IPython.display import Markdown
+
+    return Markdown("\n".join(f"- {s}" for s in sentences) or "- (no findings: nothing was measured)")
+
+
 def open_run(cfg) -> RunLayout:
     """Create the run directory and record the resolved config and versions (a stage's files create their folders)."""
     return cfg.layout.prepare(cfg)
 
 
-def load(cfg, seed: int | None = None):
-    """(policy, task) for a config, the task bound to the policy's tokenizer."""
-    policy, task = load_policy(cfg.model, seed=cfg.seed if seed is None else seed), make_task(cfg.task)
+def load(cfg):
+    """(policy, task) for a config, the task bound to the policy's tokenizer. The LoRA initialisation is part of
+    the base model: one draw (role lora_init) shared by every student and teacher of the run."""
+    policy, task = load_policy(cfg.model, seed=derive(cfg.seed, "model", "lora_init")), make_task(cfg.task)
     task.bind_tokenizer(policy.tokenizer)
     return policy, task
 
@@ -50,27 +70,17 @@ def hard_sets(cfg) -> tuple[list[Problem], list[Problem]]:
     return load_problems(layout.hard_train), load_problems(layout.hard_test)
 
 
-def teacher_question_sets(cfg, policy, task, base: Snapshot, n: int, seed_base: int,
-                          seed_trained: int) -> dict[str, list[QAPair]]:
-    """`n` format-valid QA pairs from each teacher: the untrained model (base-t, sampled with `seed_base`) and
-    the teachers meta-training saved (grounded-t, intrinsic-t, sampled with `seed_trained`); a teacher
-    without a checkpoint is absent from the result. Leaves `policy` holding `base`."""
-    from .meta_train import TEACHER_REWARD, trained_teacher_path
-
-    sets = {}
-    for name, reward in TEACHER_REWARD.items():
-        ckpt = None if reward is None else trained_teacher_path(cfg, reward)
-        if ckpt is not None and not ckpt.exists():
-            latest = cfg.layout.meta(reward).teacher
-            if ckpt != latest and latest.exists():
-                raise FileNotFoundError(f"{ckpt} is missing: the run has not reached evaluate.teacher_step="
-                                        f"{cfg.evaluate.teacher_step} (or was trained without it in meta.teacher_snapshots)")
-            continue
-        restore(policy, base if ckpt is None else load_snapshot(ckpt))
-        sets[name] = sample_questions(policy, task, n, seed_base if ckpt is None else seed_trained,
-                                      batch_size=cfg.model.gen_batch_size)
+def teacher_questions(cfg, policy, task, checkpoint: Path | None, base: Snapshot, n: int, *, stage: str,
+                      draw: int) -> list[QAPair]:
+    """`n` format-valid QA pairs from one teacher: the untrained model (`checkpoint` None) or a meta-trained
+    teacher's adapter. The sampling seed depends on (stage, draw) only, so the base, grounded and intrinsic
+    teachers are compared on common random numbers. Leaves `policy` holding `base`."""
+    restore(policy, base if checkpoint is None else load_snapshot(checkpoint))
+    pairs = sample_qa_pairs(policy, task, n, stream=lambda r: (f"{stage}-draw{draw}-r{r}",
+                                                               derive(cfg.seed, stage, "teacher_questions", draw, r)),
+                            batch_size=cfg.model.gen_batch_size).pairs
     restore(policy, base)
-    return sets
+    return pairs
 
 
 def notebook_setup(params_path: str, overrides: list[str], online: bool = False):

@@ -1,48 +1,117 @@
-"""Stage `evaluate` (notebook 04): every method evaluated the same way (paper §2.9, §3, Tables 4-6).
+"""Stage `evaluate` (notebook 04): every method evaluated the same way (paper §2.9, §3, Tables 4-6), with the
+comparisons the paper's claims rest on tested.
 
 Methods (names as in tables/pass_at_k.csv):
-    base-model   the untrained student sampled on hard-test (inference seeds)
-    hard-only    fresh student, RLOO on hard-train only
-    soar-pq      fresh student on the Promotion Questions + hard-train
-    soar-ps      the promoted student with the best hard-train greedy accuracy, inference only
-    grounded-t   fresh student on n questions sampled from the trained (grounded) teacher + hard-train
-    base-t       same, questions from the untrained model
-    intrinsic-t  same, questions from the teacher meta-trained with the learnability reward
-    curated      fresh student on real easier problems (`Task.curated_pool`: the tiny world's oracle stepping
-                 stones; MATH train for the math worlds) + hard-train, the upper bound
-Each fresh student (`soar_lite.evaluate.train_fresh_student`): pass@k on hard-test over training, the stop
-step from the training reward (App. B.8), pass@k averaged over the window after it. A method whose inputs do
-not exist (no promotion -> no PQ/PS) is reported as skipped, with the reason.
+    base-model               the untrained student sampled on hard-test (`base_model_seeds` inference seeds: the
+                             noise floor of the evaluation)
+    hard-only                fresh student, RLOO on hard-train only
+    hard-only-4x-group       the same with a 4x RLOO group (the paper's g = 128 row, Table 4)
+    soar-pq                  fresh student on the Promotion Questions of a run with >= min_promotions + hard-train
+    soar-ps                  that run's promoted student with the best hard-train score (the run's own reward
+                             metric), inference only
+    grounded-t               fresh student on n questions sampled from a trained grounded teacher + hard-train
+    base-t                   same, questions from the untrained model
+    intrinsic-t              same, questions from the teacher meta-trained with the learnability reward
+    grounded-t-no-promotion  same, from the grounded teacher trained without promotion (App. B.8)
+    curated                  fresh student on real easier problems (`Task.curated_pool`) + hard-train, the upper bound
+Design (common random numbers, `soar_lite.seeds`): student s of every method trains from the same streams, is
+evaluated with the same test-sampling seeds, and gets question draw s (the same sampling seeds for the base,
+grounded and intrinsic teachers) from teacher seed s mod meta.runs; so methods are compared student by student
+(paired t). The central comparisons (soar-pq vs hard-only, grounded-t vs base-t) get `seeds` students, the others
+`other_seeds`. Each fresh student (`soar_lite.evaluate.train_fresh_student`): pass@k on hard-test over training,
+the stop step from the training reward (App. B.8), pass@k averaged over the window after it. A method whose
+inputs do not exist (no run with enough promotions -> no PQ/PS) is reported as skipped, with the reason.
 
-Writes tables/pass_at_k.csv, tables/curves.csv, evaluate/stops.csv, evaluate/summary.json.
+Writes tables/pass_at_k.csv, tables/comparisons.csv, tables/curves.csv, evaluate/stops.csv, evaluate/summary.json.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from .. import stats
 from ..evaluate import summarize, test_pass_at_k, train_fresh_student
+from ..executor import run_jobs, worker_cache
 from ..models import load_snapshot, restore, snapshot
 from ..rundir import write_json, write_table
+from ..seeds import derive
 from ..student import RLItem
 from . import meta_train
-from .common import hard_sets, load, open_run, teacher_question_sets
+from .common import hard_sets, load, open_run, teacher_questions
 
 INFERENCE_METHODS = ("base-model", "soar-ps")
+CENTRAL = ("hard-only", "soar-pq", "grounded-t", "base-t")  # the two central comparisons get `seeds` students
+COMPARISONS = [("soar-pq", "hard-only"), ("grounded-t", "base-t"), ("soar-ps", "hard-only"), ("grounded-t", "hard-only"),
+               ("curated", "hard-only"), ("hard-only-4x-group", "hard-only"), ("hard-only", "base-model"),
+               ("grounded-t", "intrinsic-t"), ("grounded-t", "grounded-t-no-promotion"), ("soar-pq", "grounded-t")]
+PREFIX = {"base-t": "bt", "grounded-t": "gr", "intrinsic-t": "in", "grounded-t-no-promotion": "np"}
 
 
 @dataclass
 class EvaluateResult:
-    table: pd.DataFrame  # method, seed, k, pass_at_k (the window mean after the stop step)
+    table: pd.DataFrame  # method, seed (student index), k, pass_at_k (the window mean after the stop step)
     curves: pd.DataFrame  # step, k, pass_at_k, method, seed (hard-test over training)
-    stops: pd.DataFrame  # method, seed, stop_step, train_reward_last
+    stops: pd.DataFrame  # method, seed, stop_step, window_points, train_reward_last
+    comparisons: pd.DataFrame  # comparison, k, difference, ci_low, ci_high, p_value, n_a, n_b, power, test, paper_ratio
     skipped: dict[str, str]  # method -> why it was not evaluated
     timings: dict[str, float]  # method -> seconds
-    n_questions: dict[str, int]  # method -> size of its synthetic question set
-    ps_stage: int | None  # the promotion stage SOAR-PS evaluates
+    n_questions: dict[str, int]  # method -> size of its synthetic question set (student 0)
+    pq_runs: list[int]  # grounded runs with >= min_promotions promotions (the PQ/PS sources)
+    ps_stages: dict[int, int]  # run -> the promotion stage SOAR-PS evaluates
+
+    def summary_table(self) -> pd.DataFrame:
+        """method x k: 'mean ± SD (n)' in percent, the paper's statistic."""
+        t = self.table.groupby(["method", "k"]).pass_at_k.apply(stats.mean_sd).unstack("k")
+        return t.reindex([m for m in self.table.method.unique()])
+
+    def findings(self, k: int | None = None) -> list[str]:
+        """Sentences computed from the tables (the report's closing cell), at pass@k (default: the largest k)."""
+        out = []
+        if not self.comparisons.empty:
+            k = int(self.comparisons.k.max()) if k is None else k
+        c = self.comparisons[self.comparisons.k == k] if not self.comparisons.empty else self.comparisons
+        for _, r in c.iterrows():
+            if np.isnan(r.p_value):
+                continue
+            verdict = ("established" if r.p_value < stats.ALPHA else "not established")
+            out.append(f"{r.comparison} at pass@{k}: {100 * r.difference:+.1f} points (95% CI {100 * r.ci_low:+.1f} to "
+                       f"{100 * r.ci_high:+.1f}, {r.test}, p = {r.p_value:.2g}, n = {r.n_a}/{r.n_b}): difference "
+                       f"{verdict}; power for the paper's MATH ratio ({r.paper_ratio:.2f}x) {r.power:.2f}.")
+        for m, why in self.skipped.items():
+            out.append(f"{m}: skipped ({why}).")
+        return out + self.paper_findings(k)
+
+    def verdict(self, comparison: str, k: int) -> tuple[str, str]:
+        """(reproduced | contradicted | not established | cannot be tested here, the numbers behind it) for 'a vs b'."""
+        c = self.comparisons
+        row = c[(c.comparison == comparison) & (c.k == k)] if not c.empty else c
+        if row.empty or np.isnan(row.p_value.iloc[0]):
+            return "cannot be tested here", f"{comparison}: not evaluated or too few students"
+        r = row.iloc[0]
+        numbers = (f"{comparison} {100 * r.difference:+.1f} points of pass@{k} (95% CI {100 * r.ci_low:+.1f} to "
+                   f"{100 * r.ci_high:+.1f}, p = {r.p_value:.2g}, n = {r.n_a}/{r.n_b}, power {r.power:.2f})")
+        if r.p_value >= stats.ALPHA:
+            return "not established", numbers
+        return ("reproduced" if r.difference > 0 else "contradicted"), numbers
+
+    def paper_findings(self, k: int | None = None) -> list[str]:
+        """One sentence per paper finding this stage can test (finding 3 is report 05's)."""
+        if self.comparisons.empty:
+            return []
+        k = int(self.comparisons.k.max()) if k is None else k
+        out = []
+        for finding, comps in (("Finding 1 (SOAR unlocks learning where direct RL has no signal)",
+                                ["soar-pq vs hard-only", "grounded-t vs base-t", "grounded-t vs hard-only"]),
+                               ("Finding 2 (grounded rewards beat intrinsic rewards)", ["grounded-t vs intrinsic-t"]),
+                               ("Promotion is needed (Grounded-T beats Grounded-T without promotion)",
+                                ["grounded-t vs grounded-t-no-promotion"])):
+            parts = [self.verdict(c, k) for c in comps]
+            out.append(f"{finding}: " + "; ".join(f"{v} -- {n}" for v, n in parts) + ".")
+        return out
 
 
 def curated_items(task, count: int, seed: int) -> list[RLItem]:
@@ -54,79 +123,198 @@ def curated_items(task, count: int, seed: int) -> list[RLItem]:
     return [RLItem(p.question, p.answer, f"cur-{p.id}") for p in pick]
 
 
-def question_sets(cfg, policy, task, base_snapshot) -> tuple[dict[str, list[RLItem]], dict[str, str]]:
-    """The synthetic question set of each method and the reasons for the ones that cannot run."""
-    n, seed = cfg.evaluate.n_questions, cfg.seed
-    sets, skipped = {"hard-only": [], "curated": curated_items(task, n, seed)}, {}
-    sampled = teacher_question_sets(cfg, policy, task, base_snapshot, n, seed + 11, seed + 13)
-    for method, prefix in (("base-t", "bt"), ("grounded-t", "gr"), ("intrinsic-t", "in")):
-        if method in sampled:
-            sets[method] = [RLItem(qa.question, qa.answer, f"{prefix}{i}") for i, qa in enumerate(sampled[method])]
+def students(ecfg, method: str, n_ps_runs: int = 1) -> int:
+    if method == "base-model":
+        return ecfg.base_model_seeds
+    if method == "soar-ps":
+        return ecfg.ps_seeds * n_ps_runs
+    return ecfg.seeds if method in CENTRAL else (ecfg.other_seeds or ecfg.seeds)
+
+
+def pq_runs(cfg) -> tuple[list[int], dict[int, int]]:
+    """Grounded runs with at least evaluate.min_promotions promotions, and the promotion count of every run."""
+    counts = {i: len(meta_train.read(cfg, "grounded", i).promotions) for i in range(cfg.meta.runs)}
+    return [i for i, c in counts.items() if c >= cfg.evaluate.min_promotions], counts
+
+
+def best_promoted_stage(cfg, run: int) -> int:
+    """SOAR-PS (§2.9): the promotion stage with the best hard-train score, the run's own reward metric (the paper's
+    greedy accuracy; the tiny world's log-likelihood, where greedy accuracy is 0 at every stage)."""
+    proms = meta_train.read(cfg, "grounded", run).promotions
+    return int(np.argmax([p.get("hard_train_score", p["hard_train_greedy_acc"]) for p in proms])) + 1
+
+
+def missing_input(cfg, method: str, eligible: list[int], promotion_counts: dict[int, int]) -> str | None:
+    """Why `method` cannot be evaluated in this run (a teacher checkpoint or a PQ/PS source is missing), or None."""
+    kind = meta_train.TEACHER_KIND.get(method)
+    if kind is not None:
+        for i in range(cfg.meta.runs):
+            if not meta_train.trained_teacher_path(cfg, kind, i).exists():
+                return f"no trained teacher at {meta_train.trained_teacher_path(cfg, kind, i)}"
+    if method in ("soar-pq", "soar-ps") and not eligible:
+        return (f"no meta-training run made >= {cfg.evaluate.min_promotions} promotions (promotions per grounded "
+                f"run: {promotion_counts})")
+    return None
+
+
+class QuestionSets:
+    """The synthetic questions of (method, student): student s gets draw s from teacher seed s mod meta.runs."""
+
+    def __init__(self, cfg, policy, task, base):
+        self.cfg, self.policy, self.task, self.base = cfg, policy, task, base
+        self.eligible, self.promotion_counts = pq_runs(cfg)
+
+    def items(self, method: str, s: int) -> list[RLItem]:
+        cfg, n = self.cfg, self.cfg.evaluate.n_questions
+        if method in ("hard-only", "hard-only-4x-group"):
+            return []
+        if method == "curated":
+            return curated_items(self.task, n, derive(cfg.seed, "evaluate", "curated_draw", s))
+        if method == "soar-pq":
+            pq = meta_train.read(cfg, "grounded", self.eligible[s % len(self.eligible)]).pq
+            return [RLItem(r["question"], r["answer"], f"pq{i}") for i, r in enumerate(pq)]
+        kind = meta_train.TEACHER_KIND[method]
+        ckpt = None if kind is None else meta_train.trained_teacher_path(cfg, kind, s % cfg.meta.runs)
+        pairs = teacher_questions(cfg, self.policy, self.task, ckpt, self.base, n, stage="evaluate", draw=s)
+        return [RLItem(qa.question, qa.answer, f"{PREFIX[method]}{i}") for i, qa in enumerate(pairs)]
+
+
+def _setup(cfg):
+    """What every student job of a run needs, loaded once per process."""
+    policy, task = load(cfg)
+    base = snapshot(policy)
+    hard_train, hard_test = hard_sets(cfg)
+    real = [RLItem(p.question, p.answer, p.id) for p in hard_train]
+    qsets = QuestionSets(cfg, policy, task, base)
+    ps_stages = {i: best_promoted_stage(cfg, i) for i in qsets.eligible}
+    return policy, task, base, real, hard_test, qsets, ps_stages
+
+
+def method_settings(ecfg, method: str):
+    """The fresh-student settings of `method`: Hard-Only with a 4x group (Table 4's g = 128 row); SOAR-PQ in
+    curriculum mode without learning-rate warm-up ("for PQ with curriculum evaluation we use zero learning rate
+    warmup to match the inner-loop environment", App. B.6); the evaluate section's settings otherwise."""
+    if method == "hard-only-4x-group":
+        return dataclasses.replace(ecfg, student=dataclasses.replace(ecfg.student, group_size=4 * ecfg.student.group_size))
+    if method == "soar-pq" and ecfg.mode == "curriculum":
+        return dataclasses.replace(ecfg, student=dataclasses.replace(ecfg.student, warmup_steps=0))
+    return ecfg
+
+
+def student_job(cfg, method: str, s: int) -> dict:
+    """Student s of `method`: its final pass@k rows, and for a trained student its curve and stop row. Everything
+    random in it derives from (run seed, evaluate, role, s, ...), so it runs the same in any worker and order."""
+    t0 = time.time()
+    policy, task, base, real, hard_test, qsets, ps_stages = worker_cache(("evaluate", repr(cfg)), lambda: _setup(cfg))
+    ecfg = cfg.evaluate
+
+    def seed_of(role, *idx):
+        return derive(cfg.seed, "evaluate", role, s, *idx)
+
+    if method in INFERENCE_METHODS:
+        if method == "soar-ps":
+            ps_run = qsets.eligible[s % len(qsets.eligible)]
+            restore(policy, load_snapshot(cfg.layout.meta("grounded", ps_run).promoted(ps_stages[ps_run])))
         else:
-            skipped[method] = f"no trained teacher in {cfg.layout.meta(meta_train.TEACHER_REWARD[method]).dir}"
-    pq = meta_train.read(cfg).pq
-    if pq:
-        sets["soar-pq"] = [RLItem(r["question"], r["answer"], f"pq{i}") for i, r in enumerate(pq)]
-    else:
-        skipped["soar-pq"] = "meta-training made no promotion: PQ is empty"
-    return sets, skipped
-
-
-def best_promoted_student(cfg):
-    """Paper §2.9: the promoted student with the best hard-train greedy accuracy ((None, None) without promotions)."""
-    proms = meta_train.read(cfg).promotions
-    if not proms:
-        return None, None
-    best = int(np.argmax([p["hard_train_greedy_acc"] for p in proms]))
-    return load_snapshot(cfg.layout.meta().promoted(best + 1)), best + 1
+            restore(policy, base)
+        # the same seeds as student s's step-0 evaluation: the untrained model there *is* this row
+        pk = test_pass_at_k(policy, task, hard_test, samples=ecfg.samples, ks=ecfg.ks, seed=seed_of("test_sample", 0),
+                            batch_size=cfg.model.gen_batch_size)
+        return {"finals": [{"method": method, "seed": s, "k": k, "pass_at_k": v} for k, v in pk.items()],
+                "seconds": time.time() - t0}
+    items = qsets.items(method, s)
+    mcfg = method_settings(ecfg, method)
+    curve, rewards = train_fresh_student(policy, task, base, synthetic=items, hard_train=real, test_problems=hard_test,
+                                         ecfg=mcfg, seed_of=seed_of, batch_size=cfg.model.gen_batch_size)
+    stop, window = summarize(curve, rewards, ecfg)
+    curve["method"], curve["seed"] = method, s
+    points = int(((curve.step >= stop) & (curve.step <= stop + ecfg.after_stop_window)).sum() // len(ecfg.ks))
+    return {"finals": [{"method": method, "seed": s, "k": int(k), "pass_at_k": float(v)} for k, v in window.items()],
+            "curve": curve, "n_questions": len(items), "seconds": time.time() - t0,
+            "stop": {"method": method, "seed": s, "stop_step": stop, "window_points": points,
+                     "train_reward_last": float(np.mean(rewards[-10:]))}}
 
 
 def run(cfg, log=print) -> EvaluateResult:
     layout = open_run(cfg)
     ecfg = cfg.evaluate
-    policy, task = load(cfg)
-    base = snapshot(policy)
-    hard_train, hard_test = hard_sets(cfg)
-    real = [RLItem(p.question, p.answer, p.id) for p in hard_train]
-    sets, skipped = question_sets(cfg, policy, task, base)
-    ps, ps_stage = best_promoted_student(cfg)
-    if ps is None:
-        skipped["soar-ps"] = "meta-training made no promotion: no promoted student"
-    finals, curves, stops, timings = [], [], [], {}
+    eligible, counts = pq_runs(cfg)
+    ps_stages = {i: best_promoted_stage(cfg, i) for i in eligible}
+    skipped, jobs = {}, []
     for method in ecfg.methods:
-        if method in skipped:
-            log(f"{method}: skipped ({skipped[method]})")
+        why = missing_input(cfg, method, eligible, counts)
+        if why:
+            skipped[method] = why
+            log(f"{method}: skipped ({why})")
             continue
-        t0 = time.time()
-        for seed in range(ecfg.seeds):
-            if method in INFERENCE_METHODS:
-                restore(policy, base if method == "base-model" else ps)
-                pk = test_pass_at_k(policy, task, hard_test, samples=ecfg.samples, ks=ecfg.ks,
-                                    seed=cfg.seed + 1000 + seed, batch_size=cfg.model.gen_batch_size)
-                finals += [{"method": method, "seed": seed, "k": k, "pass_at_k": v} for k, v in pk.items()]
-                continue
-            curve, rewards = train_fresh_student(policy, task, base, synthetic=sets[method], hard_train=real,
-                                                 test_problems=hard_test, ecfg=ecfg, seed=cfg.seed + seed,
-                                                 batch_size=cfg.model.gen_batch_size)
-            stop, window = summarize(curve, rewards, ecfg)
-            curve["method"], curve["seed"] = method, seed
-            curves.append(curve)
-            stops.append({"method": method, "seed": seed, "stop_step": stop,
-                          "train_reward_last": float(np.mean(rewards[-10:]))})
-            finals += [{"method": method, "seed": seed, "k": int(k), "pass_at_k": float(v)} for k, v in window.items()]
-        timings[method] = round(time.time() - t0, 1)
-        log(f"{method}: {timings[method]} s")
+        jobs += [(cfg, method, s) for s in range(students(ecfg, method, len(eligible)))]
+    done = []
+
+    def progress(job, res):
+        done.append(job)
+        log(f"[{len(done)}/{len(jobs)}] {job[1]} student {job[2]}: {res['seconds']:.0f} s")
+
+    results = run_jobs(student_job, jobs, cfg.executor.workers, on_done=progress)
+    finals = [row for r in results for row in r["finals"]]
+    curves = [r["curve"] for r in results if "curve" in r]
+    stops = [r["stop"] for r in results if "stop" in r]
+    timings, n_questions = {}, {}
+    for (_, method, _), r in zip(jobs, results):
+        timings[method] = round(timings.get(method, 0.0) + r["seconds"], 1)
+        if "n_questions" in r:
+            n_questions.setdefault(method, r["n_questions"])
     table = pd.DataFrame(finals)
     write_table(table, layout.table("pass_at_k"))
+    comparisons = compare_methods(cfg, table)
+    write_table(comparisons, layout.table("comparisons"))
     curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     write_table(curves, layout.table("curves"))
     stops = pd.DataFrame(stops)
     write_table(stops, layout.stops)
-    n_questions = {m: len(v) for m, v in sets.items()}
-    write_json(layout.summary("evaluate"), {"skipped": skipped, "timings_s": timings, "ps_stage": ps_stage,
-                                            "n_questions": n_questions})
-    return EvaluateResult(table=table, curves=curves, stops=stops, skipped=skipped, timings=timings,
-                          n_questions=n_questions, ps_stage=ps_stage)
+    write_json(layout.summary("evaluate"), {"skipped": skipped, "timings_s": timings, "pq_runs": eligible,
+                                            "promotions_per_run": counts,
+                                            "ps_stages": {str(k): v for k, v in ps_stages.items()},
+                                            "n_questions": n_questions, "workers": cfg.executor.workers})
+    return EvaluateResult(table=table, curves=curves, stops=stops, comparisons=comparisons, skipped=skipped,
+                          timings=timings, n_questions=n_questions, pq_runs=eligible, ps_stages=ps_stages)
+
+
+def paper_ratio(a: str, b: str, k: int) -> float:
+    """The paper's MATH (Table 4) ratio a/b at pass@k; where the paper has no row for b (base-t) or no row for a,
+    the ratio of a to Hard-Only (the comparison's size the paper implies); NaN when neither exists."""
+    t = paper_table("MATH (Table 4)")
+    mean = lambda m: float(t.loc[m, k].split("±")[0])  # noqa: E731
+    if a not in t.index:
+        return np.nan
+    ref = b if b in t.index else "hard-only"
+    return mean(a) / mean(ref) if a != ref else np.nan
+
+
+def compare_methods(cfg, table: pd.DataFrame) -> pd.DataFrame:
+    """Each comparison at each k: difference, 95% CI, test (paired by student where both arms are trained fresh
+    students or both inference with the same student indices; else Welch), and the design's power for the paper's
+    relative gap, simulated with this run's own SDs."""
+    cols = ["comparison", "k", "difference", "ci_low", "ci_high", "p_value", "n_a", "n_b", "power", "test", "paper_ratio"]
+    if table.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for a, b in COMPARISONS:
+        if a not in set(table.method) or b not in set(table.method):
+            continue
+        for k in sorted(table.k.unique()):
+            xa = table[(table.method == a) & (table.k == k)].set_index("seed").pass_at_k.sort_index()
+            xb = table[(table.method == b) & (table.k == k)].set_index("seed").pass_at_k.sort_index()
+            paired = (a in INFERENCE_METHODS) == (b in INFERENCE_METHODS) and list(xa.index) == list(xb.index)
+            r = stats.compare(xa.values, xb.values, paired)
+            ratio = paper_ratio(a, b, int(k))
+            gap = (ratio - 1) * xb.mean() if not np.isnan(ratio) else np.nan
+            pw_seed = derive(cfg.seed, "evaluate", "power_simulation", a, b, int(k))
+            sd_diff = float(np.std(xa.values - xb.values, ddof=1)) if paired and len(xa) > 1 else 0.0
+            pw = np.nan if np.isnan(gap) else stats.power(gap, len(xa), len(xb), paired, float(xa.std(ddof=1)),
+                                                           float(xb.std(ddof=1)), sd_diff, seed=pw_seed)
+            rows.append({"comparison": f"{a} vs {b}", "k": int(k), **{c: r[c] for c in cols[2:8]}, "power": pw,
+                         "test": r["test"], "paper_ratio": ratio})
+    return pd.DataFrame(rows, columns=cols)
 
 
 # Paper Tables 4/5 (pass@k %, mean ± SD), the cells our methods map to.

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..probe import HardSet, count_correct, find_hard_set, mean_pass_at_k
 from ..rundir import write_json, write_table
+from ..seeds import derive
 from .common import load, open_run, save_problems
 
 PAPER_TABLE2 = pd.DataFrame([
@@ -30,6 +31,25 @@ class ProbeResult:
     levels: pd.DataFrame | None  # level, n, k, pass_at_k (None when probe.level_pool is empty)
     hard_set: HardSet
 
+    def findings(self) -> list[str]:
+        """Sentences computed from the tables (the report's closing cell)."""
+        s = self.summary
+        out = [f"{s['fail_first_batch']} of {s['n_pool']} problems fail the first batch of samples; {s['leaked_in_confirmation']} "
+               f"of them are solved by the independent confirming batch, leaving {s['fail_both_batches']} hard problems "
+               f"({s['n_train']} hard-train, {s['n_test']} hard-test)."]
+        sh = s.get("shared_structure") or {}
+        if sh:
+            out.append(f"Split leak check: {100 * sh['test_subchains_of_train']:.0f}% of hard-test chains lie inside a "
+                       f"hard-train chain; {100 * sh['test_pieces_on_train_paths']:.0f}% of the facts on hard-test paths "
+                       f"are also on hard-train paths, and {100 * sh['test_answers_in_train_chains']:.0f}% of hard-test "
+                       f"answers appear somewhere in a hard-train reference chain.")
+        if self.levels is not None and not self.levels.empty:
+            kmax = int(self.levels.k.max())
+            lv = self.levels[self.levels.k == kmax].set_index("level").pass_at_k
+            out.append(f"Base model pass@{kmax} falls with difficulty: from {lv.iloc[0]:.3f} ({lv.index[0]}) to "
+                       f"{lv.iloc[-1]:.3f} ({lv.index[-1]}).")
+        return out
+
 
 def run(cfg, log=print) -> ProbeResult:
     """fail@k hard set (confirmed), split, saved; pass@k of the base model per difficulty level."""
@@ -41,8 +61,10 @@ def run(cfg, log=print) -> ProbeResult:
     pool = pool[: p.limit] if p.limit else pool
     t0 = time.time()
     hs = find_hard_set(policy, task, p.pool, pool, samples=p.samples, confirm_samples=p.confirm_samples,
-                       temperature=p.temperature, test_fraction=p.test_fraction, split_seed=p.split_seed, seed=cfg.seed,
-                       batch_size=cfg.model.gen_batch_size)
+                       temperature=p.temperature, test_fraction=p.test_fraction,
+                       first_seed=derive(cfg.seed, "probe", "first_batch"),
+                       confirm_seed=derive(cfg.seed, "probe", "confirm_batch"),
+                       split_seed=derive(cfg.seed, "probe", "split"), batch_size=cfg.model.gen_batch_size)
     seconds = time.time() - t0
     save_problems(layout.hard_train, hs.train)
     save_problems(layout.hard_test, hs.test)
@@ -53,7 +75,8 @@ def run(cfg, log=print) -> ProbeResult:
     n_first = int((hs.first_counts == 0).sum())
     summary = {"seconds": round(seconds, 1), "n_pool": len(pool), "fail_first_batch": n_first,
                "fail_both_batches": hs.n_fail, "leaked_in_confirmation": n_first - hs.n_fail,
-               "n_train": len(hs.train), "n_test": len(hs.test), "split_seed": p.split_seed}
+               "n_train": len(hs.train), "n_test": len(hs.test), "split_seed": hs.split_seed,
+               "shared_structure": task.shared_structure(hs.train, hs.test)}
     levels = None
     if p.level_pool:
         levels = pass_at_k_by_level(cfg, policy, task)
@@ -67,9 +90,10 @@ def pass_at_k_by_level(cfg, policy, task, ks=(1, 4, 8, 16, 32)) -> pd.DataFrame:
     p = cfg.probe
     probs = task.problems(p.level_pool)
     if p.level_limit:
-        rng = np.random.default_rng(cfg.seed)
+        rng = np.random.default_rng(derive(cfg.seed, "probe", "level_subsample"))
         probs = [probs[i] for i in sorted(rng.choice(len(probs), min(p.level_limit, len(probs)), replace=False))]
-    counts = count_correct(policy, task, probs, p.level_samples, p.temperature, cfg.seed + 1, cfg.model.gen_batch_size)
+    counts = count_correct(policy, task, probs, p.level_samples, p.temperature, derive(cfg.seed, "probe", "level_samples"),
+                           cfg.model.gen_batch_size)
     ks = [k for k in ks if k <= p.level_samples]
     rows = []
     for level in sorted({q.level for q in probs}, key=_level_key):

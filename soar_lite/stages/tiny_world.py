@@ -23,7 +23,9 @@ from ..evaluate import train_fresh_student
 from ..models import TINY_MODEL_DIR, restore, snapshot
 from ..probe import count_correct
 from ..rundir import write_json, write_table
-from ..soar import sample_qa_pairs
+from ..seeds import derive
+from ..soar import null_threshold, sample_qa_pairs
+from .. import stats
 from ..student import RLItem, StudentJob, reward_questions, run_student_job, score_problems
 from ..tasks import make_task
 from .common import hard_sets, load, open_run
@@ -35,8 +37,8 @@ class TinyWorldResult:
     curves: pd.DataFrame  # step, k, pass_at_k, arm, seed
     final: pd.DataFrame  # arm, seed, k, pass_at_k at the last step
     labels: pd.DataFrame  # the untrained teacher's pairs: question, answer, well_posed, depth, uncertain, correct
-    deltas: pd.DataFrame  # dataset, seed, delta, baseline, delta_greedy, decoding
-    summary: dict
+    deltas: pd.DataFrame  # dataset, delta, baseline, delta_greedy, decoding (the null spread of the reward)
+    summary: dict  # includes null_tau: the threshold this null spread implies for meta.g * meta.r students
     pretrain_info: dict  # how the shipped model was pretrained
 
     def piece_table(self) -> pd.DataFrame:
@@ -47,6 +49,32 @@ class TinyWorldResult:
         """Hard-test pass@k (largest k) at the last step per arm: mean, SD and n over seeds."""
         kmax = int(self.final.k.max())
         return self.final[self.final.k == kmax].groupby("arm").pass_at_k.agg(["mean", "std", "count"])
+
+    def stones_vs_hard_only(self, k: int | None = None) -> dict:
+        """Stones minus Hard-Only at the last step, pass@k (largest k), paired by student, with its test."""
+        k = int(self.final.k.max()) if k is None else k
+        f = self.final[self.final.k == k]
+        a = f[f.arm == "stones"].set_index("seed").pass_at_k.sort_index()
+        b = f[f.arm == "hard-only"].set_index("seed").pass_at_k.sort_index()
+        return {"k": k, **stats.compare(a.values, b.values, paired=list(a.index) == list(b.index))}
+
+    def findings(self) -> list[str]:
+        """Sentences computed from the tables (the report's closing cell)."""
+        pt = self.pieces.groupby("kind").t1_accuracy.mean()
+        c = self.stones_vs_hard_only()
+        d = self.deltas.delta
+        verdict = "established" if c["p_value"] < stats.ALPHA else "not established"
+        unit = "log-likelihood (nats/token)" if (self.deltas.decoding == "logprob").all() else "accuracy"
+        return [
+            f"Facts at T=1: common {pt.get('common', np.nan):.2f}, shaky {pt.get('shaky', np.nan):.2f}, confused "
+            f"{pt.get('confused', np.nan):.2f} correct (mean over facts).",
+            f"Stepping stones vs Hard-Only, hard-test pass@{c['k']} after training: {100 * c['difference']:+.1f} points "
+            f"(95% CI {100 * c['ci_low']:+.1f} to {100 * c['ci_high']:+.1f}, {c['test']}, p = {c['p_value']:.2g}, n = "
+            f"{c['n_a']}): the stepping-stone property is {verdict} in this run.",
+            f"Null spread of the reward ({unit} gain from one base-teacher dataset, n = {len(d)}): {d.mean():+.4f} ± "
+            f"{d.std(ddof=1):.4f}; the tau it implies (mean + z SD / sqrt(MA window)), which an untrained teacher's "
+            f"moving average exceeds at most ~2% of the time: {self.summary['null_tau']:.4f}.",
+        ]
 
     def teacher_difficulty(self) -> pd.DataFrame:
         """Well-posed teacher pairs per number of uncertain facts: count and share with a correct answer."""
@@ -83,12 +111,15 @@ def label_teacher_pairs(task, pairs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def latent_signal(policy, task, start, datasets: list[list], *, rl, inner_steps: int, q_r, seed: int,
+def latent_signal(policy, task, start, datasets: list[list], *, rl, inner_steps: int, q_r, seed_of,
                   decoding: str = "greedy", reward_samples: int = 1, batch_size: int = 512) -> pd.DataFrame:
     """The grounded reward each dataset would earn: the change of the reward's score on Q_R after one inner-loop
-    student trained on it (the model's own answers as references). Greedy-accuracy deltas are recorded too."""
+    student trained on it (the model's own answers as references). Greedy-accuracy deltas are recorded too.
+    `seed_of(role, *indices)`: the seed derivation of the caller's stage."""
+    eval_seed = seed_of("reward_score")
+
     def mean_score(dec):
-        return float(score_problems(policy, task, q_r, decoding=dec, samples=reward_samples, seed=seed,
+        return float(score_problems(policy, task, q_r, decoding=dec, samples=reward_samples, seed=eval_seed,
                                     batch_size=batch_size).mean())
 
     restore(policy, start)
@@ -96,10 +127,10 @@ def latent_signal(policy, task, start, datasets: list[list], *, rl, inner_steps:
     rows = []
     for i, ds in enumerate(datasets):
         items = [RLItem(qa.question, qa.answer, f"d{i}q{j}") for j, qa in enumerate(ds)]
-        job = StudentJob(baseline=start, items=items, steps=inner_steps, seed=seed + i, reward_problems=q_r,
-                         decoding=decoding, reward_samples=reward_samples, eval_seed=seed)
+        job = StudentJob(baseline=start, items=items, steps=inner_steps, seed=seed_of("student_train", i),
+                         reward_problems=q_r, decoding=decoding, reward_samples=reward_samples, eval_seed=eval_seed)
         res = run_student_job(policy, task, job, rl, batch_size)
-        rows.append({"dataset": i, "seed": seed, "delta": res.score - base, "baseline": base,
+        rows.append({"dataset": i, "delta": res.score - base, "baseline": base,
                      "delta_greedy": mean_score("greedy") - base_greedy, "decoding": decoding})
     restore(policy, start)
     return pd.DataFrame(rows)
@@ -117,10 +148,13 @@ def run(cfg, log=print) -> TinyWorldResult:
     timings = {}
 
     t0 = time.time()
-    pieces = piece_accuracy(policy, task, wc.piece_samples, cfg.seed, bs)
+    def seed_of(role, *idx):
+        return derive(cfg.seed, "tiny_world", role, *idx)
+
+    pieces = piece_accuracy(policy, task, wc.piece_samples, seed_of("piece_samples"), bs)
     write_table(pieces, layout.table("piece_accuracy"))
     easy = task.problems("easy")
-    easy_greedy = float(score_problems(policy, task, easy, decoding="greedy", seed=cfg.seed, batch_size=bs).mean())
+    easy_greedy = float(score_problems(policy, task, easy, decoding="greedy", seed=0, batch_size=bs).mean())
     timings["pieces_s"] = time.time() - t0
 
     # --- stepping stones vs Hard-Only: fresh students with equal RL steps, several seeds
@@ -131,7 +165,8 @@ def run(cfg, log=print) -> TinyWorldResult:
         for seed in range(wc.arms.seeds):
             t0 = time.time()
             curve, rewards = train_fresh_student(policy, task, start, synthetic=[], hard_train=items,
-                                                 test_problems=hard_test, ecfg=wc.arms, seed=cfg.seed + seed, batch_size=bs)
+                                                 test_problems=hard_test, ecfg=wc.arms,
+                                                 seed_of=lambda role, *i, s=seed: seed_of(role, s, *i), batch_size=bs)
             curve["arm"], curve["seed"] = arm, seed
             curves.append(curve)
             timings[f"{arm}_seed{seed}_s"] = time.time() - t0
@@ -146,9 +181,8 @@ def run(cfg, log=print) -> TinyWorldResult:
 
     # --- the untrained model as a teacher: difficulty and correctness of its own pairs
     t0 = time.time()
-    teacher_seed = cfg.seed + 99
     sampled = sample_qa_pairs(policy, task, wc.datasets * cfg.meta.n,
-                              stream=lambda r: (f"teacher-r{r}", teacher_seed + r), batch_size=bs)
+                              stream=lambda r: (f"teacher-r{r}", seed_of("teacher_sample", r)), batch_size=bs)
     pairs = sampled.pairs
     labels = label_teacher_pairs(task, pairs)
     write_table(labels, layout.table("teacher_pairs"))
@@ -157,13 +191,14 @@ def run(cfg, log=print) -> TinyWorldResult:
     # --- latent teaching signal: one inner loop per base-teacher dataset
     t0 = time.time()
     datasets = [pairs[i * cfg.meta.n:(i + 1) * cfg.meta.n] for i in range(wc.datasets)]
-    q_r = reward_questions(hard_train, cfg.meta.M, cfg.seed)
+    q_r = reward_questions(hard_train, cfg.meta.M, seed_of("reward_questions"))
     deltas = latent_signal(policy, task, start, datasets, rl=cfg.meta.student, inner_steps=cfg.meta.inner_steps, q_r=q_r,
-                           seed=cfg.seed, decoding=cfg.meta.reward_decoding, reward_samples=cfg.meta.reward_samples,
+                           seed_of=seed_of, decoding=cfg.meta.reward_decoding, reward_samples=cfg.meta.reward_samples,
                            batch_size=bs)
     write_table(deltas, layout.table("base_teacher_rewards"))
     timings["latent_signal_s"] = time.time() - t0
-    summary = {"easy_greedy_accuracy": easy_greedy, "n_easy": len(easy), "n_stones": len(stones),
+    summary = {"null_tau": null_threshold(deltas.delta, cfg.meta.ma_window, cfg.meta.tau_null_z),
+               "easy_greedy_accuracy": easy_greedy, "n_easy": len(easy), "n_stones": len(stones),
                "n_hard_train": len(hard_train), "n_hard_test": len(hard_test), "teacher_rejected": sampled.rejected,
                "teacher_pairs": len(pairs), "timings_s": {k: round(v, 1) for k, v in timings.items()}}
     write_json(layout.summary("tiny_world"), summary)

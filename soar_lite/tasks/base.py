@@ -108,3 +108,12 @@ class Task:
         """Well-posedness and correctness decided by the world itself (`analyze.judge: exact`)."""
         raise ValueError(f"task {self.name!r} cannot label its own questions (analyze.judge 'exact'): "
                          "name an LLM judge (openai:<model> or hf:<path>)")
+
+    def split_groups(self, problems: list[Problem]) -> list:
+        """One label per problem; the hard-train/hard-test split keeps each label on one side (default: every
+        problem its own group, the paper's plain random split)."""
+        return list(range(len(problems)))
+
+    def shared_structure(self, train: list[Problem], test: list[Problem]) -> dict[str, float]:
+        """How much structure hard-test still shares with hard-train (reported by the probe; {} = not measured)."""
+        return {}

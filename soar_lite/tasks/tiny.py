@@ -161,6 +161,12 @@ class TinyWorld:
             out[x] = min(d, out.get(x, d))
         return out
 
+    def is_subchain(self, inner: Problem, outer: Problem) -> bool:
+        """Whether `inner`'s path is a contiguous piece of `outer`'s (f^e(y) inside f^d(x))."""
+        y, e = inner.meta["x"], inner.meta["depth"]
+        path = self.path(outer.meta["x"], outer.meta["depth"])
+        return y in path and path.index(y) + e <= len(path)
+
     def touches_hard_candidate(self, x: int, depth: int) -> bool:
         """True when f^depth(x) is, or extends, a hard candidate: such lines never enter any
         training data (pretraining corpus, stepping stones), so no hard problem is ever trained on."""
@@ -292,8 +298,40 @@ class TinyTask(Task):
         formatted = got is not None
         verified = formatted and ref is not None and got == ref.group(1)
         # "a in y_ans": the reference value appears somewhere in the student's chain
-        contains = formatted and ref is not None and ref.group(1) in completion.split(">")
+        # paper App. B.3: the 20-point case is "a in y_ans", the reference inside the *extracted* answer; the
+        # tiny world's extracted answer is one value, so it coincides with the verified case (120/10/0 in effect)
+        contains = formatted and ref is not None and ref.group(1) in got
         return shaped_reward(formatted, verified, contains)
+
+    def split_groups(self, problems: list[Problem]) -> list:
+        """Connected components of "one chain is a contiguous sub-chain of the other": a split by these labels
+        leaves no hard-test chain inside a hard-train chain (the leak of a plain random split)."""
+        parent = list(range(len(problems)))
+
+        def find(i):
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for i, a in enumerate(problems):
+            for j, b in enumerate(problems[:i]):
+                if self.world.is_subchain(a, b) or self.world.is_subchain(b, a):
+                    parent[find(i)] = find(j)
+        return [find(i) for i in range(len(problems))]
+
+    def shared_structure(self, train: list[Problem], test: list[Problem]) -> dict[str, float]:
+        """Sub-chains (must be 0 after the grouped split), test pieces that a train chain also passes through,
+        and test final answers that appear anywhere in a train reference chain (the log-likelihood reward
+        scores train chains, so these values are trained on indirectly)."""
+        w = self.world
+        train_pieces = {v for p in train for v in w.path(p.meta["x"], p.meta["depth"])}
+        train_values = {v for p in train for v in p.answer.split(">")}
+        test_pieces = [v for p in test for v in w.path(p.meta["x"], p.meta["depth"])]
+        n = max(len(test), 1)
+        return {"test_subchains_of_train": sum(any(w.is_subchain(t, a) for a in train) for t in test) / n,
+                "test_pieces_on_train_paths": float(np.mean([v in train_pieces for v in test_pieces])) if test_pieces else 0.0,
+                "test_answers_in_train_chains": sum(t.answer.split(">")[-1] in train_values for t in test) / n}
 
     def problems(self, pool: str) -> list[Problem]:
         """Pools: 'hard-candidates' (probe input), 'stones', 'easy', 'all' (every x, depth)."""

@@ -1,0 +1,61 @@
+"""seeds.py: one derivation for every random draw; a whole run derives no seed for two different roles, and the
+evaluation's test-sampling streams never coincide with the probe's selection batches (REVIEW F1)."""
+import pytest
+
+from soar_lite.seeds import derive, recording, shared_seeds
+
+
+def test_derive_is_stable_and_separates_roles_and_indices():
+    assert derive(0, "evaluate", "test_sample", 0, 0) == derive(0, "evaluate", "test_sample", 0, 0)
+    seeds = {derive(0, "evaluate", "test_sample", 0, 0), derive(0, "probe", "first_batch"),
+             derive(0, "probe", "confirm_batch"), derive(1, "evaluate", "test_sample", 0, 0),
+             derive(0, "evaluate", "test_sample", 1, 0), derive(0, "evaluate", "test_sample", 0, 1),
+             derive(0, "evaluate", "student_train", 0, 0)}
+    assert len(seeds) == 7 and all(0 <= s < 2**63 for s in seeds)
+
+
+def test_unknown_stage_is_refused():
+    with pytest.raises(ValueError, match="unknown stage"):
+        derive(0, "evaluation", "x")
+
+
+def test_shared_seeds_finds_one_seed_used_by_two_roles():
+    records = [("probe", "a", (), 5), ("evaluate", "b", (0,), 5), ("evaluate", "b", (1,), 6)]
+    assert shared_seeds(records) == {5: {("probe", "a"), ("evaluate", "b")}}
+
+
+def test_step0_evaluation_is_independent_of_the_probes_batches(tiny_task):
+    """Every hard-test sample the evaluation draws at step 0 (any student) has a row seed that none of the probe's
+    first or confirming batches used: the untrained model is not re-scored on the samples that selected it."""
+    from soar_lite.sampling import row_seed
+
+    probs = tiny_task.problems("hard-candidates")[:40]
+    samples = 128
+    probe_rows = {row_seed(derive(0, "probe", role), p.id, i) for role in ("first_batch", "confirm_batch")
+                  for p in probs for i in range(samples)}
+    for student in range(8):
+        eval_rows = {row_seed(derive(0, "evaluate", "test_sample", student, 0), p.id, i) for p in probs
+                     for i in range(samples)}
+        assert not eval_rows & probe_rows
+
+
+def test_a_full_run_derives_no_seed_for_two_roles(tmp_path):
+    """probe -> tiny_world -> meta_train (grounded, intrinsic, no promotion; 2 teacher seeds) -> evaluate (every
+    method) -> analyze at ci size, recording every derivation."""
+    from soar_lite.config import load_config
+    from soar_lite.stages import analyze, evaluate, meta_train, probe, tiny_world
+
+    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.runs=2", "meta.tau_null_datasets=2",
+                             "meta.teachers=[grounded, intrinsic, grounded-no-promotion]",
+                             "evaluate.methods=[base-model, hard-only, hard-only-4x-group, soar-pq, soar-ps, grounded-t, "
+                             "base-t, intrinsic-t, grounded-t-no-promotion, curated]"])
+    quiet = lambda *a: None  # noqa: E731
+    with recording() as rec:
+        probe.run(cfg, log=quiet)
+        tiny_world.run(cfg, log=quiet)
+        meta_train.run(cfg, log=quiet)
+        evaluate.run(cfg, log=quiet)
+        analyze.run(cfg, log=quiet)
+    assert len(rec) > 100
+    assert {stage for stage, *_ in rec} == {"model", "probe", "tiny_world", "meta_train", "evaluate", "analyze"}
+    assert shared_seeds(rec) == {}
