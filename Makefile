@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,embed]"
+	$(PY) -m pip install -q -e ".[dev,embed,ray]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -36,10 +36,11 @@ tiny-model: install
 notebooks: install
 	$(PY) -m soar_lite.notebook_sources
 
-# Speed switches vs the old path, side by side (params/tiny.yaml sizes), and snapshot vs reload
+# Speed switches vs the old path, side by side (params/tiny.yaml sizes), snapshot vs reload, Ray vs local
 bench: install
 	$(PY) scripts/bench.py
 	$(PY) scripts/bench_snapshot.py
+	$(PY) scripts/bench_ray.py
 
 clean:
 	rm -rf $(VENV) results/ci

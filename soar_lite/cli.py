@@ -103,7 +103,9 @@ def print_cost(args) -> int:
               f"{_h(lo)}-{_h(hi)} ({n_lo:,.0f}-{n_hi:,.0f} student rollouts); fresh-student run "
               f"{_h(r['h_per_fresh_student_run'])}; probe {_h(r['h_probe'])}; Intrinsic-T run {_h(r['h_intrinsic_run'])}"
               f"\n    whole pipeline (probe, {len(cfg.meta.teachers) * cfg.meta.runs} meta-training runs, {fresh_students(cfg.evaluate)} fresh students): "
-              f"{_h(r['h_pipeline'][0])}-{_h(r['h_pipeline'][1])}")
+              f"{_h(r['h_pipeline'][0])}-{_h(r['h_pipeline'][1])} device-hours; wall time with executor "
+              f"{cfg.executor.kind} x {cfg.executor.workers} (one device per worker): "
+              f"{_h(r['h_pipeline_wall'][0])}-{_h(r['h_pipeline_wall'][1])} h")
     return 0
 
 

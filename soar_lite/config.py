@@ -285,13 +285,26 @@ class WorldCheckConfig(Section):
                                           "evaluate section's values")
 
 
+Executor = Literal["local", "ray"]
+
+
 @dataclass
 class ExecutorConfig(Section):
-    """Where independent runs go: the meta-training runs (teacher kind x teacher seed) and the evaluation's fresh
-    students. Every job takes its seeds from its own indices, so results do not depend on how many workers ran them."""
+    """Where independent jobs go (soar_lite/executor.py): local -- the meta-training runs (teacher kind x teacher
+    seed) and the fresh students of evaluation and analysis on `workers` processes; ray -- additionally the g*r
+    inner-loop students of every outer step, on `workers` Ray actors. Every job takes its seeds from its own
+    indices, so results do not depend on the executor (tested)."""
 
-    workers: int = param(1, help="local worker processes (1 = in this process, one after another); each loads the "
-                                 "model once and uses model.threads threads", ge=1)
+    kind: Executor = param("local", help="local (processes on this machine) or ray (actors on a Ray instance)",
+                           source="the paper spreads 16 students over 32 GPUs (§2.4)")
+    workers: int = param(1, help="local: worker processes (1 = in this process, one after another); ray: concurrent "
+                                 "actors (students at a time). Each worker loads the model once", ge=1)
+    ray_address: str = param("", help="ray: '' = start a local instance on 127.0.0.1; 'auto' or 'ray://host:10001' = "
+                                      "join a cluster started with `ray start --head`")
+    num_cpus: float = param(1.0, help="ray: CPUs each actor reserves (fractional allowed)", ge=0)
+    num_gpus: float = param(0.0, help="ray: GPUs each actor reserves (fractional allowed, e.g. 0.25 = 4 students "
+                                      "per GPU)", ge=0)
+    max_restarts: int = param(3, help="ray: restarts of a dead actor, and retries of the job it was running", ge=0)
 
 
 @dataclass

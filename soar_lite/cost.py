@@ -72,8 +72,10 @@ class Throughput:
         return Throughput(self.gen * factor, self.train * factor, self.score * factor)
 
 
-def outer_step_work(meta, inner_steps: int, L: Lengths) -> Work:
-    """One outer step of Algorithm 1 (grounded reward)."""
+def outer_step_work(meta, inner_steps: int, L: Lengths, concurrent: int = 1) -> Work:
+    """One outer step of Algorithm 1 (grounded reward). With `concurrent` students at a time (executor.kind ray,
+    executor.workers), the g*r students' training and scoring is the critical path of ceil(g*r / concurrent)
+    students: the work returned is then what one device does on that path (wall time, not total work)."""
     s = meta.student
     teacher_rows = meta.g * meta.n / (1.0 - L.reject_rate)
     teacher = Work(gen_rows=teacher_rows, gen_tokens=teacher_rows * L.teacher_completion,
@@ -87,6 +89,14 @@ def outer_step_work(meta, inner_steps: int, L: Lengths) -> Work:
     else:
         rows = scorings * meta.M * (meta.reward_samples if meta.reward_decoding == "sampled" else 1)
         scoring = Work(gen_rows=rows, gen_tokens=rows * L.student_greedy)
+    if concurrent > 1:
+        waves = -(-meta.g * meta.r // concurrent) / (meta.g * meta.r)  # share of the students on the critical path
+        student_scoring = Work(score_tokens=scoring.score_tokens * (scorings - 1) / scorings,
+                               gen_rows=scoring.gen_rows * (scorings - 1) / scorings,
+                               gen_tokens=scoring.gen_tokens * (scorings - 1) / scorings)
+        baseline_scoring = Work(score_tokens=scoring.score_tokens / scorings, gen_rows=scoring.gen_rows / scorings,
+                                gen_tokens=scoring.gen_tokens / scorings)
+        return teacher + baseline_scoring + (students + student_scoring) * waves
     return teacher + students + scoring
 
 
@@ -106,11 +116,32 @@ def inner_steps_schedule(meta, promote_every_step: bool) -> list[int]:
     return [inner_steps_for(meta, t if promote_every_step else 0) for t in range(meta.outer_steps)]
 
 
-def run_work(meta, L: Lengths) -> tuple[Work, Work]:
-    """(fewest, most) work of a whole meta-training run."""
-    low = sum((outer_step_work(meta, k, L) for k in inner_steps_schedule(meta, False)), Work())
-    high = sum((outer_step_work(meta, k, L) for k in inner_steps_schedule(meta, True)), Work())
+def run_work(meta, L: Lengths, concurrent: int = 1) -> tuple[Work, Work]:
+    """(fewest, most) work of a whole meta-training run (on the critical path with `concurrent` students at a time)."""
+    low = sum((outer_step_work(meta, k, L, concurrent) for k in inner_steps_schedule(meta, False)), Work())
+    high = sum((outer_step_work(meta, k, L, concurrent) for k in inner_steps_schedule(meta, True)), Work())
     return low, high
+
+
+def pipeline_wall_work(cfg, L: Lengths, n_test: int, pool_size: int) -> tuple[Work, Work]:
+    """(fewest, most) work on the critical path of the whole pipeline with executor.workers workers: local -- the
+    meta-training runs and the fresh students run `workers` at a time; ray -- the g*r students of each outer step
+    and the fresh students run `workers` at a time, the meta-training runs one after another."""
+    m, ex = cfg.meta, cfg.executor
+    c = ex.workers
+    grounded_runs = m.runs * sum(t != "intrinsic" for t in m.teachers)
+    intrinsic = intrinsic_step_work(m, L) * (m.outer_steps * m.runs * ("intrinsic" in m.teachers))
+    n_students = fresh_students(cfg.evaluate)
+    evaluation = evaluation_work(cfg.evaluate, n_test, L) * -(-n_students // c)
+    out = []
+    for i in (0, 1):
+        if ex.kind == "ray":
+            meta = run_work(m, L, concurrent=c)[i] * grounded_runs + intrinsic
+        else:  # whole runs side by side: the critical path is ceil(runs / c) runs
+            n_runs = grounded_runs + m.runs * ("intrinsic" in m.teachers)
+            meta = (run_work(m, L)[i] * grounded_runs + intrinsic) * (-(-n_runs // c) / max(n_runs, 1))
+        out.append(probe_work(pool_size, cfg.probe, L) + meta + evaluation)
+    return out[0], out[1]
 
 
 def evaluation_work(ev, n_test: int, L: Lengths) -> Work:
@@ -193,6 +224,8 @@ def estimate_table(cfg, thr: Throughput, L: Lengths, n_test: int, pool_size: int
                               + intrinsic_step_work(m, L) * (m.outer_steps * m.runs * ("intrinsic" in m.teachers))
                               + evaluation_work(cfg.evaluate, n_test, L) * fresh_students(cfg.evaluate))
                             for run in (low, high)),
+        # the same on the critical path with executor.workers concurrent workers (wall time)
+        "pipeline_wall_h": tuple(h(w) for w in pipeline_wall_work(cfg, L, n_test, pool_size)),
     }
 
 
@@ -236,5 +269,6 @@ def cost_report(cfg, from_run: Path | None = None, throughput: Throughput | None
         rows.append({"throughput": label, "h_per_outer_step": est["step_h"], "h_per_meta_run": est["run_h"],
                      "h_per_fresh_student_run": est["eval_run_h"], "h_probe": est["probe_h"],
                      "h_intrinsic_run": est["intrinsic_run_h"], "h_pipeline": est["pipeline_h"],
+                     "h_pipeline_wall": est["pipeline_wall_h"],
                      "student_rollouts_per_run": est["student_rollouts_per_run"]})
     return rows, L

@@ -1,35 +1,54 @@
-"""Independent jobs (a meta-training run, one fresh student) on `executor.workers` local processes.
+"""Independent jobs -- a meta-training run, one inner-loop student, one fresh student -- run here, on local worker
+processes, or on Ray actors (`executor` section of the params).
 
-A job is a picklable top-level function and its arguments; its randomness comes from its own indices
-(`soar_lite.seeds`), so the results are the same whichever worker runs it and in whatever order (tested:
-workers = 1 vs 2 give identical tables). Workers are spawned (a fresh interpreter, no forked torch state) and
-keep what they load between jobs (`worker_cache`). With workers = 1 the jobs run here, one after another.
-A spawned worker would normally re-import the caller's script (`__main__`), which breaks any script without an
-`if __name__ == "__main__":` guard; the jobs are module functions of this package, so the workers are started
-with the main module hidden (`_main_hidden`) and never re-run the caller.
+A job is a top-level function and its arguments; its randomness comes from its own indices (`soar_lite.seeds`),
+so the results are the same whichever worker runs it and in whatever order (tested: local, 2 local processes and
+2 Ray actors give identical tables). Workers keep what they load between jobs (`worker_cache`: the model is loaded
+once per worker, and only adapter snapshots and job data travel).
+
+- `kind: local`, `workers: 1`: the jobs run in this process, one after another (the default; exactly the code path
+  of a run without an executor).
+- `kind: local`, `workers: N`: N spawned processes (a fresh interpreter, no forked torch state). A spawned worker
+  would normally re-import the caller's script (`__main__`), which breaks any script without an
+  `if __name__ == "__main__":` guard; the workers are started with the main module hidden (`_main_hidden`).
+- `kind: ray`: N Ray actors (`workers`), each reserving `num_cpus` / `num_gpus` (fractional allowed), created once
+  per process and reused across calls (so across outer steps), restarted by Ray when they die and the interrupted
+  job retried (`max_restarts`, `max_task_retries`: Ray's own retry). `ray_address: ""` starts a local Ray instance
+  on the loopback interface; `auto` or `ray://host:10001` joins a cluster started with `ray start --head`.
+  Ray is an optional extra: `pip install -e ".[ray]"`.
 """
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable
 
 _CACHE: dict = {}
+_RAY_ACTORS: dict = {}  # (address, workers, num_cpus, num_gpus) -> actor handles of this process
+CHAOS_ENV = "SOAR_LITE_KILL_WORKER_ONCE"  # fault injection for the tests: see _maybe_die
 
 
 def worker_cache(key, make: Callable):
-    """`make()` once per process for `key` (e.g. the policy of one config), then the same object."""
+    """`make()` once per process for `key` (e.g. the policy of one config), then the same object. A worker keeps
+    the last few keys (an actor may serve inner-loop students and evaluation students in turn)."""
     if key not in _CACHE:
-        _CACHE.clear()  # one config per process at a time
+        if len(_CACHE) >= 3:
+            _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = make()
     return _CACHE[key]
 
 
-def run_jobs(fn: Callable, jobs: list[tuple], workers: int = 1, on_done: Callable | None = None) -> list:
-    """[fn(*job) for job in jobs], on up to `workers` processes; results in job order. `on_done(job, result)` is
-    called here as each job finishes (progress lines)."""
+def run_jobs(fn: Callable, jobs: list[tuple], executor=1, on_done: Callable | None = None) -> list:
+    """[fn(*job) for job in jobs] on the `executor` (an ExecutorConfig, or a number of local workers); results in
+    job order. `on_done(job, result)` is called here as jobs finish (progress lines)."""
+    kind = getattr(executor, "kind", "local")
+    workers = getattr(executor, "workers", executor)
+    if kind == "ray":
+        return _run_ray(fn, jobs, executor, on_done)
     if workers <= 1 or len(jobs) <= 1:
         out = []
         for job in jobs:
@@ -46,6 +65,92 @@ def run_jobs(fn: Callable, jobs: list[tuple], workers: int = 1, on_done: Callabl
             if on_done:
                 on_done(job, out[-1])
         return out
+
+
+def fans_out_students(executor) -> bool:
+    """Whether the g*r inner-loop students of an outer step go to the executor (Ray), or run in the meta-training
+    process (local: there the whole meta-training runs are what the workers share)."""
+    return getattr(executor, "kind", "local") == "ray"
+
+
+# ---- Ray -----------------------------------------------------------------------------------------------
+def _maybe_die() -> None:
+    """Fault injection (tests only): when SOAR_LITE_KILL_WORKER_ONCE names a file that does not exist yet, create it
+    and kill this worker process with SIGKILL, mid-job, as the OOM killer would."""
+    path = os.environ.get(CHAOS_ENV)
+    if path and not os.path.exists(path):
+        open(path, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _JobRunner:
+    """The Ray actor: runs jobs; its process keeps `worker_cache` (the loaded model) between jobs."""
+
+    def run(self, fn, *args):
+        _maybe_die()
+        return fn(*args)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def ray_init(executor) -> None:
+    """Start (ray_address "") or join the Ray instance once per process."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    env = {"env_vars": {k: v for k, v in os.environ.items() if k in (CHAOS_ENV, "HF_HUB_OFFLINE", "OMP_NUM_THREADS")}}
+    if executor.ray_address:
+        ray.init(address=executor.ray_address, runtime_env=env, log_to_driver=False)
+    else:  # a local instance, loopback only, no dashboard
+        ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, runtime_env=env, log_to_driver=False,
+                 num_cpus=max(1, int(round(executor.workers * executor.num_cpus))),
+                 num_gpus=executor.workers * executor.num_gpus if executor.num_gpus else None)
+
+
+def ray_actors(executor) -> list:
+    """This process's actors for `executor` (created on first use, then reused)."""
+    import ray
+
+    ray_init(executor)
+    key = (executor.ray_address, executor.workers, executor.num_cpus, executor.num_gpus)
+    if key not in _RAY_ACTORS:
+        cls = ray.remote(_JobRunner).options(num_cpus=executor.num_cpus, num_gpus=executor.num_gpus,
+                                             max_restarts=executor.max_restarts,
+                                             max_task_retries=executor.max_restarts)
+        _RAY_ACTORS[key] = [cls.remote() for _ in range(executor.workers)]
+    return _RAY_ACTORS[key]
+
+
+def _run_ray(fn, jobs, executor, on_done) -> list:
+    import ray
+
+    actors = ray_actors(executor)
+    out, pending, next_job = [None] * len(jobs), {}, 0
+    free = list(actors)
+    while next_job < len(jobs) or pending:
+        while free and next_job < len(jobs):
+            actor = free.pop()
+            pending[actor.run.remote(fn, *jobs[next_job])] = (next_job, actor)
+            next_job += 1
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        i, actor = pending.pop(ready[0])
+        out[i] = ray.get(ready[0])
+        free.append(actor)
+        if on_done:
+            on_done(jobs[i], out[i])
+    return out
+
+
+def shutdown() -> None:
+    """Drop this process's actors and disconnect from Ray (a local instance stops with its driver)."""
+    _RAY_ACTORS.clear()
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
 
 
 @contextlib.contextmanager

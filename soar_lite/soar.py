@@ -40,13 +40,14 @@ from typing import Callable
 
 import numpy as np
 
+from .executor import fans_out_students, run_jobs, worker_cache
 from .models import Snapshot, load_policy, load_snapshot, restore, save_snapshot, snapshot
 from .profile import tally
 from .rloo import cosine_lr, make_optimizer, policy_gradient_step, teacher_advantages
 from .rundir import MetaLayout, append_jsonl, atomic_write, read_jsonl, rewrite_jsonl, write_json
 from .seeds import derive
 from .sampling import encode_prompts, sample
-from .student import RLItem, StudentJob, reward_questions, run_student_job, score, score_problems
+from .student import RLItem, StudentJob, StudentResult, reward_questions, run_student_job, score, score_problems
 from .tasks.base import QAPair
 
 
@@ -154,6 +155,20 @@ def sample_qa_pairs(policy, task, count: int, *, stream: Callable[[int], tuple[s
                                f"({rejected} rejected); raise meta.max_teacher_tries or check the teacher prompt")
 
 
+def student_job(cfg, job: StudentJob) -> StudentResult:
+    """One inner-loop student on a worker (executor.kind ray): the worker's model is loaded once; the baseline
+    adapter arrives in `job` and the trained adapter goes back in the result (the base weights never travel)."""
+    def load():
+        from .tasks import make_task
+
+        policy, task = load_policy(cfg.model, seed=derive(cfg.seed, "model", "lora_init")), make_task(cfg.task)
+        task.bind_tokenizer(policy.tokenizer)
+        return policy, task
+
+    policy, task = worker_cache(("student", repr(cfg.model), repr(cfg.task), cfg.seed), load)
+    return run_student_job(policy, task, job, cfg.meta.student, cfg.model.gen_batch_size)
+
+
 class MetaTrainer:
     """Holds the teacher and student policies and runs outer steps with checkpoint/resume."""
 
@@ -257,6 +272,7 @@ class MetaTrainer:
         rewards_kj = np.zeros((m.g, m.r))
         trained: dict[tuple[int, int], Snapshot] = {}
         student_stats = []
+        jobs = {}
         for k, ds in enumerate(datasets):
             items = [RLItem(qa.question, qa.answer, f"s{step}d{k}q{i}") for i, qa in enumerate(ds)]
             if self.reward == "intrinsic":
@@ -265,15 +281,15 @@ class MetaTrainer:
             for j in range(m.r):
                 # each student starts from the baseline with a fresh optimizer; Q_R is scored with the same
                 # sampling seed as the baseline, so R_kj compares the two on common random numbers
-                job = StudentJob(baseline=self.baseline, items=items, steps=inner,
-                                 seed=self._seed("student_train", step, k, j), reward_problems=q_r,
-                                 decoding=m.reward_decoding, reward_samples=m.reward_samples,
-                                 eval_seed=self._seed("reward_score", step))
-                res = run_student_job(self.student, self.task, job, m.student, self.cfg.model.gen_batch_size)
-                # ALG1: R_kj = Score(trained student, Q_R) - Score(baseline, Q_R)
-                rewards_kj[k, j] = res.score - base_score
-                trained[(k, j)] = res.trained
-                student_stats.append(float(np.mean([s["reward"] for s in res.train_stats])))
+                jobs[(k, j)] = StudentJob(baseline=self.baseline, items=items, steps=inner,
+                                          seed=self._seed("student_train", step, k, j), reward_problems=q_r,
+                                          decoding=m.reward_decoding, reward_samples=m.reward_samples,
+                                          eval_seed=self._seed("reward_score", step))
+        for (k, j), res in zip(jobs, self._train_students(list(jobs.values()))):
+            # ALG1: R_kj = Score(trained student, Q_R) - Score(baseline, Q_R)
+            rewards_kj[k, j] = res.score - base_score
+            trained[(k, j)] = res.trained
+            student_stats.append(float(np.mean([s["reward"] for s in res.train_stats])))
         r_k = rewards_kj.mean(axis=1)  # ALG1: R_k = mean_j R_kj
         r_hat = float(r_k.mean())
         self.state.reward_history.append(r_hat)
@@ -311,6 +327,14 @@ class MetaTrainer:
                "questions": [qa.question for qa in pairs], "answers": [qa.answer for qa in pairs]}
         self.state.step += 1
         return row
+
+    def _train_students(self, jobs: list[StudentJob]) -> list[StudentResult]:
+        """ALG1: theta'_{k,j} <- RLOO-Update(theta, X_k) for every student of the step: here, one after another, or
+        (executor.kind ray) on the Ray actors, which receive the baseline adapter and return the trained one."""
+        if not fans_out_students(self.cfg.executor):
+            return [run_student_job(self.student, self.task, job, self.meta.student, self.cfg.model.gen_batch_size)
+                    for job in jobs]
+        return run_jobs(student_job, [(self.cfg, job) for job in jobs], self.cfg.executor)
 
     def hard_train_score(self) -> float:
         """The run's own reward metric (meta.reward_decoding) of the student as it stands, on all of hard-train:

@@ -68,3 +68,27 @@ def test_cli_cost_prints_the_estimate_and_names_bad_input():
     bad = subprocess.run([sys.executable, "-m", "soar_lite.cli", "cost", "paper-math", "--throughput", "1,2,3"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--throughput wants GEN,TRAIN" in bad.stderr
+
+
+@pytest.mark.parametrize("concurrent, waves", [(1, 16), (2, 8), (16, 1), (32, 1), (5, 4)])
+def test_concurrent_students_shorten_the_critical_path_of_an_outer_step(concurrent, waves):
+    """The paper's step has g*r = 16 students: with c at a time, ceil(16 / c) students lie on the critical path."""
+    L = Lengths()
+    serial, wall = outer_step_work(PAPER, 10, L), outer_step_work(PAPER, 10, L, concurrent=concurrent)
+    one_student = (serial.train_rows - PAPER.g * PAPER.n) / 16
+    assert wall.train_rows - PAPER.g * PAPER.n == pytest.approx(one_student * waves)
+    assert wall.gen_tokens <= serial.gen_tokens
+
+
+@pytest.mark.parametrize("kind, workers", [("local", 1), ("local", 2), ("ray", 4), ("ray", 16)])
+def test_pipeline_wall_time_falls_with_workers_and_never_exceeds_the_total(kind, workers):
+    from soar_lite.cost import estimate_table
+
+    cfg = load_config("params/paper-math.yaml", [f"executor.kind={kind}", f"executor.workers={workers}"])
+    est = estimate_table(cfg, Throughput(1000.0, 1000.0, 3000.0), Lengths(), n_test=360, pool_size=5000)
+    for total, wall in zip(est["pipeline_h"], est["pipeline_wall_h"]):
+        assert wall <= total * (1 + 1e-9)
+        if workers == 1:
+            assert wall == pytest.approx(total)
+        else:
+            assert wall < total

@@ -142,7 +142,7 @@ def wellposed_ablation(cfg, pairs, labels, source: str, log=print) -> pd.DataFra
         "hard-only": [],
     }
     jobs = [(cfg, arm, items, s) for arm, items in arms.items() for s in range(cfg.analyze.ablation.seeds)]
-    rows = run_jobs(ablation_job, jobs, cfg.executor.workers,
+    rows = run_jobs(ablation_job, jobs, cfg.executor,
                     on_done=lambda job, _: log(f"{job[1]} student {job[3]}: {len(job[2])} questions, done"))
     return pd.DataFrame([r for rs in rows for r in rs])
 

@@ -254,7 +254,7 @@ def run(cfg, log=print) -> EvaluateResult:
         done.append(job)
         log(f"[{len(done)}/{len(jobs)}] {job[1]} student {job[2]}: {res['seconds']:.0f} s")
 
-    results = run_jobs(student_job, jobs, cfg.executor.workers, on_done=progress)
+    results = run_jobs(student_job, jobs, cfg.executor, on_done=progress)
     finals = [row for r in results for row in r["finals"]]
     curves = [r["curve"] for r in results if "curve" in r]
     stops = [r["stop"] for r in results if "stop" in r]

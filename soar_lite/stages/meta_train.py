@@ -135,14 +135,15 @@ def meta_job(cfg, kind: str, i: int, resume: bool, log=None) -> float:
 
 
 def run(cfg, resume: bool = False, log=print) -> MetaTrainResult:
-    """Meta-train every (teacher kind, teacher seed) of the config, each resumable from its own checkpoints, on
-    `executor.workers` processes (each run's seeds come from its own index: the same results in any order)."""
+    """Meta-train every (teacher kind, teacher seed) of the config, each resumable from its own checkpoints: on
+    `executor.workers` local processes, or (executor.kind ray) one after another here with every outer step's
+    g*r students on the Ray actors. Each run's seeds come from its own index: the same results in any order."""
     open_run(cfg)
     hard_sets(cfg)  # fail here, before any worker starts, if the probe has not run
     runs = runs_of(cfg)
-    local = cfg.executor.workers <= 1
-    jobs = [(cfg, kind, i, resume, log if local else None) for kind, i in runs]
-    seconds = run_jobs(meta_job, jobs, cfg.executor.workers,
+    in_process = cfg.executor.kind == "ray" or cfg.executor.workers <= 1
+    jobs = [(cfg, kind, i, resume, log if in_process else None) for kind, i in runs]
+    seconds = run_jobs(meta_job, jobs, 1 if in_process else cfg.executor.workers,
                        on_done=lambda job, sec: log(f"== {job[1]} teacher, run {job[2]}: done in {sec / 60:.1f} min"))
     result = MetaTrainResult()
     for (kind, i), sec in zip(runs, seconds):

@@ -1,0 +1,63 @@
+"""executor.py: local processes and Ray actors give the tables of a run in one process; a Ray worker killed during
+an outer step is restarted by Ray and the step completes with the same result. Ray runs locally (loopback only),
+started by the tests and shut down at the end."""
+import json
+
+import pytest
+
+from soar_lite.config import load_config
+from soar_lite.stages import evaluate, meta_train, probe
+
+ray = pytest.importorskip("ray")
+
+
+def _outputs(run) -> dict:
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "profile")}  # noqa: E731
+    return {
+        "metrics": {d.name: [strip(json.loads(line)) for line in (d / "metrics.jsonl").read_text().splitlines()]
+                    for d in sorted(run.glob("meta*"))},
+        "promotions": {d.name: (d / "promotions.json").read_text() for d in sorted(run.glob("meta*"))},
+        "tables": {t: (run / "tables" / f"{t}.csv").read_text() for t in ("pass_at_k", "curves", "comparisons")
+                   if (run / "tables" / f"{t}.csv").exists()},
+    }
+
+
+def _run(tmp_path, name, overrides, stages=(probe, meta_train, evaluate)):
+    cfg = load_config("ci", [f"results_dir={tmp_path}", f"name={name}", "meta.runs=2", *overrides])
+    for stage in stages:
+        stage.run(cfg, log=lambda *a: None)
+    return cfg.run_dir
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    from soar_lite import executor
+
+    yield
+    executor.shutdown()
+
+
+def test_local_processes_and_ray_actors_give_the_tables_of_one_process(tmp_path, ray_local):
+    """meta_train (g*r students of every outer step on the actors) and evaluate (every fresh student on the actors)."""
+    one = _outputs(_run(tmp_path, "one", []))
+    assert len(one["metrics"]) == 4 and one["tables"]["pass_at_k"].count("\n") > 10
+    assert _outputs(_run(tmp_path, "local2", ["executor.workers=2"])) == one
+    assert _outputs(_run(tmp_path, "ray2", ["executor.kind=ray", "executor.workers=2"])) == one
+
+
+def test_a_ray_worker_killed_mid_step_is_restarted_and_the_step_completes_the_same(tmp_path, ray_local, monkeypatch):
+    """The first student job that reaches a worker kills that worker's process (SIGKILL, as the OOM killer would);
+    Ray restarts the actor and retries the job; the metrics equal those of an undisturbed run."""
+    from soar_lite import executor
+
+    executor.shutdown()  # new actors that see the fault-injection variable
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(executor.CHAOS_ENV, str(marker))
+    overrides = ["executor.kind=ray", "executor.workers=2", "meta.teachers=[grounded]", "meta.runs=1"]
+    killed = _outputs(_run(tmp_path, "killed", overrides, stages=(probe, meta_train)))
+    assert marker.exists()  # a worker did die
+    monkeypatch.delenv(executor.CHAOS_ENV)
+    executor.shutdown()
+    clean = _outputs(_run(tmp_path, "clean", ["meta.teachers=[grounded]", "meta.runs=1"], stages=(probe, meta_train)))
+    assert killed["metrics"]["meta"] == clean["metrics"]["meta"] and len(clean["metrics"]["meta"]) == 2
+    assert killed["promotions"] == clean["promotions"]
