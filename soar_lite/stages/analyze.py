@@ -52,6 +52,9 @@ class AnalyzeResult:
         out = []
         lab = self.labels.set_index("set")
         for name in lab.index:
+            if not lab.loc[name, "n"]:
+                out.append(f"{name}: empty (nothing to label).")
+                continue
             out.append(f"{name}: {100 * lab.loc[name, 'well_posed_share']:.0f}% well-posed, "
                        f"{100 * lab.loc[name, 'correct_share']:.0f}% correct (n = {int(lab.loc[name, 'n'])}).")
         if not self.vendi.empty:
