@@ -14,10 +14,12 @@ Methods (names as in tables/pass_at_k.csv):
     intrinsic-t              same, questions from the teacher meta-trained with the learnability reward
     grounded-t-no-promotion  same, from the grounded teacher trained without promotion (App. B.8)
     curated                  fresh student on real easier problems (`Task.curated_pool`) + hard-train, the upper bound
-Design (common random numbers, `soar_lite.seeds`): student s of every method trains from the same streams, is
-evaluated with the same test-sampling seeds, and gets question draw s (the same sampling seeds for the base,
-grounded and intrinsic teachers) from teacher seed s mod meta.runs; so methods are compared student by student
-(paired t). The central comparisons (soar-pq vs hard-only, grounded-t vs base-t) get `seeds` students, the others
+Design (common random numbers, `soar_lite.seeds`): student s of every method draws its batches from the same
+stream, is evaluated with the same test-sampling seeds, and gets question draw s (the same sampling seeds for the
+base, grounded and intrinsic teachers) from teacher seed s mod meta.runs; so methods are compared student by
+student (paired t). Partial, measured: a training question's sampling stream is keyed by its item key -- shared for
+the real hard-train problems, method-prefixed for synthetic ones (`PREFIX`), so the same synthetic question in two
+arms does not draw the same samples. The central comparisons (soar-pq vs hard-only, grounded-t vs base-t) get `seeds` students, the others
 `other_seeds`. Each fresh student (`soar_lite.evaluate.train_fresh_student`): pass@k on hard-test over training,
 the stop step from the training reward (App. B.8), pass@k averaged over the window after it. A method whose
 inputs do not exist (no run with enough promotions -> no PQ/PS) is reported as skipped, with the reason.
