@@ -2,7 +2,7 @@
 
 A seed is a 63-bit hash (BLAKE2b) of the run seed, the stage that draws, the role of the draw and its indices
 (outer step, dataset, student, evaluation point, ...). Two different (stage, role, indices) give independent
-streams; there are no hand-picked offsets (`seed + 11`, `seed * 7919 + step`) that can make two roles meet.
+streams; there are no hand-picked offsets (plus 11, times 7919 plus the step, ...) that can make two roles meet.
 In particular the evaluation's test-sampling streams can never coincide with the probe's selection batches
 (paper App. B: base inference is non-zero "because the seeds differ from the filtering seeds").
 
@@ -14,8 +14,8 @@ teacher question draws are the same for the base, grounded and intrinsic teacher
 that a whole run never derives one seed for two different roles.
 
 One exception, named: the tiny model's pretraining (`soar_lite/tiny/pretrain.py`) builds the world before any
-run exists; its two streams (torch init from `seed`, corpus from `seed + 1`) are kept as they were so that a
-rebuild reproduces the shipped weights.
+run exists; its two streams (torch init from the seed, the corpus from the seed plus one) are kept as they were
+so that a rebuild reproduces the shipped weights.
 """
 from __future__ import annotations
 

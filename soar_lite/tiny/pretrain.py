@@ -87,6 +87,8 @@ def pretrain(out: Path, steps: int, batch: int, lr: float, seed: int, spec: Tiny
     world = TinyWorld(spec)
     tokenizer = build_tokenizer(spec.n_values)
     model = build_model(tokenizer, hidden=hidden, layers=layers, heads=heads, seed=seed).to(device)
+    # the named exception to soar_lite.seeds (this builds the world before any run): kept so that a rebuild
+    # reproduces the shipped weights
     rng = np.random.default_rng(seed + 1)
     weights = DEPTH_WEIGHTS[: spec.max_depth] / DEPTH_WEIGHTS[: spec.max_depth].sum()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
