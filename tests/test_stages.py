@@ -87,3 +87,29 @@ def test_two_workers_give_the_tables_of_one(tmp_path):
         }
     assert len(out[1]["metrics"]) == 4
     assert out[1] == out[2]
+
+
+def test_identical_teachers_give_identical_students(tmp_path):
+    """Common random numbers: a 'trained' grounded teacher that is the untrained model gives student s exactly the
+    questions, samples and curve of Base-T (a synthetic question is keyed by its position, not by its method)."""
+    from soar_lite.models import save_snapshot
+    from soar_lite.stages import evaluate, meta_train, probe
+    from soar_lite.stages.common import load
+
+    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.teachers=[grounded]", "evaluate.steps=4",
+                             "evaluate.n_questions=32", "evaluate.student.batch_questions=16",
+                             "evaluate.student.group_size=8"])
+    probe.run(cfg, log=lambda *a: None)
+    policy, _ = load(cfg)
+    from soar_lite.models import snapshot
+
+    path = meta_train.trained_teacher_path(cfg, "grounded", 0)
+    path.parent.mkdir(parents=True)
+    save_snapshot(snapshot(policy), path)
+    base_t = evaluate.student_job(cfg, "base-t", 0)
+    grounded_t = evaluate.student_job(cfg, "grounded-t", 0)
+    assert base_t["n_questions"] == grounded_t["n_questions"] > 0
+    cols = ["step", "k", "pass_at_k"]
+    assert base_t["curve"][cols].equals(grounded_t["curve"][cols])
+    assert [r["pass_at_k"] for r in base_t["finals"]] == [r["pass_at_k"] for r in grounded_t["finals"]]
+    assert base_t["stop"]["train_reward_last"] == grounded_t["stop"]["train_reward_last"]

@@ -138,10 +138,11 @@ def ablation_job(cfg, arm: str, items: list[RLItem], seed: int) -> list[dict]:
 
 def wellposed_ablation(cfg, pairs, labels, source: str, log=print) -> pd.DataFrame:
     """Fresh students (`analyze.ablation`) on hard-train + correct-only vs + all well-posed questions, and
-    Hard-Only; student s of every arm shares its seeds (paired), on `executor.workers` processes."""
+    Hard-Only; student s of every arm shares its seeds (paired), and a question keeps its key (`q<i>`, its index in
+    `pairs`) in both arms, so it draws the same samples there; on `executor.workers` processes."""
     arms = {
-        f"correct-only {source}": [RLItem(q, a, f"c{i}") for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_correct"]],
-        f"well-posed {source}": [RLItem(q, a, f"w{i}") for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_well_posed"]],
+        f"correct-only {source}": [RLItem(q, a, f"q{i}") for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_correct"]],
+        f"well-posed {source}": [RLItem(q, a, f"q{i}") for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_well_posed"]],
         "hard-only": [],
     }
     jobs = [(cfg, arm, items, s) for arm, items in arms.items() for s in range(cfg.analyze.ablation.seeds)]

@@ -17,9 +17,10 @@ Methods (names as in tables/pass_at_k.csv):
 Design (common random numbers, `soar_lite.seeds`): student s of every method draws its batches from the same
 stream, is evaluated with the same test-sampling seeds, and gets question draw s (the same sampling seeds for the
 base, grounded and intrinsic teachers) from teacher seed s mod meta.runs; so methods are compared student by
-student (paired t). Partial, measured: a training question's sampling stream is keyed by its item key -- shared for
-the real hard-train problems, method-prefixed for synthetic ones (`PREFIX`), so the same synthetic question in two
-arms does not draw the same samples. The central comparisons (soar-pq vs hard-only, grounded-t vs base-t) get `seeds` students, the others
+student (paired t). A training question's sampling stream is keyed by its item key: the real hard-train problems
+by their id, the synthetic questions of every teacher arm by their position (`syn<i>`), so the same question at the
+same position in two arms draws the same samples (identical teachers give identical students, tests/test_stages.py).
+The central comparisons (soar-pq vs hard-only, grounded-t vs base-t) get `seeds` students, the others
 `other_seeds`. Each fresh student (`soar_lite.evaluate.train_fresh_student`): pass@k on hard-test over training,
 the stop step from the training reward (App. B.8), pass@k averaged over the window after it. A method whose
 inputs do not exist (no run with enough promotions -> no PQ/PS) is reported as skipped, with the reason.
@@ -50,7 +51,6 @@ CENTRAL = ("hard-only", "soar-pq", "grounded-t", "base-t")  # the two central co
 COMPARISONS = [("soar-pq", "hard-only"), ("grounded-t", "base-t"), ("soar-ps", "hard-only"), ("grounded-t", "hard-only"),
                ("curated", "hard-only"), ("hard-only-4x-group", "hard-only"), ("hard-only", "base-model"),
                ("grounded-t", "intrinsic-t"), ("grounded-t", "grounded-t-no-promotion"), ("soar-pq", "grounded-t")]
-PREFIX = {"base-t": "bt", "grounded-t": "gr", "intrinsic-t": "in", "grounded-t-no-promotion": "np"}
 
 
 @dataclass
@@ -178,7 +178,7 @@ class QuestionSets:
         kind = meta_train.TEACHER_KIND[method]
         ckpt = None if kind is None else meta_train.trained_teacher_path(cfg, kind, s % cfg.meta.runs)
         pairs = teacher_questions(cfg, self.policy, self.task, ckpt, self.base, n, stage="evaluate", draw=s)
-        return [RLItem(qa.question, qa.answer, f"{PREFIX[method]}{i}") for i, qa in enumerate(pairs)]
+        return [RLItem(qa.question, qa.answer, f"syn{i}") for i, qa in enumerate(pairs)]
 
 
 def _setup(cfg):
