@@ -14,8 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .rundir import RunLayout
-
+from .rundir import RunDirError, RunLayout, check_writable, run_lock
 from .stages import STAGES
 
 
@@ -67,10 +66,14 @@ def run_stage(stage: str, params: Path, overrides: list[str], resume: bool, out_
     src = notebook_dir / STAGES[stage].notebook
     if not src.exists():
         raise FileNotFoundError(f"notebook for stage {stage!r} not found: {src}")
-    dst = RunLayout(out_dir).notebook(STAGES[stage].notebook)
-    pm.execute_notebook(str(src), str(dst), parameters={"params_path": str(params), "overrides": list(overrides),
-                                                         "resume": bool(resume)},
+    layout = RunLayout(out_dir)
+    partial, dst = layout.partial_notebook(STAGES[stage].notebook), layout.notebook(STAGES[stage].notebook)
+    # executed into NN_stage.partial.ipynb, moved over the report only when every cell ran: a failed stage leaves
+    # its partial notebook to read and the last good report (.ipynb and .html) untouched
+    pm.execute_notebook(str(src), str(partial), parameters={"params_path": str(params), "overrides": list(overrides),
+                                                             "resume": bool(resume)},
                         kernel_name="python3", progress_bar=False, cwd=os.getcwd())
+    os.replace(partial, dst)
     export_html(dst)
     return dst
 
@@ -151,14 +154,23 @@ def main(argv=None) -> int:
         return 2
     stages = args.only or stages_for(cfg)
     out_dir = cfg.run_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
     notebooks = args.notebooks or default_notebook_dir()
-    t_all = time.time()
-    if args.jobs > 1:
-        ok = run_parallel(stages, args, params, out_dir, notebooks)
-    else:
-        ok = all(run_logged(stage, f"[{i}/{len(stages)}]", args, params, out_dir, notebooks)
-                 for i, stage in enumerate(stages, 1))
+    try:  # every refusal before anything is written: a results path that is a file or read-only, a run in use, ...
+        check_writable(out_dir)
+        if "meta_train" in stages:
+            from .stages import meta_train
+
+            meta_train.preflight(cfg, args.resume)  # a fresh run into checkpoints, a resume with other values
+        with run_lock(out_dir, "run"):  # ... or another `soar-lite run` writing into the same folder
+            t_all = time.time()
+            if args.jobs > 1:
+                ok = run_parallel(stages, args, params, out_dir, notebooks)
+            else:
+                ok = all(run_logged(stage, f"[{i}/{len(stages)}]", args, params, out_dir, notebooks)
+                         for i, stage in enumerate(stages, 1))
+    except RunDirError as e:
+        print(f"soar-lite: {e}", file=sys.stderr)
+        return 2
     if not ok:
         return 1
     print(f"all stages done in {time.time() - t_all:.0f} s; results in {out_dir}/")
@@ -173,7 +185,8 @@ def run_logged(stage: str, tag: str, args, params: Path, out_dir: Path, notebook
     except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
         print(f"soar-lite: stage {stage} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else e!r}",
               file=sys.stderr)
-        print(f"soar-lite: the partial notebook is {RunLayout(out_dir).notebook(STAGES[stage].notebook)}", file=sys.stderr)
+        print(f"soar-lite: the partial notebook is {RunLayout(out_dir).partial_notebook(STAGES[stage].notebook)}",
+              file=sys.stderr)
         return False
     print(f"{tag} {stage} done in {time.time() - t0:.0f} s", flush=True)
     return True
@@ -215,7 +228,7 @@ def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks
                     failed.append(stage)
                     lines = Path(log.name).read_text().strip().splitlines() or [f"rc={rc}"]
                     why = next((l for l in lines if l.startswith(f"soar-lite: stage {stage} failed")), lines[-1])
-                    print(f"{why} (log: {log.name}; partial notebook: {layout.notebook(STAGES[stage].notebook)})",
+                    print(f"{why} (log: {log.name}; partial notebook: {layout.partial_notebook(STAGES[stage].notebook)})",
                           file=sys.stderr)
             if failed:
                 return False

@@ -17,6 +17,7 @@ them; the resolved values are what `config.yaml` records and what runs.
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,6 +325,8 @@ class RunConfig(Section):
     executor: ExecutorConfig = param(factory=ExecutorConfig, help="worker processes for independent runs")
 
     def check(self):
+        _require(bool(self.name) and self.name not in (".", "..") and "/" not in self.name and "\\" not in self.name,
+                 "name", f"must be a plain folder name (results go to <results_dir>/<name>/), got {self.name!r}")
         _require(self.evaluate.teacher_step == 0 or self.evaluate.teacher_step in self.meta.teacher_snapshots,
                  "evaluate.teacher_step", "must be 0 or one of meta.teacher_snapshots (that step's teacher is kept)")
 
@@ -376,10 +379,12 @@ def _build(cls, data, where: str):
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
-            raise ConfigError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(names))})")
+            raise ConfigError(f"{where}: unknown key '{key}'{_did_you_mean(key, names)} (known: {', '.join(sorted(names))})")
     defaults = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
-    for k, v in data.items():
+    # in field order, not the file's: a value inherited by a later section (evaluate -> world_check.arms) is named
+    # where it was written
+    for k, v in sorted(data.items(), key=lambda kv: names.index(kv[0])):
         if dataclasses.is_dataclass(hints[k]) and isinstance(v, dict):  # a section merges over its field's default
             f = defaults[k]
             v = _deep_merge(dataclasses.asdict(f.default_factory() if f.default_factory is not dataclasses.MISSING
@@ -389,6 +394,13 @@ def _build(cls, data, where: str):
         return cls(**kwargs)
     except ConfigError as e:
         raise ConfigError(f"{where}.{e}" if where else str(e)) from None
+
+
+def _did_you_mean(key: str, names) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(key), list(names), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _deep_merge(base: dict, over: dict) -> dict:
@@ -417,13 +429,27 @@ def _resolve_inherited(data: dict) -> dict:
 
 
 def _set_override(data: dict, dotted: str, raw: str) -> None:
+    """Apply one `-o dotted.key=value`; an unknown key or a value that is not YAML is named as the override's
+    error (not the params file's)."""
     keys = dotted.split(".")
-    node = data
-    for k in keys[:-1]:
-        node = node.setdefault(k, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"override {dotted}: '{k}' is not a section")
-    node[keys[-1]] = yaml.safe_load(raw)
+    cls, node = RunConfig, data
+    for i, k in enumerate(keys):
+        names = [f.name for f in dataclasses.fields(cls)]
+        if k not in names:
+            where = ".".join(keys[:i]) or "the top level"
+            raise ConfigError(f"override {dotted}={raw}: {where} has no key '{k}'{_did_you_mean(k, names)}")
+        hint = typing.get_type_hints(cls)[k]
+        if i < len(keys) - 1:
+            if not dataclasses.is_dataclass(hint):
+                raise ConfigError(f"override {dotted}={raw}: '{k}' is a value, not a section")
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {dotted}={raw}: '{k}' is not a section in the params file")
+            cls = hint
+    try:
+        node[keys[-1]] = yaml.load(raw, Loader=ParamsLoader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {dotted}={raw}: the value is not valid YAML ({_yaml_why(e)})") from None
 
 
 def shipped_params() -> dict[str, Path]:
@@ -447,22 +473,78 @@ def resolve_params(path: str | Path) -> Path:
     path = Path(path)
     if path.is_file():
         return path
+    if path.exists():
+        raise ConfigError(f"params file {path} is not a file")
     shipped = shipped_params()
-    stem = path.stem if path.suffix in (".yaml", ".yml") else path.name
-    if stem in shipped and (path.parent in (Path("."), Path("params"))):
+    # a bare name ("tiny") or the repository's spelling ("params/tiny.yaml"); never another suffix ("ci.yml")
+    stem = path.stem if path.suffix == ".yaml" else path.name if not path.suffix else None
+    if stem in shipped and path.parent in (Path("."), Path("params")):
         return shipped[stem]
-    raise ConfigError(f"params file not found: {path} (shipped params: {', '.join(shipped) or 'none'})")
+    near = f" (did you mean params/{path.stem}.yaml?)" if path.stem in shipped else ""
+    raise ConfigError(f"params file not found: {path}{near} (shipped params: {', '.join(shipped) or 'none'})")
+
+
+class ParamsLoader(yaml.SafeLoader):
+    """YAML for params files: `1e-3` is a number (YAML 1.2; PyYAML's 1.1 rules read it as a string), and a key
+    written twice in one mapping is an error naming its line (PyYAML keeps the last silently)."""
+
+
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+
+
+def _no_duplicate_keys(loader, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"line {key_node.start_mark.line + 1}: key '{key}' is written twice in one mapping "
+                              f"(first at line {seen[key] + 1})")
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep)
+
+
+ParamsLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicate_keys)
+
+
+def _yaml_why(e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return where + (getattr(e, "problem", None) or e.__class__.__name__)
+
+
+def read_params(path: Path) -> dict:
+    """The params file as a mapping; every way it can be unreadable is one ConfigError naming the file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.start}: {raw[e.start:e.start + 1]!r}); save it as "
+                          f"UTF-8") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: not a text file (it holds NUL bytes)")
+    try:
+        data = yaml.load(text, Loader=ParamsLoader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_why(e)})") from None
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the params file is empty (start from params/tiny.yaml; the paper's defaults "
+                          f"are `soar-lite params`)")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+    return data
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Load `path` strictly; `overrides` are 'dotted.key=value' strings (YAML values)."""
     path = resolve_params(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e.__class__.__name__}: {str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+    data = read_params(path)
     data.setdefault("name", path.stem)
     for ov in overrides or []:
         if "=" not in ov:
@@ -477,6 +559,36 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
 
 def to_dict(cfg: RunConfig) -> dict:
     return dataclasses.asdict(cfg)
+
+
+# what a resumed meta-training run may change: how long it runs, how it checkpoints, where and how it computes,
+# and the later stages' sections; every other value must equal what its checkpoints were made with
+RESUME_MAY_CHANGE = ("name", "results_dir", "description", "deviations", "evaluate", "analyze", "world_check", "executor",
+                     "meta.outer_steps", "meta.checkpoint_every", "meta.teacher_snapshots", "model.threads",
+                     "model.gen_batch_size")
+
+
+def flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def resume_key(cfg: RunConfig) -> dict:
+    """The flat values a meta-training run's checkpoints depend on (recorded beside them, compared on resume)."""
+    return {k: v for k, v in flat(to_dict(cfg)).items()
+            if not any(k == p or k.startswith(p + ".") for p in RESUME_MAY_CHANGE)}
+
+
+def resume_differences(recorded: dict, cfg: RunConfig) -> list[str]:
+    """'key: recorded -> now' for every value that differs from the recorded one."""
+    now = resume_key(cfg)
+    return [f"{k}: {recorded.get(k, '(absent)')!r} -> {now.get(k, '(absent)')!r}" for k in sorted(set(recorded) | set(now))
+            if recorded.get(k) != now.get(k)]
 
 
 def describe(cls=RunConfig, prefix: str = "") -> list[str]:

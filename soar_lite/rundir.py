@@ -16,6 +16,7 @@ No other module spells a path inside a run directory.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import json
@@ -98,6 +99,79 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+# ---- safety: one writer per run directory, checks before anything is written -----------------------
+class RunDirError(RuntimeError):
+    """A run directory cannot be used as asked; the message (one line) names the path and what to do."""
+
+
+LOCK_ENV = "SOAR_LITE_RUN_LOCK"  # the run directory a parent `soar-lite run` holds (its stage processes inherit it)
+
+
+def check_writable(run_dir: Path) -> None:
+    """The run directory (or its nearest existing parent) is a writable folder."""
+    run_dir = Path(run_dir)
+    for p in [run_dir, *run_dir.parents]:
+        if p.exists():
+            if not p.is_dir():
+                raise RunDirError(f"{p} is a file, not a folder: results cannot go to {run_dir} (set results_dir)")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise RunDirError(f"{p} is not writable: results cannot go to {run_dir} (set results_dir)")
+            return
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path, what: str = "run"):
+    """Hold `<run_dir>/.<what>.lock` (an advisory flock) while the block runs: a second process that asks for the
+    same lock gets a RunDirError naming the holder instead of writing the same files. A process started by the
+    holder (`soar-lite run --jobs`, its notebook kernels) inherits it through LOCK_ENV."""
+    import fcntl
+
+    run_dir = Path(run_dir).resolve()
+    held = os.environ.get(LOCK_ENV, "")
+    if what == "run" and held == str(run_dir):
+        yield
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / f".{what}.lock"
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise RunDirError(f"{run_dir} is in use by {holder} ({path.name}): wait for it, or use another name "
+                          f"(-o name=...)") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} ({what})")
+    f.flush()
+    old = os.environ.get(LOCK_ENV)
+    if what == "run":
+        os.environ[LOCK_ENV] = str(run_dir)
+    try:
+        yield
+    finally:
+        if what == "run":
+            if old is None:
+                os.environ.pop(LOCK_ENV, None)
+            else:
+                os.environ[LOCK_ENV] = old
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
+def read_checked(path: Path, load: Callable[[Path], object], what: str):
+    """`load(path)`, or a RunDirError naming the file when it is missing or unreadable (corrupt, truncated)."""
+    try:
+        return load(path)
+    except FileNotFoundError:
+        raise RunDirError(f"{path}: missing ({what})") from None
+    except Exception as e:  # torch, json and zip errors differ by version; the file is what the user needs
+        raise RunDirError(f"{path}: cannot be read ({what}): {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                          f" -- the file is corrupt; restore it or delete the run folder to start over") from None
+
+
 # ---- paths ----------------------------------------------------------------------------------------
 def _at(*parts: str) -> property:
     """A fixed path below the layout's folder."""
@@ -117,6 +191,7 @@ class MetaLayout:
     promotions = _at("promotions.json")
     checkpoints = _at("checkpoints")
     state = _at("checkpoints", "state.json")  # names the stamped files of the last complete step; written last
+    recorded_config = _at("checkpoints", "config.json")  # the values a resume must not change (config.resume_key)
     teacher = _at("checkpoints", "teacher.pt")  # stable copy of the latest teacher (the evaluation samples it)
     baseline = _at("checkpoints", "baseline_student.pt")
 
@@ -168,6 +243,11 @@ class RunLayout:
 
     def notebook(self, filename: str) -> Path:
         return self.base / filename
+
+    def partial_notebook(self, filename: str) -> Path:
+        """Where papermill writes while a stage runs; renamed over `notebook` only when the stage succeeds, so a
+        failed or refused stage never replaces the last good report."""
+        return self.base / filename.replace(".ipynb", ".partial.ipynb")
 
     def summary(self, stage: str) -> Path:
         """A stage's summary.json in its own folder (probe, tiny_world, evaluate, analyze)."""

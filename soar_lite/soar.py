@@ -44,7 +44,9 @@ from .executor import fans_out_students, run_jobs, worker_cache
 from .models import Snapshot, load_policy, load_snapshot, restore, save_snapshot, snapshot
 from .profile import tally
 from .rloo import cosine_lr, make_optimizer, policy_gradient_step, teacher_advantages
-from .rundir import MetaLayout, append_jsonl, atomic_write, read_jsonl, rewrite_jsonl, write_json
+from .config import resume_differences, resume_key
+from .rundir import (MetaLayout, RunDirError, append_jsonl, atomic_write, read_checked, read_jsonl, rewrite_jsonl,
+                     write_json)
 from .seeds import derive
 from .sampling import encode_prompts, sample
 from .student import RLItem, StudentJob, StudentResult, reward_questions, run_student_job, score, score_problems
@@ -116,6 +118,35 @@ class MetaState:
     initial_hard_train_score: float | None = None  # and scored by the reward metric (what SOAR-PS is chosen by)
     tau: float | None = None  # the promotion threshold this run uses (meta.tau, or calibrated: meta.tau_null_datasets)
     tau_null: list = field(default_factory=list)  # the calibration's base-teacher rewards
+
+
+def check_meta_dir(cfg, paths: MetaLayout, resume: bool) -> str:
+    """What a meta-training run into `paths` will do -- "fresh" or "resume" -- or a RunDirError, decided before
+    anything is written: a fresh run refuses a folder that holds checkpoints; a resume refuses checkpoints without
+    their state.json (deleted or never committed: the step they hold is unknown), a state.json that cannot be
+    read, and a config whose values differ from those the checkpoints were made with (each named)."""
+    stamped = paths.stamped_files()
+    if not resume:
+        if paths.state.exists() or stamped:
+            raise RunDirError(f"{paths.dir} holds a meta-training run: pass --resume (resume=True) to continue it, or "
+                              f"use another name (-o name=...)")
+        return "fresh"
+    if not paths.state.exists():
+        if stamped:
+            raise RunDirError(f"{paths.state} is missing but {paths.checkpoints} holds checkpoints "
+                              f"({', '.join(f.name for f in stamped[:3])}): which step they hold is unknown; restore "
+                              f"state.json or delete {paths.dir} to start over")
+        return "fresh"  # killed before its first checkpoint: nothing to continue
+    st = read_checked(paths.state, lambda f: json.loads(f.read_text()), "the last checkpoint's state")
+    if not isinstance(st, dict) or not isinstance(st.get("files"), dict):
+        raise RunDirError(f"{paths.state}: not a checkpoint state; restore it or delete {paths.dir} to start over")
+    if paths.recorded_config.exists():
+        recorded = read_checked(paths.recorded_config, lambda f: json.loads(f.read_text()), "the recorded config")
+        diff = resume_differences(recorded, cfg)
+        if diff:
+            raise RunDirError(f"cannot resume {paths.dir}: its checkpoints were made with other values ({'; '.join(diff)}); "
+                              f"set them back, or use another name (-o name=...) for a new run")
+    return "resume"
 
 
 class TeacherSamplingError(RuntimeError):
@@ -218,17 +249,23 @@ class MetaTrainer:
             save_snapshot(snapshot(self.teacher), p.teacher_at(step))
 
     def try_resume(self) -> bool:
+        """Load the last complete step (`check_meta_dir` has vetted the folder); False when there is none."""
         import torch
 
         p = self.paths
         if not p.state.exists():
             return False
-        st = json.loads(p.state.read_text())
-        files = st.pop("files")
-        self.state = MetaState(**st)
-        restore(self.teacher, load_snapshot(p.checkpoints / files["teacher"]))
-        self.baseline = load_snapshot(p.checkpoints / files["baseline_student"])
-        self.teacher_opt.load_state_dict(torch.load(p.checkpoints / files["teacher_opt"], weights_only=False))
+        st = read_checked(p.state, lambda f: json.loads(f.read_text()), "the last checkpoint's state")
+        try:
+            files = st.pop("files")
+            self.state = MetaState(**st)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise RunDirError(f"{p.state}: not a checkpoint state ({e}); restore it or delete {p.dir} to start over") from None
+        restore(self.teacher, read_checked(p.checkpoints / files["teacher"], load_snapshot, "the teacher"))
+        self.baseline = read_checked(p.checkpoints / files["baseline_student"], load_snapshot, "the baseline student")
+        opt = read_checked(p.checkpoints / files["teacher_opt"], lambda f: torch.load(f, weights_only=True),
+                           "the teacher's optimizer")
+        self.teacher_opt.load_state_dict(opt)
         # drop metric rows of a step that was interrupted after logging but before its checkpoint
         rewrite_jsonl(p.metrics, [r for r in read_jsonl(p.metrics) if r["step"] < self.state.step])
         self.log(f"resumed at outer step {self.state.step} ({len(self.state.promotions)} promotions)")
@@ -385,12 +422,11 @@ class MetaTrainer:
         return float(learnability(rates).mean())
 
     def run(self, resume: bool = False, on_step=None) -> list[dict]:
-        if resume:
+        if check_meta_dir(self.cfg, self.paths, resume) == "resume":
             self.try_resume()
-        elif self.paths.state.exists():
-            raise FileExistsError(f"{self.paths.checkpoints} holds a run already: pass resume=True (--resume) or use a new name")
-        else:
+        else:  # a fresh start: rows of steps never checkpointed (a kill before the first checkpoint) go
             self.paths.metrics.unlink(missing_ok=True)
+            write_json(self.paths.recorded_config, resume_key(self.cfg))
         if self.state.initial_hard_train_acc is None:
             restore(self.student, self.baseline)
             self.state.initial_hard_train_acc = self.hard_train_greedy_acc()

@@ -54,7 +54,7 @@ def test_overrides_apply_and_are_checked(tmp_path):
     p = tmp_path / "ok.yaml"
     p.write_text("meta:\n  g: 4\n")
     assert load_config(p, ["meta.g=3", "model.path=tiny"]).meta.g == 3
-    with pytest.raises(ConfigError, match="unknown key 'nope'"):
+    with pytest.raises(ConfigError, match="override meta.nope=1: meta has no key 'nope'"):
         load_config(p, ["meta.nope=1"])
 
 
@@ -148,3 +148,62 @@ def test_every_field_has_help_and_the_cli_prints_it():
     assert any(line.startswith("meta.tau (float, default 0.01)") and "[Table 3]" in line for line in lines)
     r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "params"], capture_output=True, text=True)
     assert r.returncode == 0 and "meta.student.group_size" in r.stdout
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "the params file is empty"),
+    (b"# only a comment\n", "the params file is empty"),
+    (b"meta:\n  g: 3\nmeta:\n  n: 5\n", "line 3: key 'meta' is written twice in one mapping (first at line 1)"),
+    (b"meta:\n  g: 3\n  g: 4\n", "line 3: key 'g' is written twice"),
+    (b"\x00\x01\xff\xfe\x00garbage", "not a UTF-8 text file"),
+    ("meta:\n  g: 3\n".encode("utf-16"), "not a UTF-8 text file"),
+    (b"meta: [\n", "not valid YAML (line 2"),
+    (b"- a\n- b\n", "the top level must be a mapping"),
+])
+def test_a_params_file_that_cannot_be_read_is_one_error_naming_it(tmp_path, content, message):
+    p = tmp_path / "bad.yaml"
+    p.write_bytes(content)
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert message in str(e.value) and str(p) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_scientific_notation_is_a_number_and_a_utf8_bom_is_accepted(tmp_path):
+    p = tmp_path / "ok.yaml"
+    p.write_bytes("\ufeffmeta:\n  student:\n    lr: 1e-3\n  tau: -2E-2\n".encode())
+    cfg = load_config(p, ["meta.teacher.lr=3e-4"])
+    assert (cfg.meta.student.lr, cfg.meta.tau, cfg.meta.teacher.lr) == (1e-3, -0.02, 3e-4)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("meta.gg=3", "override meta.gg=3: meta has no key 'gg' (did you mean 'g'?)"),
+    ("mta.g=3", "override mta.g=3: the top level has no key 'mta' (did you mean 'meta'?)"),
+    ("meta.g.x=3", "override meta.g.x=3: 'g' is a value, not a section"),
+    ("meta.g=[1,", "override meta.g=[1,: the value is not valid YAML"),
+])
+def test_an_override_error_blames_the_override_with_a_suggestion(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config("ci", [override])
+    assert str(e.value) == message or str(e.value).startswith(message)
+    assert "ci.yaml" not in str(e.value)
+
+
+def test_a_file_typo_gets_a_suggestion_and_another_suffix_is_not_a_shipped_file(tmp_path, monkeypatch):
+    p = tmp_path / "typo.yaml"
+    p.write_text("meta:\n  outer_step: 3\n")
+    with pytest.raises(ConfigError, match=r"meta: unknown key 'outer_step' \(did you mean 'outer_steps'\?\)"):
+        load_config(p)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"params file not found: params/ci.yml \(did you mean params/ci.yaml\?\)"):
+        load_config("params/ci.yml")
+
+
+@pytest.mark.parametrize("name", ["../../x", "/tmp/x", "a/b", "..", ""])
+def test_a_run_name_cannot_leave_the_results_root(name):
+    with pytest.raises(ConfigError, match="name: must be a plain folder name"):
+        load_config("ci", [f"name='{name}'"])
+
+
+def test_a_value_inherited_from_evaluate_is_named_where_it_was_written():
+    with pytest.raises(ConfigError, match=r"evaluate\.ks: must be >= 1"):
+        load_config("ci", ["evaluate.ks=[0]"])

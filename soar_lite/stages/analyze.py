@@ -24,7 +24,7 @@ from ..rundir import read_jsonl, write_json, write_table
 from ..seeds import derive
 from ..student import RLItem
 from . import meta_train
-from .common import hard_sets, load, open_run, teacher_questions
+from .common import exclusive, hard_sets, load, open_run, teacher_questions
 
 
 @dataclass
@@ -151,6 +151,7 @@ def wellposed_ablation(cfg, pairs, labels, source: str, log=print) -> pd.DataFra
     return pd.DataFrame([r for rs in rows for r in rs])
 
 
+@exclusive("analyze")
 def run(cfg, log=print) -> AnalyzeResult:
     layout = open_run(cfg)
     policy, task = load(cfg)

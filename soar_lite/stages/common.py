@@ -3,10 +3,12 @@ the hard sets the probe wrote, and a teacher's question set (one helper, so eval
 the same way)."""
 from __future__ import annotations
 
+import contextlib
+import functools
 from pathlib import Path
 
 from ..models import Snapshot, load_policy, load_snapshot, restore
-from ..rundir import RunLayout, read_json, write_json
+from ..rundir import RunLayout, check_writable, read_json, run_lock, write_json
 from ..seeds import derive
 from ..soar import sample_qa_pairs
 from ..tasks import make_task
@@ -40,8 +42,35 @@ def findings_markdown(sentences: list[str]):
     return Markdown("\n".join(f"- {s}" for s in sentences) or "- (no findings: nothing was measured)")
 
 
+_STAGES_RUNNING: list[tuple[str, contextlib.ExitStack]] = []  # the stage runs in progress in this process
+
+
+def exclusive(stage: str):
+    """Decorator of a stage's `run`: from its `open_run` on, the stage holds `<run dir>/.<stage>.lock`, so a second
+    process running the same stage into the same folder stops with a RunDirError instead of writing its rows twice.
+    (The lock is taken in `open_run`, after the stage's own input checks, so a refused stage creates nothing.)"""
+    def deco(fn):
+        @functools.wraps(fn)
+        def run(cfg, *args, **kwargs):
+            with contextlib.ExitStack() as stack:
+                _STAGES_RUNNING.append((stage, stack))
+                try:
+                    return fn(cfg, *args, **kwargs)
+                finally:
+                    _STAGES_RUNNING.pop()
+        return run
+    return deco
+
+
 def open_run(cfg) -> RunLayout:
-    """Create the run directory and record the resolved config and versions (a stage's files create their folders)."""
+    """Create the run directory (a writable folder, checked) and record the resolved config and versions (a
+    stage's files create their folders); inside an `exclusive` stage, take its lock first."""
+    check_writable(cfg.run_dir)
+    if _STAGES_RUNNING:
+        stage, stack = _STAGES_RUNNING[-1]
+        if not getattr(stack, "locked", False):
+            stack.enter_context(run_lock(cfg.run_dir, stage))
+            stack.locked = True
     return cfg.layout.prepare(cfg)
 
 

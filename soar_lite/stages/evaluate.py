@@ -44,7 +44,7 @@ from ..rundir import write_json, write_table
 from ..seeds import derive
 from ..student import RLItem
 from . import meta_train
-from .common import hard_sets, load, open_run, teacher_questions
+from .common import exclusive, hard_sets, load, open_run, teacher_questions
 
 INFERENCE_METHODS = ("base-model", "soar-ps")
 CENTRAL = ("hard-only", "soar-pq", "grounded-t", "base-t")  # the two central comparisons get `seeds` students
@@ -237,6 +237,7 @@ def student_job(cfg, method: str, s: int) -> dict:
                      "train_reward_last": float(np.mean(rewards[-10:]))}}
 
 
+@exclusive("evaluate")
 def run(cfg, log=print) -> EvaluateResult:
     layout = open_run(cfg)
     ecfg = cfg.evaluate

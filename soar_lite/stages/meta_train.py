@@ -15,9 +15,9 @@ from scipy import stats
 
 from ..executor import run_jobs
 from ..rundir import read_json, read_jsonl
-from ..soar import MetaTrainer
+from ..soar import MetaTrainer, check_meta_dir
 from ..tasks import make_task
-from .common import hard_sets, open_run
+from .common import exclusive, hard_sets, open_run
 
 # evaluation's teacher methods -> the meta-trained teacher they sample (None = the untrained model)
 TEACHER_KIND = {"base-t": None, "grounded-t": "grounded", "intrinsic-t": "intrinsic",
@@ -134,10 +134,18 @@ def meta_job(cfg, kind: str, i: int, resume: bool, log=None) -> float:
     return time.time() - t0
 
 
+def preflight(cfg, resume: bool) -> dict[tuple[str, int], str]:
+    """What each meta-training run of the config will do ("fresh" or "resume"), or the RunDirError that stops the
+    stage, decided before anything is written (the CLI calls it before papermill starts)."""
+    return {(kind, i): check_meta_dir(cfg, cfg.layout.meta(kind, i), resume) for kind, i in runs_of(cfg)}
+
+
+@exclusive("meta_train")
 def run(cfg, resume: bool = False, log=print) -> MetaTrainResult:
     """Meta-train every (teacher kind, teacher seed) of the config, each resumable from its own checkpoints: on
     `executor.workers` local processes, or (executor.kind ray) one after another here with every outer step's
     g*r students on the Ray actors. Each run's seeds come from its own index: the same results in any order."""
+    preflight(cfg, resume)  # refuse before anything is written
     open_run(cfg)
     hard_sets(cfg)  # fail here, before any worker starts, if the probe has not run
     runs = runs_of(cfg)

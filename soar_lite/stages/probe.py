@@ -15,7 +15,7 @@ import pandas as pd
 from ..probe import HardSet, count_correct, find_hard_set, mean_pass_at_k
 from ..rundir import write_json, write_table
 from ..seeds import derive
-from .common import load, open_run, save_problems
+from .common import exclusive, load, open_run, save_problems
 
 PAPER_TABLE2 = pd.DataFrame([
     {"pool": "MATH (test split)", "n_pool": 5000, "n_fail": 719, "n_train": 359, "n_test": 360},
@@ -51,6 +51,7 @@ class ProbeResult:
         return out
 
 
+@exclusive("probe")
 def run(cfg, log=print) -> ProbeResult:
     """fail@k hard set (confirmed), split, saved; pass@k of the base model per difficulty level."""
     layout = open_run(cfg)

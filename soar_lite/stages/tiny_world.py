@@ -28,7 +28,7 @@ from ..soar import null_threshold, sample_qa_pairs
 from .. import stats
 from ..student import RLItem, StudentJob, reward_questions, run_student_job, score_problems
 from ..tasks import make_task
-from .common import hard_sets, load, open_run
+from .common import exclusive, hard_sets, load, open_run
 
 
 @dataclass
@@ -136,6 +136,7 @@ def latent_signal(policy, task, start, datasets: list[list], *, rl, inner_steps:
     return pd.DataFrame(rows)
 
 
+@exclusive("tiny_world")
 def run(cfg, log=print) -> TinyWorldResult:
     if not make_task(cfg.task).world_report:  # decided before anything is loaded or written
         raise ValueError(f"the tiny_world report measures worlds with a report only; run '{cfg.name}' has "
