@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .rundir import RunDirError, RunLayout, check_writable, run_lock
 from .stages import STAGES
+from .tasks.base import DataError
 
 
 def default_notebook_dir() -> Path:
@@ -157,6 +158,10 @@ def main(argv=None) -> int:
     notebooks = args.notebooks or default_notebook_dir()
     try:  # every refusal before anything is written: a results path that is a file or read-only, a run in use, ...
         check_writable(out_dir)
+        if "probe" in stages:  # its data files: missing, empty, malformed
+            from .stages import probe
+
+            probe.check_inputs(cfg)
         if "meta_train" in stages:
             from .stages import meta_train
 
@@ -168,7 +173,7 @@ def main(argv=None) -> int:
             else:
                 ok = all(run_logged(stage, f"[{i}/{len(stages)}]", args, params, out_dir, notebooks)
                          for i, stage in enumerate(stages, 1))
-    except RunDirError as e:
+    except (RunDirError, DataError, FileNotFoundError) as e:
         print(f"soar-lite: {e}", file=sys.stderr)
         return 2
     if not ok:

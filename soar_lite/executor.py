@@ -10,7 +10,7 @@ once per worker, and only adapter snapshots and job data travel).
   of a run without an executor).
 - `kind: local`, `workers: N`: N spawned processes (a fresh interpreter, no forked torch state). A spawned worker
   would normally re-import the caller's script (`__main__`), which breaks any script without an
-  `if __name__ == "__main__":` guard; the workers are started with the main module hidden (`_main_hidden`).
+  `if __name__ == "__main__":` guard; the workers are started with the main module hidden (`main_hidden`).
 - `kind: ray`: N Ray actors (`workers`), each reserving `num_cpus` / `num_gpus` (fractional allowed), created once
   per process and reused across calls (so across outer steps), restarted by Ray when they die and the interrupted
   job retried (`max_restarts`, `max_task_retries`: Ray's own retry). `ray_address: ""` starts a local Ray instance
@@ -57,7 +57,7 @@ def run_jobs(fn: Callable, jobs: list[tuple], executor=1, on_done: Callable | No
                 on_done(job, out[-1])
         return out
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        with _main_hidden():  # the workers start here (on submit)
+        with main_hidden():  # the workers start here (on submit)
             futures = [pool.submit(fn, *job) for job in jobs]
         out = []
         for job, f in zip(jobs, futures):
@@ -154,7 +154,7 @@ def shutdown() -> None:
 
 
 @contextlib.contextmanager
-def _main_hidden():
+def main_hidden():
     """While workers start: the main module has no file or spec, so multiprocessing does not re-import it."""
     main = sys.modules.get("__main__")
     saved = {a: getattr(main, a) for a in ("__file__", "__spec__") if main is not None and hasattr(main, a)}

@@ -4,7 +4,8 @@
 - `answers_match(completion, reference)`: math-verify equivalence of the last boxed answer against the
   reference, run in a separate worker process with a hard timeout. math-verify uses `signal.alarm`,
   which does not work in threads, and it is known to hang on some inputs (measured here): a call that
-  outlives `timeout_s` kills the worker, counts as "not equal", and a new worker serves the next call.
+  outlives `timeout_s` kills the worker, counts as "not equal", and a new worker serves the next call; timeouts
+  are remembered per answer, and a worker that dies is replaced (`Verifier`).
 
 Model text never reaches eval/exec/sympify in this process; math-verify parses it in the worker.
 """
@@ -49,8 +50,12 @@ def last_boxed(text: str) -> str | None:
 
 
 def _worker(conn) -> None:  # runs in the child process
+    import logging
+
     from math_verify import parse, verify
 
+    # math-verify logs the whole input on its own timeouts (a 2 MB answer: 2 MB of log); ours are counted instead
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
     conn.send("ready")
     while True:
         msg = conn.recv()
@@ -67,22 +72,43 @@ def _worker(conn) -> None:  # runs in the child process
 
 
 class Verifier:
-    """A math-verify worker process with a hard per-call timeout."""
+    """A math-verify worker process with a hard per-call timeout.
 
-    def __init__(self, timeout_s: float = 5.0, startup_timeout_s: float = 60.0):
+    - a call that outlives `timeout_s` kills the worker and counts as unequal; the pair is remembered, and a
+      reference that has timed out against `poison_after` different answers is unequal to every later answer
+      without a call (a teacher answer such as 9^{9^{9^{9}}} passes the format check, then would cost the full
+      timeout at every student check against it);
+    - a worker that dies mid-call (the OOM killer) is replaced and the call retried once on the new worker;
+    - the worker starts with the caller's main module hidden, so a script without an `if __name__ == "__main__":`
+      guard works (spawn would re-import it).
+    `stats` counts calls, timeouts, calls answered from the memo and worker restarts."""
+
+    def __init__(self, timeout_s: float = 5.0, startup_timeout_s: float = 60.0, poison_after: int = 2):
         self.timeout_s = timeout_s
         self.startup_timeout_s = startup_timeout_s
+        self.poison_after = poison_after
         self._proc = None
         self._conn = None
+        self._timed_out: set[tuple[str, str]] = set()
+        self._timeouts_of: dict[str, int] = {}
+        self.stats = {"calls": 0, "timeouts": 0, "memo": 0, "restarts": 0}
 
     def _start(self) -> None:
+        from .executor import main_hidden
+
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         self._proc = ctx.Process(target=_worker, args=(child,), daemon=True)
-        self._proc.start()
+        with main_hidden():
+            self._proc.start()
+        child.close()  # the parent keeps one end: a dead worker then reads as EOF, not as a hang
         self._conn = parent
         # start-up (spawn + importing math-verify) is not charged to the first call's timeout
-        if not parent.poll(self.startup_timeout_s) or parent.recv() != "ready":
+        try:
+            ready = parent.poll(self.startup_timeout_s) and parent.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
             self._kill()
             raise RuntimeError("math-verify worker did not start (is math-verify installed?)")
 
@@ -92,15 +118,37 @@ class Verifier:
             self._proc.join(timeout=5)
         self._proc, self._conn = None, None
 
-    def equal(self, reference: str, answer: str) -> bool:
-        """math-verify equivalence of two answer strings; False after `timeout_s`."""
+    def _ask(self, reference: str, answer: str) -> bool | None:
+        """One call on a live worker: the verdict, None on a timeout; EOFError/OSError when the worker died."""
         if self._proc is None or not self._proc.is_alive():
             self._start()
         self._conn.send((reference, answer))
         if self._conn.poll(self.timeout_s):
             return bool(self._conn.recv())
-        self._kill()  # hung: kill, and start a fresh worker next time
-        return False
+        return None
+
+    def equal(self, reference: str, answer: str) -> bool:
+        """math-verify equivalence of two answer strings; False after `timeout_s`, or at once for a pair or a
+        reference the memo holds."""
+        if (reference, answer) in self._timed_out or self._timeouts_of.get(reference, 0) >= self.poison_after:
+            self.stats["memo"] += 1
+            return False
+        self.stats["calls"] += 1
+        verdict = None
+        for _ in (0, 1):
+            try:
+                verdict = self._ask(reference, answer)
+                break
+            except (EOFError, OSError):  # the worker died mid-call: a new one gets the call once more; an input
+                self._kill()               # that kills two workers counts as a timeout
+                self.stats["restarts"] += 1
+        if verdict is None:  # hung (or killed twice): kill, remember, and start a fresh worker next time
+            self._kill()
+            self.stats["timeouts"] += 1
+            self._timed_out.add((reference, answer))
+            self._timeouts_of[reference] = self._timeouts_of.get(reference, 0) + 1
+            return False
+        return verdict
 
     def close(self) -> None:
         if self._conn is not None:

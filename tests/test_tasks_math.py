@@ -55,3 +55,53 @@ def test_olympiadbench_674_variant_is_the_primary_minus_its_quirks():
     variant = load_problems("olympiadbench-674")
     assert not any("Please reason step by step" in p.question for p in variant)
     assert sum(p.question in primary for p in variant) == 659
+
+
+def _write(data_dir, content: bytes):
+    (data_dir / "math").mkdir(parents=True, exist_ok=True)
+    path = data_dir / "math" / "test.jsonl"
+    path.write_bytes(content)
+    return path
+
+
+GOOD = b'{"unique_id": "a", "problem": "1+1?", "answer": "2"}\n'
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", r"test\.jsonl: no records \(the file is empty\)"),
+    (b"\n\n", r"no records"),
+    (GOOD + b'{"unique_id": "b", "problem": "2+2?", "answer": null}\n', r"test\.jsonl:2: the answer must be a string, got None"),
+    (GOOD + b'{"unique_id": "b", "problem": "", "answer": "4"}\n', r"test\.jsonl:2: the question must be a non-empty"),
+    (GOOD + b'{"unique_id": "b", "problem": "2+2?"\n', r"test\.jsonl:2: not valid JSON"),
+    (GOOD + b'[1, 2]\n', r"test\.jsonl:2: a record must be a JSON object"),
+    (GOOD + b'\n{"unique_id": "b", "question": "2+2?", "answer": "4"}\n', r"test\.jsonl:3: the record lacks a field"),
+    (GOOD + b'{"unique_id": "b", "problem": "' + b"x" * 2_000_000 + b'", "answer": "4"}\n', r"test\.jsonl:2: the question has 2,000,000 characters"),
+    (b"\xff\xfe" + "x".encode("utf-16-le"), r"not UTF-8"),
+])
+def test_a_bad_local_data_file_is_one_error_naming_file_and_line(tmp_path, content, message):
+    from soar_lite.tasks.base import DataError
+
+    _write(tmp_path, content)
+    with pytest.raises(DataError, match=message) as e:
+        load_problems("math-test", str(tmp_path))
+    assert "\n" not in str(e.value)
+
+
+def test_a_bom_and_a_numeric_answer_are_accepted(tmp_path):
+    _write(tmp_path, b"\xef\xbb\xbf" + GOOD + b'{"unique_id": "b", "problem": "2+2?", "answer": 4}\n')
+    probs = load_problems("math-test", str(tmp_path))
+    assert [(p.id, p.answer) for p in probs] == [("a", "2"), ("b", "4")]
+
+
+def test_the_cli_stops_on_a_bad_data_file_before_writing_anything(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    _write(tmp_path / "data", b"")
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", "colab-small", "-o", f"results_dir={tmp_path / 'res'}",
+                        "-o", f"task.data_dir={tmp_path / 'data'}", "-o", "probe.pool=math-test"],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 2 and "test.jsonl: no records" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "res").exists()

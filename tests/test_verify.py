@@ -43,3 +43,47 @@ def test_hanging_input_returns_within_timeout():
     assert time.time() - t < 4.0
     assert v.equal("2", "2") is True  # a fresh worker serves the next call
     v.close()
+
+
+def test_a_worker_killed_mid_call_is_replaced_and_the_call_answered():
+    """Before: the call raised EOFError and every later call BrokenPipeError (the OOM killer ended a math run)."""
+    import os
+    import signal
+    import threading
+
+    v = Verifier(timeout_s=20.0)
+    v._start()
+    pid = v._proc.pid
+    threading.Timer(0.05, lambda: os.kill(pid, signal.SIGKILL)).start()
+    assert v.equal("1/2", r"\frac{1}{2}") is True  # answered by the replacement worker
+    assert v._proc.pid != pid and v.stats["restarts"] == 1
+    os.kill(v._proc.pid, signal.SIGKILL)  # dead between calls
+    v._proc.join()
+    assert v.equal("3", "3.0") is True and v.equal("3", "4") is False
+    v.close()
+
+
+def test_a_reference_that_hangs_costs_the_timeout_a_bounded_number_of_times():
+    """9^{9^{9^{9}}} passes the format check; before, every student check against it cost the full timeout."""
+    v = Verifier(timeout_s=1.0, poison_after=2)
+    v._start()
+    t = time.time()
+    results = [v.equal("9^{9^{9^{9}}}", str(i)) for i in range(1, 7)]  # a student answering a number
+    results.append(v.equal("9^{9^{9^{9}}}", "1"))  # a pair already timed out
+    assert results == [False] * 7
+    assert v.stats["timeouts"] == 2 and v.stats["memo"] == 5
+    assert time.time() - t < 2 * 1.0 + 60  # two timeouts (+ two worker start-ups), not seven
+    v.close()
+
+
+def test_a_script_without_a_main_guard_can_verify(tmp_path):
+    """Before: the spawned worker re-imported the caller's script, which crashed every call."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "noguard.py"
+    script.write_text("from soar_lite.verify import answers_match\n"
+                      "print('RESULT', answers_match(r'\\\\boxed{\\\\frac{1}{2}}', '0.5', timeout_s=20))\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("RESULT") == 1 and "RESULT True" in r.stdout

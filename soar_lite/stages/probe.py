@@ -15,6 +15,8 @@ import pandas as pd
 from ..probe import HardSet, count_correct, find_hard_set, mean_pass_at_k
 from ..rundir import write_json, write_table
 from ..seeds import derive
+from ..tasks import make_task
+from ..tasks.base import DataError, Problem
 from .common import exclusive, load, open_run, save_problems
 
 PAPER_TABLE2 = pd.DataFrame([
@@ -51,15 +53,27 @@ class ProbeResult:
         return out
 
 
+def check_inputs(cfg) -> list[Problem]:
+    """The probe's pool (and level pool) read and validated before anything is written: a missing, empty or
+    malformed data file is one error naming the file and line (tasks.base.DataError)."""
+    task, p = make_task(cfg.task), cfg.probe
+    pool = task.problems(p.pool)
+    if p.level_pool:
+        task.problems(p.level_pool)
+    pool = pool[: p.limit] if p.limit else pool
+    if not pool:
+        raise DataError(f"probe.pool {p.pool!r}: no problems to probe")
+    return pool
+
+
 @exclusive("probe")
 def run(cfg, log=print) -> ProbeResult:
     """fail@k hard set (confirmed), split, saved; pass@k of the base model per difficulty level."""
+    pool = check_inputs(cfg)
     layout = open_run(cfg)
     policy, task = load(cfg)
     log(f"backend: {policy.backend} on {policy.device}")
     p = cfg.probe
-    pool = task.problems(p.pool)
-    pool = pool[: p.limit] if p.limit else pool
     t0 = time.time()
     hs = find_hard_set(policy, task, p.pool, pool, samples=p.samples, confirm_samples=p.confirm_samples,
                        temperature=p.temperature, test_fraction=p.test_fraction,

@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+class DataError(ValueError):
+    """A benchmark file or record is unusable; the message (one line) names the file and, for a record, its line."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One question with its reference answer. `level` is a difficulty label (world-specific)."""

@@ -10,13 +10,14 @@ tag `<question>` (a typo in the paper, INFERRED) as well as `</question>`.
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import re
 from pathlib import Path
 
 from ..verify import answers_match, last_boxed, strip_dollars
-from .base import Problem, QAPair, Task, shaped_reward
+from .base import DataError, Problem, QAPair, Task, shaped_reward
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -55,22 +56,45 @@ SOURCES = {
 OLYMPIAD_VARIANT_SUFFIX = "\nPlease reason step by step, and put your final answer within \\boxed{}."
 
 
+MAX_QUESTION_CHARS = 20_000  # a longer problem is a broken record (the longest vendored one has under 5,000)
+
+
+def read_jsonl_lines(path: Path) -> list[tuple[int, dict]]:
+    """(line number, record) of a .jsonl or .jsonl.gz file; an unreadable file, a line that is not a JSON object or a
+    file without records is a DataError naming the file and line. A UTF-8 BOM is allowed; HARP has no trailing
+    newline (PROVENANCE.md), blank lines are skipped."""
+    try:
+        raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot be read ({type(e).__name__}: {e})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 (byte {e.start}); save it as UTF-8") from None
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{i}: not valid JSON ({e.msg}, column {e.colno})") from None
+        if not isinstance(rec, dict):
+            raise DataError(f"{path}:{i}: a record must be a JSON object, got {type(rec).__name__}")
+        out.append((i, rec))
+    if not out:
+        raise DataError(f"{path}: no records (the file is empty)")
+    return out
+
+
 def read_jsonl(path: Path) -> list[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    text = opener(path, "rt", encoding="utf-8").read()
-    # HARP has no trailing newline (PROVENANCE.md): split on lines, skip blanks
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [rec for _, rec in read_jsonl_lines(path)]
 
 
-def load_records(name: str, data_dir: str = "") -> list[dict]:
-    """Raw records of a source: vendored copy, a local folder, or a hub dataset id ('hf:<id>:<split>')."""
-    if name.startswith("hf:"):
-        from datasets import load_dataset
-
-        _, ds_id, split = name.split(":", 2)
-        return [dict(r) for r in load_dataset(ds_id, split=split)]
+def source_path(name: str, data_dir: str = "") -> Path:
+    """The file behind a named source: the vendored copy, or `data_dir`'s (gzipped or plain)."""
     if name not in SOURCES:
-        raise ValueError(f"unknown data source {name!r}; choose one of {', '.join(SOURCES)} or hf:<id>:<split>")
+        raise DataError(f"unknown data source {name!r}; choose one of {', '.join(SOURCES)} or hf:<id>:<split>")
     rel = SOURCES[name]
     path = Path(data_dir) / rel if data_dir else DATA_DIR / rel
     if data_dir and not path.exists():
@@ -78,7 +102,18 @@ def load_records(name: str, data_dir: str = "") -> list[dict]:
         path = plain if plain.exists() else path
     if not path.exists():
         raise FileNotFoundError(f"data file for {name!r} not found: {path}")
-    return read_jsonl(path)
+    return path
+
+
+def load_records(name: str, data_dir: str = "") -> list[tuple[int, dict]]:
+    """(line, record) of a source: vendored copy, a local folder, or a hub dataset id ('hf:<id>:<split>', the row
+    number standing in for the line)."""
+    if name.startswith("hf:"):
+        from datasets import load_dataset
+
+        _, ds_id, split = name.split(":", 2)
+        return [(i, dict(r)) for i, r in enumerate(load_dataset(ds_id, split=split), 1)]
+    return read_jsonl_lines(source_path(name, data_dir))
 
 
 def _math_answer(rec: dict) -> str:
@@ -86,32 +121,58 @@ def _math_answer(rec: dict) -> str:
         return rec["answer"]
     boxed = last_boxed(rec["solution"])
     if boxed is None:
-        raise ValueError(f"MATH record {rec.get('unique_id')} has no \\boxed answer")
+        raise DataError(f"MATH record {rec.get('unique_id')} has no \\boxed answer")
     return boxed
 
 
-def to_problems(name: str, records: list[dict]) -> list[Problem]:
+def _problem(name: str, i: int, r: dict) -> Problem:
+    if name.startswith("math"):
+        return Problem(r.get("unique_id", str(i)), r["problem"], _math_answer(r), r.get("level", ""),
+                       {"type": r.get("type", "")})
+    if name == "harp":
+        return Problem(f"{r['year']}/{r['contest']}/{r['number']}", r["problem"], strip_dollars(r["answer"]),
+                       f"Level {r['level']}", {"subject": r.get("subject", "")})
+    if name == "olympiadbench-674":
+        return Problem(f"v674/{i}", r["problem"].removesuffix(OLYMPIAD_VARIANT_SUFFIX), strip_dollars(r["answer"]), "")
+    if name == "olympiadbench":
+        return Problem(str(r["id"]), r["question"], strip_dollars(r["final_answer"][0]), r.get("subfield", ""),
+                       {"answer_type": r.get("answer_type", "")})
+    return Problem(str(r.get("id", i)), r.get("problem") or r["question"], r["answer"], "")
+
+
+def _text(value, what: str, where: str, empty_ok: bool = False) -> str:
+    """A record's question or answer as a string (a number is written as text); an empty answer is kept (MATH train
+    has one `\\boxed{}`), an empty question is not."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not (empty_ok or value.strip()):
+        raise DataError(f"{where}: the {what} must be a {'' if empty_ok else 'non-empty '}string, got {value!r}")
+    return value
+
+
+def to_problems(name: str, records: list[tuple[int, dict]], where: str = "") -> list[Problem]:
+    """Problems from (line, record) pairs; a record missing a field, with an empty or null question or answer, or a
+    question over MAX_QUESTION_CHARS is a DataError naming `where` (the file) and the line."""
     out = []
-    for i, r in enumerate(records):
-        if name.startswith("math"):
-            out.append(Problem(r.get("unique_id", str(i)), r["problem"], _math_answer(r), r.get("level", ""),
-                               {"type": r.get("type", "")}))
-        elif name == "harp":
-            out.append(Problem(f"{r['year']}/{r['contest']}/{r['number']}", r["problem"], strip_dollars(r["answer"]),
-                               f"Level {r['level']}", {"subject": r.get("subject", "")}))
-        elif name == "olympiadbench-674":
-            question = r["problem"].removesuffix(OLYMPIAD_VARIANT_SUFFIX)
-            out.append(Problem(f"v674/{i}", question, strip_dollars(r["answer"]), ""))
-        elif name == "olympiadbench":
-            out.append(Problem(str(r["id"]), r["question"], strip_dollars(r["final_answer"][0]), r.get("subfield", ""),
-                               {"answer_type": r.get("answer_type", "")}))
-        else:
-            out.append(Problem(str(r.get("id", i)), r.get("problem") or r["question"], str(r["answer"]), ""))
+    for i, (line, r) in enumerate(records):
+        at = f"{where or name}:{line}"
+        try:
+            p = _problem(name, i, r)
+        except (KeyError, IndexError, TypeError) as e:
+            raise DataError(f"{at}: the record lacks a field the {name} loader reads ({type(e).__name__}: {e})") from None
+        except DataError as e:
+            raise DataError(f"{at}: {e}") from None
+        p = dataclasses.replace(p, question=_text(p.question, "question", at), answer=_text(p.answer, "answer", at, empty_ok=True))
+        if len(p.question) > MAX_QUESTION_CHARS:
+            raise DataError(f"{at}: the question has {len(p.question):,} characters (at most {MAX_QUESTION_CHARS:,}): "
+                            f"a broken record")
+        out.append(p)
     return out
 
 
 def load_problems(name: str, data_dir: str = "") -> list[Problem]:
-    return to_problems(name, load_records(name, data_dir))
+    where = name if name.startswith("hf:") else str(source_path(name, data_dir))
+    return to_problems(name, load_records(name, data_dir), where)
 
 
 _Q = re.compile(r"<question>(.*?)(?:</question>|<question>)", re.S)
