@@ -9,7 +9,8 @@ Labels per (question, proposed answer): is_well_posed, is_correct (only when wel
 - Math worlds: an LLM judge with the paper's oracle prompt (App. C.4), through a local HF model
   (`hf:<path>`) or an OpenAI-compatible endpoint (`openai:<model>` + `judge_base_url`), answers parsed
   from the fenced JSON block, cached on disk keyed by (judge, question, answer). A malformed reply is
-  recorded as `malformed` and never stops the run.
+  recorded as `malformed` and never stops the run; a judge whose calls all fail stops it (`judge_pairs`). Each call
+  is bounded in total time and reply size (`openai_chat`).
   DEVIATION: the paper's judge is Claude-4.5-Sonnet; any judge named in params substitutes for it.
   DEVIATION (REVIEW P4): the judge prompt is reconstructed from App. C.4's description (its verbatim text is not
   in the paper we have); a malformed reply is its own label (`malformed_share` in Table 7) and counts as neither
@@ -72,7 +73,7 @@ _JSON_BLOCK = re.compile(r"```json\s*(\{.*?\})\s*```", re.S)
 
 def parse_judge_reply(text: str) -> dict:
     """Labels from a judge reply's fenced JSON block; a reply without a valid one -> error_type 'malformed'."""
-    blocks = _JSON_BLOCK.findall(text or "")
+    blocks = _JSON_BLOCK.findall(text) if isinstance(text, str) else []
     for raw in reversed(blocks):
         try:
             obj = json.loads(raw)
@@ -95,13 +96,17 @@ class JudgeCache:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.entries: dict[str, dict] = {}
+        self.skipped_lines = 0  # torn (a killed run) or foreign lines: skipped, the pair is judged again
         if self.path.exists():
-            for line in self.path.read_text().splitlines():
+            for line in self.path.read_bytes().splitlines():
                 try:
-                    row = json.loads(line)
-                    self.entries[row["key"]] = row["labels"]
-                except (json.JSONDecodeError, KeyError):
-                    continue  # a torn line from a killed run
+                    row = json.loads(line.decode("utf-8"))
+                    key, labels = row["key"], row["labels"]
+                    if not isinstance(key, str) or not isinstance(labels, dict):
+                        raise TypeError(key)
+                    self.entries[key] = labels
+                except Exception:  # any bad line: skipped, never a stop
+                    self.skipped_lines += bool(line.strip())
 
     @staticmethod
     def key(judge: str, question: str, answer: str) -> str:
@@ -123,26 +128,84 @@ class JudgeUnavailable(RuntimeError):
     question malformed. Labels already judged stay in the cache."""
 
 
-def openai_chat(base_url: str, model: str, prompt: str, timeout_s: float = 120.0, api_key: str = "") -> str:
-    """One chat completion from an OpenAI-compatible endpoint (standard library only)."""
+class JudgeReplyError(RuntimeError):
+    """One judge call failed (timeout, 5xx, a body over the cap, a reply that is not a chat completion)."""
+
+
+MAX_REPLY_BYTES = 4 << 20  # a judge's JSON block is a few hundred bytes; a body over 4 MiB is not a reply
+
+
+def _post_json(url: str, body: bytes, headers: dict, timeout_s: float, max_bytes: int):
+    """POST and read the reply within `timeout_s` in all (connect, headers and every chunk of the body: a server
+    that trickles bytes cannot stretch it) and at most `max_bytes` of body."""
+    import threading
+
+    out: dict = {}
+
+    def call():
+        try:
+            req = urllib.request.Request(url, data=body, headers=headers)
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+                chunks, size = [], 0
+                while True:
+                    chunk = resp.read1(65536)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise JudgeReplyError(f"judge {url}: reply body over {max_bytes:,} bytes")
+                    chunks.append(chunk)
+                out["body"] = b"".join(chunks)
+        except BaseException as e:  # handed to the caller's thread
+            out["error"] = e
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():  # the daemon thread is abandoned; its socket closes with the server or its own timeout
+        raise JudgeReplyError(f"judge {url}: no complete reply within {timeout_s:g} s")
+    if "error" in out:
+        raise out["error"]
+    return out["body"]
+
+
+def _reply_content(payload) -> str:
+    """The text of a chat completion: `content` a string, or a list of text parts (both OpenAI forms)."""
+    try:
+        content = payload["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise JudgeReplyError("the reply is not a chat completion (no choices[0].message.content)") from None
+    if isinstance(content, list):
+        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    if not isinstance(content, str):
+        raise JudgeReplyError(f"the reply's content is {type(content).__name__}, not text")
+    return content
+
+
+def openai_chat(base_url: str, model: str, prompt: str, timeout_s: float = 120.0, api_key: str = "",
+                max_bytes: int = MAX_REPLY_BYTES) -> str:
+    """One chat completion from an OpenAI-compatible endpoint (standard library only), bounded in time and size."""
     url = base_url.rstrip("/") + "/chat/completions"
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "temperature": 0.0}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json",
-                                                          **({"Authorization": f"Bearer {api_key}"} if api_key else {})})
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
     try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-            return json.loads(resp.read())["choices"][0]["message"]["content"]
+        raw = _post_json(url, body, headers, timeout_s, max_bytes)
     except urllib.error.HTTPError as e:
         if e.code in (401, 403):
             raise JudgeUnavailable(f"judge {url} answered {e.code} {e.reason}: set OPENAI_API_KEY "
                                    f"({'it is empty' if not api_key else 'the one set was refused'})") from None
         if e.code == 404:
             raise JudgeUnavailable(f"judge {url} answered 404: check analyze.judge_base_url and the model {model!r}") from None
-        raise
+        raise JudgeReplyError(f"judge {url} answered {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
         if isinstance(e.reason, ConnectionRefusedError):
             raise JudgeUnavailable(f"no judge listening at {url} ({e.reason}): start it or fix analyze.judge_base_url") from None
-        raise
+        raise JudgeReplyError(f"judge {url}: {e.reason}") from None
+    try:
+        payload = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise JudgeReplyError(f"judge {url}: the reply is not JSON") from None
+    return _reply_content(payload)
 
 
 def make_judge(spec: str, base_url: str = ""):
@@ -171,9 +234,14 @@ def make_judge(spec: str, base_url: str = ""):
     raise ValueError(f"analyze.judge must be exact, openai:<model> or hf:<path>, not {spec!r}")
 
 
-def judge_pairs(pairs: list[tuple[str, str]], judge_spec: str, ask, cache: JudgeCache) -> tuple[list[dict], int]:
-    """Labels for each (question, answer), from the cache or one judge call each. Returns (labels, calls)."""
-    labels, calls = [], 0
+def judge_pairs(pairs: list[tuple[str, str]], judge_spec: str, ask, cache: JudgeCache, stop_after: int = 5,
+                log=print) -> tuple[list[dict], int]:
+    """Labels for each (question, answer), from the cache or one judge call each. Returns (labels, calls).
+
+    A failed call (timeout, 5xx, a reply that is not text) is labelled malformed, not cached, and retried next run.
+    A judge that fails its first `stop_after` calls, or every call, stops with JudgeUnavailable instead of a table
+    of malformed labels (what it had judged stays in the cache); some failures among successes are reported."""
+    labels, calls, failed, last = [], 0, 0, ""
     for q, a in pairs:
         hit = cache.get(judge_spec, q, a)
         if hit is None:
@@ -182,12 +250,20 @@ def judge_pairs(pairs: list[tuple[str, str]], judge_spec: str, ask, cache: Judge
                 reply = ask(ORACLE_PROMPT.format(question=q, proposed_answer=a))
             except JudgeUnavailable:
                 raise
-            except Exception as e:  # a transient failure (timeout, 5xx): labelled malformed, not cached, retried next run
-                labels.append(parse_judge_reply(f"judge error: {e!r}"))
+            except Exception as e:  # a transient failure: labelled malformed, not cached, retried next run
+                failed, last = failed + 1, f"{type(e).__name__}: {e}"
+                if failed == calls == stop_after:
+                    raise JudgeUnavailable(f"judge {judge_spec}: the first {stop_after} calls all failed (last: {last})") from None
+                labels.append(parse_judge_reply(None))
                 continue
             hit = parse_judge_reply(reply)
             cache.put(judge_spec, q, a, hit)
         labels.append(hit)
+    if calls and failed == calls:
+        raise JudgeUnavailable(f"judge {judge_spec}: all {calls} calls failed (last: {last})")
+    if failed:
+        log(f"judge {judge_spec}: {failed} of {calls} calls failed and are labelled malformed (last: {last}); a rerun "
+            f"asks them again")
     return labels, calls
 
 

@@ -47,12 +47,16 @@ def test_cache_makes_a_second_run_issue_no_calls(tmp_path):
 
 def test_judge_failure_is_recorded_not_raised_and_not_cached(tmp_path):
     def ask(prompt):
-        raise TimeoutError("slow")
+        if "q1" in prompt:
+            raise TimeoutError("slow")
+        return GOOD
 
-    labels, _ = judge_pairs([("q", "a")], "x:y", ask, JudgeCache(tmp_path / "c.jsonl"))
-    assert labels[0]["error_type"] == "malformed"
-    assert label_summary("s", labels)["malformed_share"] == 1.0
-    _, calls = judge_pairs([("q", "a")], "x:y", lambda p: GOOD, JudgeCache(tmp_path / "c.jsonl"))
+    said = []
+    labels, _ = judge_pairs([("q0", "a"), ("q1", "a")], "x:y", ask, JudgeCache(tmp_path / "c.jsonl"), log=said.append)
+    assert [lab["error_type"] for lab in labels] == ["None", "malformed"]
+    assert label_summary("s", labels)["malformed_share"] == 0.5
+    assert said and "1 of 2 calls failed" in said[0]
+    _, calls = judge_pairs([("q0", "a"), ("q1", "a")], "x:y", lambda p: GOOD, JudgeCache(tmp_path / "c.jsonl"))
     assert calls == 1  # the failure was not cached: the next run asks again
 
 
@@ -147,3 +151,128 @@ def test_mean_pairwise_cosine_distance():
 def test_char_ngram_embedding_separates_different_questions():
     e = char_ngram_embed(["f^3(012)", "f^3(012)", "f^7(199)"])
     assert e[0] @ e[1] == pytest.approx(1.0) and e[0] @ e[2] < 0.9
+
+
+# ---- issue 14 point 10: a judge that cannot stop the stage with a TypeError, hang it, or fill memory ---------
+def _serve(handler):
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}/v1"
+
+
+def _reply_handler(content):
+    class H(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            self.rfile.read(int(self.headers["Content-Length"]))
+            out = json.dumps({"choices": [{"message": {"content": content}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args):
+            pass
+    return H
+
+
+@pytest.mark.parametrize("content, expected", [
+    ([{"type": "text", "text": GOOD}], "None"),  # the list form of content: its text parts
+    (42, "malformed"),
+    (None, "malformed"),
+    ({"text": GOOD}, "malformed"),
+])
+def test_a_reply_whose_content_is_not_text_is_a_failed_call_not_a_typeerror(tmp_path, content, expected):
+    server, url = _serve(_reply_handler(content))
+    try:
+        ask = make_judge("openai:m", url)
+        pairs = [("q0", "a0"), ("q1", "a1")]
+        good_first = lambda p: GOOD if "q0" in p else ask(p)  # noqa: E731 - one success, so the stage goes on
+        labels, _ = judge_pairs(pairs, "openai:m", good_first, JudgeCache(tmp_path / "c.jsonl"), log=lambda m: None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert labels[1]["error_type"] == expected
+
+
+def test_a_judge_that_fails_every_call_stops_the_stage(tmp_path):
+    """Before: a judge answering 500 to everything gave exit 0 and an all-malformed table."""
+    from soar_lite.analysis import JudgeUnavailable
+
+    class Fail(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server, url = _serve(Fail)
+    try:
+        with pytest.raises(JudgeUnavailable, match="the first 5 calls all failed.*500"):
+            judge_pairs([(f"q{i}", "a") for i in range(20)], "openai:m", make_judge("openai:m", url),
+                        JudgeCache(tmp_path / "c.jsonl"))
+        with pytest.raises(JudgeUnavailable, match="all 2 calls failed"):
+            judge_pairs([("q0", "a"), ("q1", "a")], "openai:m", make_judge("openai:m", url), JudgeCache(tmp_path / "c.jsonl"))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_judge_timeout_bounds_the_whole_call_and_the_body_is_capped():
+    """Before: the timeout was per read (a trickling server took 12 s against 2 s) and a 200 MB body was read whole."""
+    import time
+
+    from soar_lite.analysis import JudgeReplyError, openai_chat
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "40")
+            self.end_headers()
+            try:
+                for _ in range(40):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.1)  # each read well inside the timeout, the whole reply 4 s
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    class Huge(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(200 << 20))
+            self.end_headers()
+            try:
+                for _ in range(200):
+                    self.wfile.write(b"x" * (1 << 20))
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    for handler, match, bound in ((Trickle, "no complete reply within 1 s", 2.5), (Huge, "over 4,194,304 bytes", 20.0)):
+        server, url = _serve(handler)
+        try:
+            t = time.time()
+            with pytest.raises(JudgeReplyError, match=match):
+                openai_chat(url, "m", "prompt", timeout_s=1.0 if handler is Trickle else 30.0)
+            assert time.time() - t < bound
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def test_a_bad_line_in_the_judge_cache_is_skipped_not_a_stop(tmp_path):
+    path = tmp_path / "c.jsonl"
+    cache = JudgeCache(path)
+    cache.put("j", "q", "a", {"is_well_posed": True})
+    with open(path, "ab") as f:
+        f.write(b'[1, 2]\n{"key": 1, "labels": {}}\n\xff\xfe garbage\n{"key": "k", "labels": []}\n{"torn": \n')
+    again = JudgeCache(path)
+    assert again.get("j", "q", "a") == {"is_well_posed": True} and again.skipped_lines == 5
