@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export OMP_NUM_THREADS := 1
 
-.PHONY: install reproduce test test-slow tiny-model bench notebooks clean
+.PHONY: install reproduce test test-slow tiny-model bench notebooks wheel clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: install
 	$(PY) scripts/bench.py
 	$(PY) scripts/bench_snapshot.py
 	$(PY) scripts/bench_ray.py
+
+# The wheel a pip install or Colab takes (dist/soar_lite-*.whl: package, params, notebooks, data, tiny model)
+wheel: install
+	$(PY) -m pip wheel -q --no-deps -w dist .
 
 clean:
 	rm -rf $(VENV) results/ci

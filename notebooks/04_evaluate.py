@@ -19,18 +19,22 @@
 # %% tags=["parameters"]
 # papermill parameters (literals only; sizes, models and paths come from the params file)
 params_path = "params/tiny.yaml"  # a path, or a shipped name (tiny, ci, paper-math, paper-harp, colab-small)
-overrides = []  # "key=value" strings, e.g. "meta.outer_steps=2"
+overrides = []  # params overrides, one string per key as soar-lite run -o takes them (its --help)
 resume = False  # continue a killed meta-training run
-install_spec = ""  # Colab: pip spec, e.g. "soar-lite[gpu] @ git+https://github.com/<you>/soar_lite"
+install_spec = ""  # Colab: a pip spec for soar_lite; empty: the soar_lite wheel or checkout in the working directory
 online = False  # allow downloads from the Hugging Face hub (always on in Colab)
 
 # %%
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
-import importlib.util, subprocess, sys  # noqa: E401
+import glob, importlib.util, os, shutil, subprocess, sys  # noqa: E401
 if importlib.util.find_spec("soar_lite") is None:
-    if not install_spec:
-        raise ImportError("soar_lite is not installed: set the parameter install_spec to a pip spec or pip install the repository")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", install_spec], check=True)
+    found = sorted(glob.glob("soar_lite-*.whl")) + [d for d in ("soar_lite", "/content/soar_lite")
+                                                    if os.path.isfile(os.path.join(d, "pyproject.toml"))]
+    spec = install_spec or (found[0] + ("[gpu]" if shutil.which("nvidia-smi") else "") if found else "")
+    if not spec:
+        raise ImportError("soar_lite is not installed: upload its wheel (make wheel -> dist/soar_lite-*.whl) or clone "
+                          "the repository into the working directory, or set install_spec to a pip spec")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec], check=True)
 from IPython.display import display  # noqa: E402
 from soar_lite import plots  # noqa: E402
 from soar_lite.stages.common import findings_markdown, notebook_setup, score_label  # noqa: E402

@@ -1,6 +1,7 @@
-"""`soar-lite run PARAMS [--only STAGE] [--resume] [--jobs N] [-o key=value ...]`: the notebooks through
+"""`soar-lite run PARAMS [--only STAGE] [--resume] [--jobs N] [--online] [-o key=value ...]`: the notebooks through
 papermill; `soar-lite cost PARAMS [--from-run METRICS]`: the cost model (cost.py); `soar-lite params`: every
-params key with its default, help and paper source.
+params key with its default, help and paper source; `soar-lite notebooks DIR`: the shipped notebooks and params
+copied out.
 
 Each stage's notebook is executed into `results/<name>/<notebook>.ipynb` and exported to HTML beside it;
 with `--jobs N` stages whose inputs are ready run side by side, one process each. The params file is
@@ -20,14 +21,43 @@ from .tasks.base import DataError
 
 
 def default_notebook_dir() -> Path:
-    """The checkout's notebooks/, or the copy shipped in the wheel (pip install without the repository)."""
-    checkout = Path(__file__).resolve().parent.parent / "notebooks"
-    if checkout.is_dir():
-        return checkout
-    import importlib.resources
+    """The checkout's notebooks/, or the copy a pip install carries inside the package (soar_lite/notebooks/)."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "notebooks"
+    return checkout if (checkout / STAGES["probe"].notebook).is_file() else here / "notebooks"
 
-    # a data-only (namespace) package: files() is a MultiplexedPath, a file inside it a plain path
-    return Path(str(importlib.resources.files("soar_lite.notebooks").joinpath(STAGES["probe"].notebook))).parent
+
+def copy_notebooks(dest: Path, force: bool = False) -> list[Path]:
+    """`soar-lite notebooks DIR`: the shipped notebooks and params files, copied out to open in Jupyter or Colab."""
+    import shutil
+
+    from .config import shipped_params
+
+    src = default_notebook_dir()
+    files = [(src / st.notebook, dest / st.notebook) for st in STAGES.values()]
+    files += [(path, dest / "params" / path.name) for path in shipped_params().values()]
+    clash = [str(d) for _, d in files if d.exists()]
+    if clash and not force:
+        raise FileExistsError(f"{clash[0]} exists ({len(clash)} files would be replaced): pass --force to replace them")
+    for s, d in files:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(s, d)
+    return [d for _, d in files]
+
+
+def check_hub_model(cfg) -> None:
+    """With downloads off, a hub model that is not in the local cache is named now, not as the hub's 'check your
+    internet connection' deep inside the first stage."""
+    from .models import resolve_model_path
+
+    path = resolve_model_path(cfg.model.path)
+    if Path(path).exists() or os.environ.get("HF_HUB_OFFLINE") != "1":
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(path, "config.json"), str):
+        raise FileNotFoundError(f"model.path {path!r} is not a folder and not in the local Hugging Face cache, and hub "
+                                f"downloads are off: pass --online (or set SOAR_LITE_ONLINE=1) to download it")
 
 
 def waves(stages: list[str]) -> list[list[str]]:
@@ -71,12 +101,69 @@ def run_stage(stage: str, params: Path, overrides: list[str], resume: bool, out_
     partial, dst = layout.partial_notebook(STAGES[stage].notebook), layout.notebook(STAGES[stage].notebook)
     # executed into NN_stage.partial.ipynb, moved over the report only when every cell ran: a failed stage leaves
     # its partial notebook to read and the last good report (.ipynb and .html) untouched
+    # the kernel listens on the loopback interface only; its start-up warning about TCP without encryption is
+    # dropped with its other warnings (errors still show)
     pm.execute_notebook(str(src), str(partial), parameters={"params_path": str(params), "overrides": list(overrides),
                                                              "resume": bool(resume)},
-                        kernel_name="python3", progress_bar=False, cwd=os.getcwd())
+                        kernel_name="python3", progress_bar=False, cwd=os.getcwd(),
+                        extra_arguments=["--IPKernelApp.log_level=ERROR"])
     os.replace(partial, dst)
     export_html(dst)
     return dst
+
+
+def stage_progress(partial: Path) -> str | None:
+    """'cell 3/9: <its last printed line>' from a running stage's partial notebook (papermill saves it after every
+    cell and every 30 s inside a long one), or None before it exists."""
+    import json
+
+    try:
+        nb = json.loads(partial.read_text())
+    except (OSError, ValueError):
+        return None
+    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    done = sum(c.get("metadata", {}).get("papermill", {}).get("status") == "completed" for c in cells)
+    last = ""
+    for c in cells:
+        for out in c.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                text = out.get("text", "")
+                lines = [line for line in ("".join(text) if isinstance(text, list) else text).splitlines() if line.strip()]
+                last = lines[-1] if lines else last
+    return f"cell {done}/{len(cells)}" + (f": {last.strip()[:140]}" if last else "")
+
+
+class Progress:
+    """Prints each running stage's progress every `every` seconds when it changed, with elapsed minutes."""
+
+    def __init__(self, out_dir: Path, every: float):
+        import threading
+
+        self.layout, self.every, self.running, self.lock = RunLayout(out_dir), every, {}, threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        if every > 0:
+            self._thread.start()
+
+    def start(self, stage: str) -> None:
+        with self.lock:
+            self.running[stage] = (time.time(), None)
+
+    def done(self, stage: str) -> None:
+        with self.lock:
+            self.running.pop(stage, None)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            with self.lock:
+                for stage, (t0, said) in list(self.running.items()):
+                    line = stage_progress(self.layout.partial_notebook(STAGES[stage].notebook))
+                    if line and line != said:
+                        print(f"[{stage}] {(time.time() - t0) / 60:.1f} min, {line}", flush=True)
+                        self.running[stage] = (t0, line)
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 def print_cost(args) -> int:
@@ -122,15 +209,32 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(prog="soar-lite", description="SOAR reproduction: run the notebooks with papermill")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    run = sub.add_parser("run", help="execute the notebooks for a params file")
-    run.add_argument("params", type=Path)
+    run = sub.add_parser(
+        "run", help="execute the notebooks for a params file",
+        description="Execute the stage notebooks (probe, tiny_world, meta_train, evaluate, analyze) with papermill for "
+                    "one params file. Each rendered report goes to <results_dir>/<name>/NN_<stage>.ipynb and .html "
+                    "(results_dir and name from the params file; name defaults to the file's name), beside "
+                    "tables/, figures/, the resolved config.yaml and the checkpoints.",
+        epilog="PARAMS is a YAML file (see params/ and `soar-lite params`), or the name of a shipped one: tiny (the "
+               "quick look), tiny-full (the powered run), ci, paper-math, paper-harp, colab-small. Examples: "
+               "soar-lite run tiny --jobs 2;  soar-lite run params/tiny.yaml --only meta_train --resume;  "
+               "soar-lite run colab-small --online -o meta.outer_steps=2")
+    run.add_argument("params", type=Path, metavar="PARAMS", help="a params YAML file or a shipped params name")
     run.add_argument("--only", action="append", choices=list(STAGES), help="run only this stage (repeatable)")
-    run.add_argument("--resume", action="store_true", help="continue a killed meta-training run from its checkpoint")
+    run.add_argument("--resume", action="store_true", help="continue a killed meta-training run from its checkpoint "
+                     "(the params must match the ones it was made with, outer_steps may grow)")
     run.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a params value, e.g. -o meta.outer_steps=2")
+                     help="override a params value (YAML), e.g. -o meta.outer_steps=2 -o evaluate.ks=[1,8]")
     run.add_argument("--notebooks", type=Path, default=None, help="folder of the stage notebooks (default: shipped)")
     run.add_argument("--jobs", type=int, default=1, help="run independent stages side by side (one process each); "
                      "2 on a 2-core machine: tiny_world beside meta_train, evaluate beside analyze")
+    run.add_argument("--online", action="store_true", help="allow model and data downloads from the Hugging Face hub "
+                     "(off by default: HF_HUB_OFFLINE=1; the same as SOAR_LITE_ONLINE=1)")
+    run.add_argument("--progress-every", type=float, default=30.0, metavar="S",
+                     help="print each running stage's progress (cells done / total, its last line) every S seconds")
+    nbs = sub.add_parser("notebooks", help="copy the shipped notebooks and params files into a folder (Jupyter, Colab)")
+    nbs.add_argument("dest", type=Path, metavar="DIR")
+    nbs.add_argument("--force", action="store_true", help="replace files that exist")
     cost = sub.add_parser("cost", help="estimate the work and device-hours a params file asks for (soar_lite.cost)")
     cost.add_argument("params", type=Path)
     cost.add_argument("--from-run", type=Path, help="a meta-training metrics.jsonl: measured throughput and lengths")
@@ -145,8 +249,19 @@ def main(argv=None) -> int:
 
         print("\n".join(describe()))
         return 0
+    if args.cmd == "notebooks":
+        try:
+            copied = copy_notebooks(args.dest, args.force)
+        except OSError as e:
+            print(f"soar-lite: {e}", file=sys.stderr)
+            return 2
+        print(f"copied {len(copied)} files to {args.dest}/ (notebooks, params/); open one in Jupyter or Colab")
+        return 0
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1") if not os.environ.get("SOAR_LITE_ONLINE") else None
+    if args.online:
+        os.environ["SOAR_LITE_ONLINE"] = "1"
+    if not os.environ.get("SOAR_LITE_ONLINE"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         cfg = load_config(args.params, args.override)
         params = resolve_params(args.params).resolve()
@@ -158,6 +273,7 @@ def main(argv=None) -> int:
     notebooks = args.notebooks or default_notebook_dir()
     try:  # every refusal before anything is written: a results path that is a file or read-only, a run in use, ...
         check_writable(out_dir)
+        check_hub_model(cfg)
         if "probe" in stages:  # its data files: missing, empty, malformed
             from .stages import probe
 
@@ -168,11 +284,15 @@ def main(argv=None) -> int:
             meta_train.preflight(cfg, args.resume)  # a fresh run into checkpoints, a resume with other values
         with run_lock(out_dir, "run"):  # ... or another `soar-lite run` writing into the same folder
             t_all = time.time()
-            if args.jobs > 1:
-                ok = run_parallel(stages, args, params, out_dir, notebooks)
-            else:
-                ok = all(run_logged(stage, f"[{i}/{len(stages)}]", args, params, out_dir, notebooks)
-                         for i, stage in enumerate(stages, 1))
+            progress = Progress(out_dir, args.progress_every)
+            try:
+                if args.jobs > 1:
+                    ok = run_parallel(stages, args, params, out_dir, notebooks, progress)
+                else:
+                    ok = all(run_logged(stage, f"[{i}/{len(stages)}]", args, params, out_dir, notebooks, progress)
+                             for i, stage in enumerate(stages, 1))
+            finally:
+                progress.close()
     except (RunDirError, DataError, FileNotFoundError) as e:
         print(f"soar-lite: {e}", file=sys.stderr)
         return 2
@@ -182,9 +302,11 @@ def main(argv=None) -> int:
     return 0
 
 
-def run_logged(stage: str, tag: str, args, params: Path, out_dir: Path, notebooks: Path) -> bool:
+def run_logged(stage: str, tag: str, args, params: Path, out_dir: Path, notebooks: Path, progress=None) -> bool:
     t0 = time.time()
     print(f"{tag} {stage}: {STAGES[stage].notebook} -> {out_dir}/", flush=True)
+    if progress:
+        progress.start(stage)
     try:
         run_stage(stage, params, args.override, args.resume, out_dir, notebooks)
     except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
@@ -193,6 +315,9 @@ def run_logged(stage: str, tag: str, args, params: Path, out_dir: Path, notebook
         print(f"soar-lite: the partial notebook is {RunLayout(out_dir).partial_notebook(STAGES[stage].notebook)}",
               file=sys.stderr)
         return False
+    finally:
+        if progress:
+            progress.done(stage)
     print(f"{tag} {stage} done in {time.time() - t0:.0f} s", flush=True)
     return True
 
@@ -206,13 +331,14 @@ def _as_finished(procs: dict):
         time.sleep(0.5)
 
 
-def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks: Path) -> bool:
+def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks: Path, progress=None) -> bool:
     """Each wave's stages as `soar-lite run --only STAGE` processes, at most args.jobs at a time; a stage's
     output goes to logs/<stage>.log. Stops after the wave in which a stage failed."""
     import subprocess
 
     layout = RunLayout(out_dir)
-    base = [sys.executable, "-m", "soar_lite.cli", "run", str(params), "--notebooks", str(notebooks)]
+    base = [sys.executable, "-m", "soar_lite.cli", "run", str(params), "--notebooks", str(notebooks),
+            "--progress-every", "0"]  # the parent reports progress
     base += [a for ov in args.override for a in ("-o", ov)] + (["--resume"] if args.resume else [])
     for wave in waves(stages):
         for start in range(0, len(wave), args.jobs):
@@ -223,10 +349,14 @@ def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks
                 print(f"[{stage}] started -> {layout.notebook(STAGES[stage].notebook)} (log: {log.name})", flush=True)
                 procs[stage] = (subprocess.Popen(base + ["--only", stage], stdout=log, stderr=subprocess.STDOUT), log,
                                 time.time())
+                if progress:
+                    progress.start(stage)
             failed = []
             for stage, (proc, log, t0) in _as_finished(procs):
                 rc = proc.returncode
                 log.close()
+                if progress:
+                    progress.done(stage)
                 if rc == 0:
                     print(f"[{stage}] done in {time.time() - t0:.0f} s", flush=True)
                 else:

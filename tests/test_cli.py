@@ -1,6 +1,7 @@
 """cli.py: stage waves, and end to end: `soar-lite run params/ci.yaml` executes every notebook with papermill and
 writes its outputs; the wheel carries what a pip install needs."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,9 +40,15 @@ def test_parallel_stage_failure_names_the_stage_and_its_log(tmp_path):
 
 def test_papermill_end_to_end_on_ci_params(tmp_path):
     r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", str(REPO / "params" / "ci.yaml"), "--jobs", "2",
-                        "-o", f"results_dir={tmp_path}"], capture_output=True, text=True, timeout=1200, cwd=REPO)
+                        "--progress-every", "1", "-o", f"results_dir={tmp_path}"], capture_output=True, text=True,
+                       timeout=1200, cwd=REPO)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     run = tmp_path / "ci"
+    # progress a person can see (issue 14, point 12): per stage, cells done / total with the elapsed minutes
+    assert re.search(r"^\[meta_train\] \d+\.\d min, cell \d+/\d+", r.stdout, re.M), r.stdout
+    logs = "".join(p.read_text() for p in (run / "logs").glob("*.log"))
+    assert "without encryption" not in logs + r.stderr and "Unable to parse line" not in logs + r.stderr
+    assert not list(run.glob("*.partial.ipynb"))  # every stage's report moved into place
     assert sorted(p.stem for p in (run / "logs").glob("*.log")) == sorted(
         ["probe", "tiny_world", "meta_train", "evaluate", "analyze"])
     for nb in ["01_probe", "02_tiny_world", "03_meta_train", "04_evaluate", "05_analyze"]:
@@ -89,9 +96,10 @@ def test_the_wheel_carries_params_notebooks_data_and_the_tiny_model(tmp_path):
     import zipfile
 
     wheels = tmp_path / "wheels"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(wheels), str(REPO)],
                            capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-2000:]
+    assert "Warning" not in build.stdout + build.stderr  # setuptools builds it without a warning (issue 14, point 12)
     site = tmp_path / "site"
     zipfile.ZipFile(next(wheels.glob("soar_lite-*.whl"))).extractall(site)
     probe = """
@@ -112,3 +120,50 @@ print(load_config("paper-harp").evaluate.teacher_step, len(load_problems("math-t
     notebooks, facts = r.stdout.strip().splitlines()
     assert notebooks == str(sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb")))
     assert facts == "170 5000 True"
+
+
+def test_notebooks_command_copies_the_shipped_notebooks_and_params(tmp_path):
+    from soar_lite.cli import main
+
+    assert main(["notebooks", str(tmp_path / "nb")]) == 0
+    assert sorted(p.name for p in (tmp_path / "nb").glob("*.ipynb")) == [
+        "01_probe.ipynb", "02_tiny_world.ipynb", "03_meta_train.ipynb", "04_evaluate.ipynb", "05_analyze.ipynb"]
+    assert (tmp_path / "nb" / "params" / "tiny.yaml").exists()
+    assert main(["notebooks", str(tmp_path / "nb")]) == 2  # nothing replaced without --force
+    assert main(["notebooks", str(tmp_path / "nb"), "--force"]) == 0
+
+
+def test_run_help_says_what_params_may_be_and_where_output_goes():
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", "--help"], capture_output=True, text=True)
+    text = " ".join(r.stdout.split())
+    assert "PARAMS is a YAML file" in text and "shipped" in text and "<results_dir>/<name>/NN_<stage>.ipynb" in text
+    assert "--online" in text
+
+
+def test_an_uncached_hub_model_with_downloads_off_is_named(tmp_path):
+    """Before: `soar-lite run colab-small` failed deep inside the probe with the hub's 'check your internet
+    connection'; the cause is that downloads are off unless asked for."""
+    import os
+
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf")}
+    env.pop("SOAR_LITE_ONLINE", None)
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", "colab-small", "-o", f"results_dir={tmp_path / 'r'}"],
+                       capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert r.returncode == 2 and "not in the local Hugging Face cache" in r.stderr and "--online" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_stage_progress_reads_a_partial_notebook(tmp_path):
+    from soar_lite.cli import stage_progress
+
+    nb = {"cells": [
+        {"cell_type": "markdown", "source": "x"},
+        {"cell_type": "code", "metadata": {"papermill": {"status": "completed"}},
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": ["a\n", "[3/38] hard-only student 0: 644 s\n"]}]},
+        {"cell_type": "code", "metadata": {"papermill": {"status": "running"}}, "outputs": []},
+        {"cell_type": "code", "metadata": {"papermill": {"status": "pending"}}, "outputs": []},
+    ]}
+    path = tmp_path / "04_evaluate.partial.ipynb"
+    assert stage_progress(path) is None
+    path.write_text(json.dumps(nb))
+    assert stage_progress(path) == "cell 1/3: [3/38] hard-only student 0: 644 s"

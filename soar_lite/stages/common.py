@@ -113,15 +113,15 @@ def teacher_questions(cfg, policy, task, checkpoint: Path | None, base: Snapshot
 
 
 def notebook_setup(params_path: str, overrides: list[str], online: bool = False):
-    """A report's set-up: hub access (off unless `online` or on Colab), the params loaded strictly, the banner
-    and the backend line printed. Returns (cfg, layout)."""
+    """A report's set-up: hub access (off unless `online`, SOAR_LITE_ONLINE=1 -- `soar-lite run --online` -- or on
+    Colab), the params loaded strictly, the banner and the backend line printed. Returns (cfg, layout)."""
     import os
     import sys
     import warnings
 
     warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a kernel without ipywidgets
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    if online or "google.colab" in sys.modules:
+    if online or os.environ.get("SOAR_LITE_ONLINE") or "google.colab" in sys.modules:
         os.environ["SOAR_LITE_ONLINE"] = "1"  # models and data may come from the hub
     else:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
