@@ -12,6 +12,8 @@ and prints: which settings give tables identical to the native run, and the wall
     mkl-compat     MKL_CBWR=COMPATIBLE           (MKL's path that is the same on every x86 CPU)
     pinned         ATEN_CPU_CAPABILITY=default + MKL_CBWR=COMPATIBLE + ONEDNN_MAX_CPU_ISA=SSE41
     pinned-avx2    ATEN_CPU_CAPABILITY=avx2 + MKL_CBWR=COMPATIBLE + ONEDNN_MAX_CPU_ISA=SSE41
+    pinned-on-avx2 `pinned` with MKL told the CPU has AVX2 only (MKL_ENABLE_INSTRUCTIONS=AVX2): must equal `pinned`
+`pinned` is what `soar-lite run --pin-cpu` sets (cli.PIN_CPU_ENV).
 
     python scripts/cpu_determinism.py [--rounds 2]
 """
@@ -27,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from soar_lite.cli import PIN_CPU_ENV
+
 REPO = Path(__file__).resolve().parent.parent
 SETTINGS = {
     "native": {},
@@ -34,8 +38,9 @@ SETTINGS = {
     "aten-default": {"ATEN_CPU_CAPABILITY": "default"},
     "mkl-avx2": {"MKL_CBWR": "AVX2"},
     "mkl-compat": {"MKL_CBWR": "COMPATIBLE"},
-    "pinned": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41"},
-    "pinned-avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+    "pinned": dict(PIN_CPU_ENV),
+    "pinned-avx2": {**PIN_CPU_ENV, "ATEN_CPU_CAPABILITY": "avx2"},
+    "pinned-on-avx2": {**PIN_CPU_ENV, "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
 }
 PIPELINE = """
 import sys
@@ -79,6 +84,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--settings", nargs="*", default=list(SETTINGS))
     args = ap.parse_args()
+    if "native" not in args.settings:
+        args.settings.insert(0, "native")
     times = {s: [] for s in args.settings}
     prints = {}
     for r in range(args.rounds):

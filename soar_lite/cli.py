@@ -20,6 +20,12 @@ from .stages import STAGES
 from .tasks.base import DataError
 
 
+# `run --pin-cpu`: the CPU code paths that make numbers differ between x86 machines (scripts/cpu_determinism.py),
+# pinned to ones every x86-64 CPU runs the same way: ATen's scalar kernels, MKL's conditional numerical
+# reproducibility mode, oneDNN capped at SSE4.1. Set before the stage processes import torch.
+PIN_CPU_ENV = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+
+
 def default_notebook_dir() -> Path:
     """The checkout's notebooks/, or the copy a pip install carries inside the package (soar_lite/notebooks/)."""
     here = Path(__file__).resolve().parent
@@ -230,6 +236,8 @@ def main(argv=None) -> int:
                      "2 on a 2-core machine: tiny_world beside meta_train, evaluate beside analyze")
     run.add_argument("--online", action="store_true", help="allow model and data downloads from the Hugging Face hub "
                      "(off by default: HF_HUB_OFFLINE=1; the same as SOAR_LITE_ONLINE=1)")
+    run.add_argument("--pin-cpu", action="store_true", help="pin the CPU code paths (ATen, MKL, oneDNN) so that "
+                     "tables do not depend on which x86 CPU runs them (about 10%% slower; README, Determinism)")
     run.add_argument("--progress-every", type=float, default=30.0, metavar="S",
                      help="print each running stage's progress (cells done / total, its last line) every S seconds")
     nbs = sub.add_parser("notebooks", help="copy the shipped notebooks and params files into a folder (Jupyter, Colab)")
@@ -260,6 +268,8 @@ def main(argv=None) -> int:
 
     if args.online:
         os.environ["SOAR_LITE_ONLINE"] = "1"
+    if args.pin_cpu:  # inherited by the stage processes and their workers, which import torch after this
+        os.environ.update(PIN_CPU_ENV)
     if not os.environ.get("SOAR_LITE_ONLINE"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -340,6 +350,7 @@ def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks
     base = [sys.executable, "-m", "soar_lite.cli", "run", str(params), "--notebooks", str(notebooks),
             "--progress-every", "0"]  # the parent reports progress
     base += [a for ov in args.override for a in ("-o", ov)] + (["--resume"] if args.resume else [])
+    base += ["--pin-cpu"] if args.pin_cpu else []
     for wave in waves(stages):
         for start in range(0, len(wave), args.jobs):
             procs = {}

@@ -88,7 +88,7 @@ class ModelConfig(Section):
     backend: Backend = param("auto", help="auto = unsloth when CUDA is there and it imports, else hf (transformers + peft)")
     dtype: Dtype = param("bfloat16", help="weights dtype on GPU (CPU always runs float32)")
     lora_r: int = param(64, help="LoRA rank. DEVIATION: the paper fine-tunes all parameters", source="§1.1 (INFERRED full)", ge=1)
-    lora_alpha: int = param(128, help="LoRA alpha")
+    lora_alpha: int = param(128, help="LoRA alpha", ge=1)
     lora_dropout: float = param(0.0, help="LoRA dropout", ge=0, lt=1)
     target_modules: list[str] = param(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
                                       help="modules that get LoRA adapters (all linear layers)")

@@ -167,3 +167,24 @@ def test_stage_progress_reads_a_partial_notebook(tmp_path):
     assert stage_progress(path) is None
     path.write_text(json.dumps(nb))
     assert stage_progress(path) == "cell 1/3: [3/38] hard-only student 0: 644 s"
+
+
+def test_pin_cpu_reaches_the_stage_kernels(tmp_path):
+    """`--pin-cpu` (issue 14, point 13): the stage processes import torch with the pinned CPU code paths."""
+    import nbformat
+
+    from soar_lite.cli import PIN_CPU_ENV
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    params = nbformat.v4.new_code_cell('params_path = ""\noverrides = []\nresume = False')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("import os, torch\nprint(os.environ.get('MKL_CBWR'), "
+                                                  "torch.backends.cpu.get_cpu_capability())")]
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(nb, tmp_path / "nbs" / "01_probe.ipynb")
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", "ci", "--only", "probe", "--pin-cpu", "--notebooks",
+                        str(tmp_path / "nbs"), "-o", f"results_dir={tmp_path}"], capture_output=True, text=True,
+                       cwd=REPO, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"{PIN_CPU_ENV['MKL_CBWR']} DEFAULT" in (tmp_path / "ci" / "01_probe.ipynb").read_text()

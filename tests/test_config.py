@@ -207,3 +207,27 @@ def test_a_run_name_cannot_leave_the_results_root(name):
 def test_a_value_inherited_from_evaluate_is_named_where_it_was_written():
     with pytest.raises(ConfigError, match=r"evaluate\.ks: must be >= 1"):
         load_config("ci", ["evaluate.ks=[0]"])
+
+
+def test_every_numeric_knob_has_a_range():
+    """Issue 14 point 6: a number without a range can only be the run seed or tau (a reward threshold may be < 0)."""
+    import dataclasses
+    import typing
+
+    from soar_lite.config import RunConfig
+
+    unranged = []
+
+    def walk(cls, prefix=""):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            h = hints[f.name]
+            if dataclasses.is_dataclass(h):
+                walk(h, f"{prefix}{f.name}.")
+                continue
+            base = typing.get_args(h)[0] if typing.get_origin(h) is list else h
+            if base in (int, float) and all(f.metadata.get(b) is None for b in ("ge", "gt", "lt")):
+                unranged.append(prefix + f.name)
+
+    walk(RunConfig)
+    assert unranged == ["seed", "meta.tau"]
