@@ -1,15 +1,17 @@
-"""Run directories: every path of a run in one place (`RunLayout`), one atomic write, metrics logs.
+"""Run directories: every path of a run in one place (`RunLayout`), one atomic write, metrics logs, and the
+checks that keep a run directory safe (`check_writable`, `run_lock`, `read_checked`, `RunDirError`).
 
 Layout of `results/<name>/`:
     config.yaml, versions.json     what ran (the resolved config, package versions, git revision)
     tables/*.csv                   machine-readable results
     figures/*.png                  figures the notebooks save
     logs/<stage>.log               `soar-lite run --jobs N`: each stage's output
-    NN_<stage>.ipynb, .html        rendered notebooks
+    NN_<stage>.ipynb, .html        rendered notebooks (NN_<stage>.partial.ipynb while a stage runs, or after it failed)
+    .run.lock, .<stage>.lock       held by `soar-lite run` and by each stage while it writes (one writer at a time)
     probe/                         hard_train.json, hard_test.json, first_batch_counts.csv, summary.json
     tiny_world/summary.json
     meta/, meta_intrinsic/         one per meta-trained teacher (`MetaLayout`): metrics.jsonl, pq.json,
-                                   promotions.json, checkpoints/
+                                   promotions.json, checkpoints/ (with config.json: what a resume must match)
     evaluate/                      stops.csv, summary.json
     analyze/                       labels.csv, summary.json, the judge cache
 No other module spells a path inside a run directory.
