@@ -101,6 +101,7 @@ def test_the_cli_stops_on_a_bad_data_file_before_writing_anything(tmp_path):
 
     _write(tmp_path / "data", b"")
     r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", "colab-small", "-o", f"results_dir={tmp_path / 'res'}",
+                        "-o", "model.path=tiny", "-o", "model.backend=hf",
                         "-o", f"task.data_dir={tmp_path / 'data'}", "-o", "probe.pool=math-test"],
                        capture_output=True, text=True, cwd=REPO, timeout=300)
     assert r.returncode == 2 and "test.jsonl: no records" in r.stderr and len(r.stderr.strip().splitlines()) == 1
