@@ -237,7 +237,7 @@ def main(argv=None) -> int:
     run.add_argument("--online", action="store_true", help="allow model and data downloads from the Hugging Face hub "
                      "(off by default: HF_HUB_OFFLINE=1; the same as SOAR_LITE_ONLINE=1)")
     run.add_argument("--pin-cpu", action="store_true", help="pin the CPU code paths (ATen, MKL, oneDNN) so that "
-                     "tables do not depend on which x86 CPU runs them (about 10%% slower; README, Determinism)")
+                     "tables do not depend on which x86 CPU runs them (x1.13 the time at ci size; README, Determinism)")
     run.add_argument("--progress-every", type=float, default=30.0, metavar="S",
                      help="print each running stage's progress (cells done / total, its last line) every S seconds")
     nbs = sub.add_parser("notebooks", help="copy the shipped notebooks and params files into a folder (Jupyter, Colab)")
