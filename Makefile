@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,embed,ray]" --config-settings editable_mode=compat  # a .pth to this checkout: no setuptools meta-path-finder notice
+	$(PY) -m pip install -q -e ".[dev,embed,ray]"
 	touch $@
 
 install: $(VENV)/.installed
