@@ -40,11 +40,11 @@ from typing import Callable
 
 import numpy as np
 
+from .config import resume_differences, resume_key
 from .executor import fans_out_students, run_jobs, worker_cache
 from .models import Snapshot, load_policy, load_snapshot, restore, save_snapshot, snapshot
 from .profile import tally
 from .rloo import cosine_lr, make_optimizer, policy_gradient_step, teacher_advantages
-from .config import resume_differences, resume_key
 from .rundir import (MetaLayout, RunDirError, append_jsonl, atomic_write, read_checked, read_jsonl, rewrite_jsonl,
                      write_json)
 from .seeds import derive
@@ -249,7 +249,7 @@ class MetaTrainer:
             save_snapshot(snapshot(self.teacher), p.teacher_at(step))
 
     def try_resume(self) -> bool:
-        """Load the last complete step (`check_meta_dir` has vetted the folder); False when there is none."""
+        """Load the last complete step (`check_meta_dir` has found its state.json); False when there is none."""
         import torch
 
         p = self.paths
