@@ -80,7 +80,8 @@ plots.savefig(fig, run_dir.figure("world_teacher_difficulty"))
 d = res.deltas
 display(d.delta.describe().round(4))
 print(f"datasets with delta > 0: {(d.delta > 0).sum()} / {len(d)};  delta < 0: {(d.delta < 0).sum()}")
-print(f"tau implied (mean + {cfg.meta.tau_null_z} SD / sqrt({cfg.meta.ma_window}), the MA window): {res.summary['null_tau']:.4f}")
+print(f"tau implied for batches of g = {cfg.meta.g} datasets over {cfg.meta.outer_steps} outer steps (family-wise "
+      f"false-promotion rate {cfg.meta.tau_fwer}; soar.null_threshold): {res.summary['null_tau']:.4f}")
 fig = plots.histogram(d["delta"], bins=15, xlabel=f"Δ {score_label(cfg)} on Q_R",
                       title="base-teacher dataset rewards")
 plots.savefig(fig, run_dir.figure("world_latent_signal"))

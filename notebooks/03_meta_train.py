@@ -8,8 +8,14 @@
 # when the 3-step moving average exceeds τ (the median student of the best dataset becomes the baseline, the
 # dataset joins the Promotion Questions, PQ). Checkpoints after every step: `--resume` continues a killed run.
 # The same loop then trains the Intrinsic-T teacher with the learnability reward (§3, App. B.4; no inner loop, no
-# promotion) and, where configured, Grounded-T without promotion; `meta.runs` independent teacher seeds of each.
-# R̄ starts at 0 over a full window (Algorithm 1) and, by default, restarts after a promotion (`meta.reset_ma`).
+# promotion) and, where configured, Grounded-T without promotion and SOAR at the paper's grouping (the credit-
+# granularity control arm); `meta.runs` independent teacher seeds of each. R̄ starts at 0 over a full window
+# (Algorithm 1) and, by default, restarts after a promotion (`meta.reset_ma`).
+#
+# What this report shows: whether the teacher learns (the reward's trend, the world's own question diagnostics per
+# outer step and at the end against the untrained teacher, never the hard-test set), τ from the null distribution
+# of the batch reward, the teacher-gradient SNR that predicts it, the collapse guard's interventions, the
+# promotions and the Promotion Questions. It ends with findings computed from its tables.
 
 # %% tags=["parameters"]
 # papermill parameters (literals only; sizes, models and paths come from the params file)
@@ -40,31 +46,101 @@ import pandas as pd
 from soar_lite.stages import meta_train
 res = meta_train.run(cfg, resume=resume)
 for r in res.runs.values():
-    print(f"{r.name}: {len(r.metrics)} outer steps, {len(r.promotions)} promotions, {r.seconds / 60:.1f} min this session")
+    print(f"{r.name}: {len(r.metrics)} outer steps, {len(r.promotions)} promotions, {r.status()}, "
+          f"{r.seconds / 60:.1f} min this session")
 
 # %% [markdown]
-# ## τ from the null spread of the reward
-# Before step 0 each grounded run trains one student on each of `meta.tau_null_datasets` datasets written by the
-# *untrained* teacher and scores it like R_kj; τ = mean + z·SD/√m (m = the moving-average window): an untrained
-# teacher's moving average exceeds it at most ~2% of the time (z = 2, even if a step's g·r students were perfectly
-# correlated). A promotion then means a reward above noise (`meta.tau_null_datasets: 0` keeps the paper's τ).
+# ## Credit granularity: how each run groups its teacher samples
+# One scalar reward per dataset is all the teacher learns from: g datasets of n questions (r students each) give g
+# rewards per outer step for g·n rollouts. The same samples in more, smaller datasets give finer credit (README,
+# "Credit granularity"); `grounded-paper-grouping` runs the paper's g × n × r beside the run's own.
 
 # %%
-for r in res.runs.values():
-    if r.tau_null:
-        x = pd.Series(r.tau_null)
-        print(f"{r.name}: null reward {x.mean():+.4f} ± {x.std():.4f} (n = {len(x)}) -> tau {r.tau:.4f}")
-    elif r.teacher == "grounded":
-        print(f"{r.name}: fixed tau {r.tau}")
+display(res.learning_table()[["run", "grouping", "status", "promotions", "tau"]])
 
 # %% [markdown]
-# ## Does the teacher learn? Reward at a fixed inner-step count over outer steps (Spearman trend) and the teacher's KL from its start
+# ## τ from the null distribution of the batch reward
+# Before step 0 each promoting run takes `meta.tau_null_steps` outer steps of the *untrained* teacher (g datasets ×
+# r students each, no update). τ is the (1 − `meta.tau_fwer`) quantile of the largest moving average over simulated
+# null runs of `meta.outer_steps` steps, each step's R̂ the mean of g resampled datasets plus the step effect, each run
+# drawn from the predictive distribution (the calibration's own estimation error is paid for): an untrained teacher
+# promotes at least once in a run with probability ≤ `meta.tau_fwer` (family-wise; `soar.null_threshold`, tested by
+# simulation). `meta.tau_null_steps: 0` keeps the paper's fixed τ.
+
+# %%
+for (kind, i), r in res.runs.items():
+    if not r.tau_null_summary:
+        if kind in meta_train.PROMOTING:
+            print(f"{r.name}: fixed tau {r.tau}")
+        continue
+    s = r.tau_null_summary
+    print(f"{r.name}: {s['null_steps']} null steps x {s['g']} datasets; null R̂ {s['rhat_mean']:+.5f} ± {s['rhat_sd']:.5f} "
+          f"(step effect SD {s['step_sd']:.5f}) -> tau {s['tau']:.5f}, {s['z_per_step']:.2f} SDs of one moving average, "
+          f"family-wise rate {s['fwer']} over {s['steps']} steps")
+    r_hat, peaks = r.null_simulation(cfg)
+    fig = plots.null_distribution([v for step in r.tau_null for v in step], r_hat, peaks, s["tau"], s["fwer"],
+                                  cfg.meta.ma_window, title=f"{r.name}: the null distribution behind tau")
+    plots.savefig(fig, run_dir.figure(f"meta_tau_null_{kind}_run{i}"))
+
+# %% [markdown]
+# ## Predict before you spend: the teacher-gradient SNR per outer step (`soar-lite snr`)
+# K draws of the untrained teacher's gradient, each a full outer step with the real reward; SNR = |E g|² / E|g − E g|²
+# (unbiased, from the draws' Gram matrix; 95% jackknife interval); ~1/SNR outer steps before the summed signal exceeds
+# the noise. At the run's grouping and at the paper's.
+
+# %%
+if len(res.snr):
+    display(res.snr.round(5))
+else:
+    print("not estimated (meta.snr_draws = 0)")
+
+# %% [markdown]
+# ## Does the teacher learn? The reward at a fixed inner-step count, the useful share of its questions, KL from its start
+# `useful_rho`/`useful_p`: Spearman trend of the world's useful share over outer steps; `useful_end_*`: the trained
+# and the untrained teacher on the same fresh samples at the end (`meta.diagnostics_samples`), with the 95% interval
+# of the difference. None of these enter the reward; none looks at hard-test.
 
 # %%
 display(res.learning_table().round(4))
 
+# %%
+diag = {r.name: r.diagnostics() for r in res.runs.values() if not r.metrics.empty}
+first = next((r for r in res.runs.values() if r.end_diagnostics), None)
+keys = [k for k in ("useful_share", "correct_share", "on_path_share", "unique_share")
+        if any(k in d for d in diag.values())]
+for key in keys:
+    base = first.end_diagnostics["untrained"].get(key) if first else None
+    fig = plots.question_diagnostics(diag, key, untrained=base, title=f"{key} of each outer step's 256 teacher questions")
+    plots.savefig(fig, run_dir.figure(f"meta_{key}"))
+if not keys:
+    print("the world reports no question diagnostics (Task.question_diagnostics)")
+
+# %% [markdown]
+# ### At the end: trained vs untrained teacher on the same fresh samples (common random numbers)
+
+# %%
+end = res.end_table()
+if len(end):
+    display(end.pivot_table(index="run", columns="diagnostic", values="trained").round(3))
+    display(end.drop_duplicates("diagnostic").set_index("diagnostic")[["untrained", "samples"]].round(3))
+
+# %% [markdown]
+# ## The collapse guard (a trust region; `meta.guard`)
+# After each teacher update: the per-token KL of the new teacher from the previous one on the step's rollouts, and
+# the format-rejection rate of fresh samples. An update past `meta.guard.max_kl` or a rejection-rate rise past
+# `max_reject_increase` is undone (adapter and AdamW state) and retried at half the learning rate; after
+# `max_retries` halvings the step keeps the previous teacher.
+
+# %%
+guarded = res.guard_table()
+display(guarded if len(guarded) else "no update was undone in any run")
+fig = plots.guard_over_steps(diag, cfg.meta.guard.max_kl, cfg.meta.guard.max_reject_increase,
+                             title="collapse guard, every run")
+plots.savefig(fig, run_dir.figure("meta_guard"))
+
 # %% [markdown]
 # ## Teacher reward with promotion markers (paper Fig. 16/19), one panel per run
+# τ is drawn only for runs that promote (Grounded-T without promotion and Intrinsic-T never use it).
 
 # %%
 for (kind, i), r in res.runs.items():
@@ -72,11 +148,11 @@ for (kind, i), r in res.runs.items():
         continue
     m = r.metrics
     if kind == "intrinsic":
-        fig = plots.teacher_reward(m.assign(promoted=False), float("nan"), title=f"{r.name}: learnability reward",
+        fig = plots.teacher_reward(m.assign(promoted=False), None, title=f"{r.name}: learnability reward",
                                    ylabel="learnability reward (App. B.4)")
     else:
-        fig = plots.teacher_reward(m, r.tau, title=f"{r.name}: teacher reward (Fig. 16/19)",
-                                   ylabel=f"R: Δ {score_label(cfg)}")
+        fig = plots.teacher_reward(m, r.tau if kind in meta_train.PROMOTING else None,
+                                   title=f"{r.name}: teacher reward (Fig. 16/19)", ylabel=f"R: Δ {score_label(cfg)}")
     plots.savefig(fig, run_dir.figure(f"meta_teacher_reward_{kind}_run{i}"))
 
 # %% [markdown]
@@ -84,13 +160,13 @@ for (kind, i), r in res.runs.items():
 
 # %%
 for (kind, i), r in res.runs.items():
-    if kind != "grounded":
+    if kind not in meta_train.PROMOTING:
         continue
     stages = r.stage_table()
     display(stages)
     if r.promotions:
         plots.savefig(plots.promotion_stages(stages, f"{score_label(cfg)}, hard-train", title=f"{r.name}: Fig. 6 analogue"),
-                      run_dir.figure(f"meta_promotion_stages_run{i}"))
+                      run_dir.figure(f"meta_promotion_stages_{kind}_run{i}"))
         for stage, examples in r.pq_examples().items():
             print(f"stage {stage}:", examples)
     else:
@@ -105,8 +181,8 @@ if res.grounded is not None and not res.grounded.metrics.empty:
 
 # %% [markdown]
 # Saved for reports 04/05, per run: `pq.json` (PQ), `checkpoints/promoted_*.pt` (promoted students),
-# `checkpoints/teacher.pt` (trained teacher adapter), `metrics.jsonl` -- in `meta/`, `meta_intrinsic/`,
-# `meta_no_promotion/`, and `*_run<i>/` for further teacher seeds.
+# `checkpoints/teacher.pt` (trained teacher adapter), `metrics.jsonl`, `diagnostics.json` -- in `meta/`,
+# `meta_intrinsic/`, `meta_no_promotion/`, `meta_paper_grouping/`, and `*_run<i>/` for further teacher seeds.
 
 # %% [markdown]
 # ## Findings (each sentence computed from the tables above)

@@ -60,7 +60,9 @@ for name in ("MATH (Table 4)", "HARP (Table 5)"):
 # ## The comparisons: difference (points of pass@k), 95% interval, test, and the design's power for the paper's MATH ratio
 # Paired t where both methods' students share index-matched seeds (common random numbers), else Welch. Power: the
 # probability that the same test rejects at α = 0.05 if the true gap were the paper's MATH ratio (`paper_ratio`,
-# Table 4) applied to our reference arm, simulated with this run's own SDs. Machine-readable: tables/comparisons.csv.
+# Table 4) applied to our reference arm, simulated with this run's own SDs -- only where Table 4 reports both rows
+# (`note` says why otherwise). Two arms identical by construction are marked untestable, not tested.
+# Machine-readable: tables/comparisons.csv.
 
 # %%
 shown = res.comparisons[res.comparisons.k.isin([1, 32])].copy()
@@ -76,17 +78,25 @@ fig = plots.delta_over(res.table[res.table.method != "base-model"])
 plots.savefig(fig, run_dir.figure("eval_delta_over_hard_only"))
 
 # %% [markdown]
-# ## Fig. 5 analogue: pass@32 over training, Grounded-T vs Base-T vs Hard-Only, and Grounded-T vs Intrinsic-T
+# ## Fig. 5 analogue: pass@32 over training. Left: Grounded-T vs Base-T vs Hard-Only; right: per teacher seed, as in the paper
+# Right: each teacher method's students split by the teacher seed they sampled from (student s uses teacher seed
+# s mod meta.runs); each teacher's status in meta-training (stable, guarded, collapsed) is in its label.
 
 # %%
 trained = set(res.curves.method) if len(res.curves) else set()
 kmax = max(cfg.evaluate.ks)
-for name, methods, title in (("eval_fig5_left", ("grounded-t", "base-t", "hard-only"), f"Fig. 5 (left) analogue: pass@{kmax}"),
-                             ("eval_fig5_right", ("grounded-t", "intrinsic-t", "grounded-t-no-promotion"),
-                              "Fig. 5 (right) analogue: grounded vs intrinsic vs no-promotion teacher")):
-    if trained & set(methods):
-        fig, ax = plots.curves(res.curves, kmax, [m for m in methods if m in trained], title=title)
-        plots.savefig(fig, run_dir.figure(name))
+left = [m for m in ("grounded-t", "base-t", "hard-only") if m in trained]
+if left:
+    fig, ax = plots.curves(res.curves, kmax, left, title=f"Fig. 5 (left) analogue: pass@{kmax}")
+    plots.savefig(fig, run_dir.figure("eval_fig5_left"))
+right = [m for m in ("grounded-t", "intrinsic-t", "grounded-t-no-promotion") if m in trained]
+if right:
+    per_seed = res.curves[res.curves.method.isin(right)].copy()
+    per_seed["teacher"] = [f"{m} seed {t} ({res.teacher_status.get(m, {}).get(t, '?')})"
+                           for m, t in zip(per_seed.method, per_seed.teacher_seed)]
+    fig, ax = plots.curves(per_seed, kmax, sorted(per_seed.teacher.unique()), by="teacher",
+                           title=f"Fig. 5 (right) analogue: pass@{kmax} per teacher seed")
+    plots.savefig(fig, run_dir.figure("eval_fig5_right"))
 
 # %% [markdown]
 # ## Fig. 9 analogue: pass@k curves with SOAR-PS as a horizontal line

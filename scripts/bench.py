@@ -6,7 +6,7 @@ Workloads at the params file's sizes, on the shipped tiny model with a non-zero 
   inner loop   one inner-loop student: meta.inner_steps RLOO steps on a 64-question teacher dataset, then its
                score on Q_R (M hard-train questions, meta.reward_decoding) -- `student.run_student_job`;
   evaluation   one pass@k evaluation of a student: hard-test x evaluate.samples at T=1 -- `evaluate.test_pass_at_k`;
-  teacher      one teacher sampling call: g*n format-valid pairs -- `soar.sample_qa_pairs`.
+  teacher      one teacher sampling call: g*n format-valid pairs -- `teacher.sample_qa_pairs`.
 Variants: old (every switch off), each switch alone, all on (the default). The variants of a workload run
 interleaved, `--repeats` rounds, and the median time of each is compared with old's median (ratio > 1 = faster).
 Achieved GFLOP/s on real tokens is printed beside a large sgemm measured in the same run: 2N per forward token
@@ -27,7 +27,7 @@ from soar_lite.models import load_policy, restore, snapshot
 from soar_lite.profile import tally
 from soar_lite.rundir import RunLayout
 from soar_lite.seeds import derive
-from soar_lite.soar import sample_qa_pairs
+from soar_lite.teacher import sample_qa_pairs
 from soar_lite.stages.common import load_problems
 from soar_lite.student import RLItem, StudentJob, reward_questions, run_student_job
 from soar_lite.tasks import make_task

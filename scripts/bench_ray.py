@@ -36,7 +36,7 @@ def main():
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_ray_"))
     src = Path(a.hard_sets) / "probe"
-    common = [f"results_dir={tmp}", "meta.teachers=[grounded]", "meta.tau_null_datasets=0",
+    common = [f"results_dir={tmp}", "meta.teachers=[grounded]", "meta.tau_null_steps=0",
               "evaluate.methods=[hard-only, base-t, curated]", f"evaluate.seeds={a.students}", "evaluate.other_seeds=0"]
     variants = {"local": ["executor.kind=local", "executor.workers=1"],
                 "ray x2": ["executor.kind=ray", "executor.workers=2"]}

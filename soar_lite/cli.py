@@ -1,7 +1,7 @@
 """`soar-lite run PARAMS [--only STAGE] [--resume] [--jobs N] [--online] [-o key=value ...]`: the notebooks through
 papermill; `soar-lite cost PARAMS [--from-run METRICS]`: the cost model (cost.py); `soar-lite params`: every
 params key with its default, help and paper source; `soar-lite notebooks DIR`: the shipped notebooks and params
-copied out.
+copied out; `soar-lite snr PARAMS`: the teacher-gradient SNR per outer step, before a run (snr.py).
 
 Each stage's notebook is executed into `results/<name>/<notebook>.ipynb` and exported to HTML beside it;
 with `--jobs N` stages whose inputs are ready run side by side, one process each. The params file is
@@ -206,6 +206,49 @@ def print_cost(args) -> int:
     return 0
 
 
+def print_snr(args) -> int:
+    """soar-lite snr: one line per grouping (soar_lite.snr)."""
+    import numpy as np
+
+    from .config import ConfigError, load_config
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        cfg = load_config(args.params, args.override)
+        groupings = [parse_grouping(g) for g in args.grouping]
+        draws = args.draws or cfg.meta.snr_draws or 16
+        if draws < 2:
+            raise ValueError(f"--draws must be >= 2, got {draws}")
+        from .stages.meta_train import teacher_snr
+
+        table = teacher_snr(cfg, groupings or None, draws, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"soar-lite snr: {e}", file=sys.stderr)
+        return 2
+    print(f"{cfg.name}: teacher-gradient SNR per outer step, {draws} draws of the untrained teacher per grouping "
+          f"(95% jackknife interval); outer steps for SNR 1 = 1/SNR (meta.outer_steps = {cfg.meta.outer_steps})")
+    for r in table.itertuples():
+        head = f"  g={r.g:<4d} n={r.n:<4d} r={r.r:<2d} ({r.g * r.n} teacher samples/step): "
+        tail = f"R_k {r.reward_mean:+.5f}, SD between datasets {r.reward_sd_between:.5f}; {r.seconds:.0f} s"
+        if np.isnan(r.snr):
+            print(head + "SNR undefined: every draw's gradient is 0 (no reward differed between datasets); " + tail)
+            continue
+        steps = "never (SNR <= 0)" if not np.isfinite(r.steps_for_snr_1) else f"~{r.steps_for_snr_1:,.0f}"
+        print(head + f"SNR {r.snr:.4f} (95% CI {r.ci_low:.4f} to {r.ci_high:.4f}) -> {steps} outer steps; " + tail)
+    return 0
+
+
+def parse_grouping(text: str) -> tuple[int, int, int]:
+    parts = text.split(",")
+    try:
+        g, n, r = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--grouping wants G,N,R (three integers), got {text!r}") from None
+    if g < 2 or n < 1 or r < 1:
+        raise ValueError(f"--grouping {text}: g must be >= 2, n and r >= 1")
+    return g, n, r
+
+
 def _h(hours: float) -> str:
     return f"{hours:,.0f}" if hours >= 100 else f"{hours:.1f}" if hours >= 1 else f"{hours:.3f}"
 
@@ -249,9 +292,23 @@ def main(argv=None) -> int:
     cost.add_argument("--throughput", help="GEN,TRAIN tokens/s of one device, e.g. 20000,8000")
     cost.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
     sub.add_parser("params", help="list every params key: type, default, help and the paper's source")
+    snr = sub.add_parser("snr", help="estimate the teacher-gradient SNR per outer step before a run (soar_lite.snr)",
+                         description="Estimates the teacher-gradient signal-to-noise ratio per outer step from K draws "
+                                     "of the untrained teacher (each a full outer step with the real reward) and "
+                                     "prints the outer steps it implies, for the params' g x n x r and for "
+                                     "meta.paper_grouping. Needs the probe's hard-train set "
+                                     "(soar-lite run PARAMS --only probe).")
+    snr.add_argument("params", type=Path, metavar="PARAMS")
+    snr.add_argument("--draws", type=int, default=0, help="K gradient draws per grouping (default: meta.snr_draws, "
+                                                          "else 16)")
+    snr.add_argument("--grouping", action="append", default=[], metavar="G,N,R",
+                     help="a grouping to estimate (repeatable; default: the params' and meta.paper_grouping)")
+    snr.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
     if args.cmd == "cost":
         return print_cost(args)
+    if args.cmd == "snr":
+        return print_snr(args)
     if args.cmd == "params":
         from .config import describe
 

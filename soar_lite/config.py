@@ -74,7 +74,7 @@ class Section:
 Backend = Literal["auto", "unsloth", "hf"]
 Sampler = Literal["auto", "custom", "generate"]
 Dtype = Literal["bfloat16", "float16", "float32"]
-TeacherKind = Literal["grounded", "intrinsic", "grounded-no-promotion"]
+TeacherKind = Literal["grounded", "intrinsic", "grounded-no-promotion", "grounded-paper-grouping"]
 RewardDecoding = Literal["greedy", "sampled", "logprob"]
 EvalMode = Literal["curriculum", "mixed"]
 Method = Literal["base-model", "hard-only", "hard-only-4x-group", "soar-pq", "soar-ps", "grounded-t", "base-t", "intrinsic-t",
@@ -171,6 +171,24 @@ class StudentRLConfig(RLConfig):
 
 
 @dataclass
+class TeacherGuardConfig(Section):
+    """The collapse guard (a trust region on the teacher update; our addition, the paper has none). After each
+    teacher update: the per-token KL of the new teacher from the previous one, on the step's own rollouts, and the
+    format-rejection rate of `probe_samples` fresh samples. An update past either bound is undone (adapter and
+    optimizer state) and retried at half the learning rate, at most `max_retries` times; after that the step keeps
+    the previous teacher. Every check, retry and skip is logged (metrics.jsonl `guard`) and shown in report 03."""
+
+    enabled: bool = param(True, help="undo and retry an update past a bound (False: measure and log only)")
+    max_kl: float = param(0.05, help="largest per-token KL(previous teacher || new teacher) of one update, k3 "
+                                     "estimate on the step's rollouts", gt=0)
+    max_reject_increase: float = param(0.25, help="largest rise of the format-rejection rate in one update: the "
+                                                  "probe's rate after it minus the step's own rate before it", gt=0)
+    probe_samples: int = param(256, help="fresh teacher samples behind the rejection rate after an update (0 = KL only)",
+                               ge=0)
+    max_retries: int = param(3, help="halvings of the learning rate before the step keeps the previous teacher", ge=0)
+
+
+@dataclass
 class MetaConfig(Section):
     """The outer loop, Algorithm 1."""
 
@@ -180,13 +198,15 @@ class MetaConfig(Section):
     r: int = param(4, help="students trained per dataset", source="Table 3", ge=1)
     M: int = param(64, help="reward questions resampled from hard-train each step", source="§1.2", ge=1)
     tau: float = param(0.01, help="promotion threshold on the moving average of the reward (used when "
-                                  "tau_null_datasets = 0)", source="Table 3")
-    tau_null_datasets: int = param(0, help="> 0: calibrate tau before step 0 from the null spread of the reward: this "
-                                           "many base-teacher datasets, one student each; tau = mean + tau_null_z * SD / "
-                                           "sqrt(ma_window) (soar.null_threshold). DEVIATION where > 0: the paper fixes "
-                                           "tau = 0.01", ge=0)
-    tau_null_z: float = param(2.0, help="z of the calibrated tau (one-sided: an untrained teacher's moving average "
-                                        "exceeds tau at most ~2% of the time)", gt=0)
+                                  "tau_null_steps = 0)", source="Table 3")
+    tau_null_steps: int = param(0, help="> 0: calibrate tau before step 0 from the null distribution of the batch reward "
+                                        "R̂: this many outer steps of the *untrained* teacher (g datasets x r students "
+                                        "each, no update); tau is the (1 - tau_fwer) quantile of the largest moving "
+                                        "average over a simulated null run of outer_steps steps (soar.null_threshold). "
+                                        "DEVIATION where > 0: the paper fixes tau = 0.01", ge=0)
+    tau_fwer: float = param(0.05, help="family-wise false-promotion rate of the calibrated tau: the chance that an "
+                                       "untrained teacher promotes at least once over the whole run", gt=0, lt=1)
+    tau_null_sims: int = param(20000, help="simulated null runs behind the calibrated tau", ge=100)
     ma_window: int = param(3, help="moving-average window of the reward (R̄ starts at 0: a window not yet full "
                                    "counts its missing steps as 0, Algorithm 1)", source="Table 3", ge=1)
     reset_ma: bool = param(True, help="empty the moving-average window after a promotion (R̄ <- 0 for the new stage). "
@@ -199,8 +219,13 @@ class MetaConfig(Section):
     teachers: list[TeacherKind] = param(["grounded", "intrinsic"],
                                         help="teachers meta-trained, each into its own directory: grounded (SOAR, meta/), "
                                              "intrinsic (learnability reward, Intrinsic-T, meta_intrinsic/), "
-                                             "grounded-no-promotion (Grounded-T without promotion, meta_no_promotion/)",
+                                             "grounded-no-promotion (Grounded-T without promotion, meta_no_promotion/), "
+                                             "grounded-paper-grouping (SOAR at meta.paper_grouping's g, n, r: the credit "
+                                             "granularity control arm, meta_paper_grouping/)",
                                         source="§2.3, §3, App. B.8")
+    paper_grouping: list[int] = param([4, 64, 4], help="[g, n, r] of the grounded-paper-grouping arm (the paper's "
+                                                       "Table 3 grouping; an odd r gives a true median student)",
+                                      source="Table 3", ge=1)
     runs: int = param(1, help="independent meta-training runs (teacher seeds) per teacher kind; run i > 0 writes "
                               "<dir>_run<i>/", source="App. B.8: 4 SOAR teachers, 3 per baseline", ge=1)
     reward_decoding: RewardDecoding = param("greedy", help="the score behind the grounded reward: greedy accuracy (paper), "
@@ -212,12 +237,26 @@ class MetaConfig(Section):
     promote: bool = param(True, help="False = the no-promotion ablation", source="§2.5")
     checkpoint_every: int = param(1, help="checkpoint every N outer steps", ge=1)
     teacher_snapshots: list[int] = param([], help="keep the teacher after these outer steps", source="§2.3: HARP 170", ge=1)
+    diagnostics_samples: int = param(2048, help="after the run: fresh samples of each trained teacher and of the "
+                                                "untrained one, on one sampling stream, for the world's question "
+                                                "diagnostics (Task.question_diagnostics; 0 = skip)", ge=0)
+    snr_draws: int = param(0, help="> 0: the meta-training report estimates the teacher-gradient SNR per outer step "
+                                   "(soar_lite.snr) from this many draws of the untrained teacher, at the run's g, n, r "
+                                   "and at paper_grouping (soar-lite snr prints the same)", ge=0)
     student: StudentRLConfig = param(factory=StudentRLConfig, help="inner-loop students", source="Table 3")
     teacher: TeacherRLConfig = param(factory=TeacherRLConfig, help="the teacher", source="Table 3")
+    guard: TeacherGuardConfig = param(factory=lambda: TeacherGuardConfig(), help="the collapse guard of the teacher "
+                                                                               "update (a trust region; our addition)")
 
     def check(self):
         _require(self.max_inner_steps >= self.inner_steps, "max_inner_steps", "must be >= inner_steps")
         _require(len(set(self.teachers)) == len(self.teachers), "teachers", "names a teacher twice")
+        _require(len(self.paper_grouping) == 3, "paper_grouping", f"must be [g, n, r], got {self.paper_grouping}")
+        _require(self.paper_grouping[0] >= 2, "paper_grouping", "g (the first value) must be >= 2 (the teacher's RLOO group)")
+
+    def grouping(self, teacher: str) -> tuple[int, int, int]:
+        """(g, n, r) of a teacher kind: meta.paper_grouping for grounded-paper-grouping, else meta.g, meta.n, meta.r."""
+        return tuple(self.paper_grouping) if teacher == "grounded-paper-grouping" else (self.g, self.n, self.r)
 
 
 @dataclass

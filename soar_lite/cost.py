@@ -117,9 +117,24 @@ def inner_steps_schedule(meta, promote_every_step: bool) -> list[int]:
 
 
 def run_work(meta, L: Lengths, concurrent: int = 1) -> tuple[Work, Work]:
-    """(fewest, most) work of a whole meta-training run (on the critical path with `concurrent` students at a time)."""
-    low = sum((outer_step_work(meta, k, L, concurrent) for k in inner_steps_schedule(meta, False)), Work())
-    high = sum((outer_step_work(meta, k, L, concurrent) for k in inner_steps_schedule(meta, True)), Work())
+    """(fewest, most) work of a whole meta-training run (on the critical path with `concurrent` students at a time),
+    with the null steps that calibrate tau (meta.tau_null_steps: outer steps at the first inner-step count)."""
+    null = outer_step_work(meta, meta.inner_steps, L, concurrent) * meta.tau_null_steps
+    low = sum((outer_step_work(meta, k, L, concurrent) for k in inner_steps_schedule(meta, False)), null)
+    high = sum((outer_step_work(meta, k, L, concurrent) for k in inner_steps_schedule(meta, True)), null)
+    return low, high
+
+
+def grounded_run_work(meta, L: Lengths, concurrent: int = 1) -> tuple[Work, Work]:
+    """(fewest, most) work of all grounded meta-training runs (every kind but intrinsic, each at its own g, n, r)."""
+    import dataclasses
+
+    low, high = Work(), Work()
+    for kind in meta.teachers:
+        if kind != "intrinsic":
+            g, n, r = meta.grouping(kind)
+            lo, hi = run_work(dataclasses.replace(meta, g=g, n=n, r=r), L, concurrent)
+            low, high = low + lo * meta.runs, high + hi * meta.runs
     return low, high
 
 
@@ -136,10 +151,10 @@ def pipeline_wall_work(cfg, L: Lengths, n_test: int, pool_size: int) -> tuple[Wo
     out = []
     for i in (0, 1):
         if ex.kind == "ray":
-            meta = run_work(m, L, concurrent=c)[i] * grounded_runs + intrinsic
+            meta = grounded_run_work(m, L, concurrent=c)[i] + intrinsic
         else:  # whole runs side by side: the critical path is ceil(runs / c) runs
             n_runs = grounded_runs + m.runs * ("intrinsic" in m.teachers)
-            meta = (run_work(m, L)[i] * grounded_runs + intrinsic) * (-(-n_runs // c) / max(n_runs, 1))
+            meta = (grounded_run_work(m, L)[i] + intrinsic) * (-(-n_runs // c) / max(n_runs, 1))
         out.append(probe_work(pool_size, cfg.probe, L) + meta + evaluation)
     return out[0], out[1]
 
@@ -219,11 +234,10 @@ def estimate_table(cfg, thr: Throughput, L: Lengths, n_test: int, pool_size: int
         "probe_h": h(probe_work(pool_size, cfg.probe, L)),
         "intrinsic_run_h": h(intrinsic_step_work(m, L) * m.outer_steps),
         # the whole pipeline: probe, every meta-training run (teacher kind x teacher seed), every evaluation student
-        "pipeline_h": tuple(h(probe_work(pool_size, cfg.probe, L)
-                              + run * (m.runs * sum(t != "intrinsic" for t in m.teachers))
+        "pipeline_h": tuple(h(probe_work(pool_size, cfg.probe, L) + runs
                               + intrinsic_step_work(m, L) * (m.outer_steps * m.runs * ("intrinsic" in m.teachers))
                               + evaluation_work(cfg.evaluate, n_test, L) * fresh_students(cfg.evaluate))
-                            for run in (low, high)),
+                            for runs in grounded_run_work(m, L)),
         # the same on the critical path with executor.workers concurrent workers (wall time)
         "pipeline_wall_h": tuple(h(w) for w in pipeline_wall_work(cfg, L, n_test, pool_size)),
     }

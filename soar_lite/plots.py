@@ -42,12 +42,14 @@ def pass_at_k_by_level(levels: pd.DataFrame, title: str = "Base model pass@k per
     return fig
 
 
-def teacher_reward(metrics: pd.DataFrame, tau: float, title: str = "Teacher reward (paper Fig. 16/19)",
+def teacher_reward(metrics: pd.DataFrame, tau: float | None, title: str = "Teacher reward (paper Fig. 16/19)",
                    ylabel: str = "reward: Δ score on Q_R vs the baseline"):
+    """R̂_t, R̄_t and promotion markers; the τ line only for a run that promotes (tau not None)."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
     ax.plot(metrics["step"], metrics["reward_mean"], color="#aaaaaa", marker=".", label="batch reward R̂_t")
     ax.plot(metrics["step"], metrics["reward_ma"], color="#d62728", label="moving average R̄_t")
-    ax.axhline(tau, ls="--", color="k", lw=0.8, label=f"τ = {tau:.4f}")
+    if tau is not None:
+        ax.axhline(tau, ls="--", color="k", lw=0.8, label=f"τ = {tau:.4f}")
     for s in metrics.loc[metrics["promoted"], "step"]:
         ax.axvline(s, color="#2ca02c", alpha=0.6, lw=1.5)
     if metrics["promoted"].any():
@@ -67,6 +69,57 @@ def promotion_stages(stage_acc: pd.DataFrame, score_label: str,
     axes[1].set_ylabel(score_label)
     for a in axes:
         a.set_xlabel("promotion stage")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def question_diagnostics(runs: dict[str, pd.DataFrame], key: str, untrained: float | None = None,
+                         title: str = "", ylabel: str = ""):
+    """One line per meta-training run: a question diagnostic of each outer step's teacher sample (the world's own,
+    `Task.question_diagnostics`); the dashed line is the untrained teacher's value on the end-of-run samples."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for name, d in runs.items():
+        if key in d:
+            ax.plot(d["step"], d[key], marker=".", label=name)
+    if untrained is not None:
+        ax.axhline(untrained, ls="--", color="k", lw=0.8, label=f"untrained teacher ({untrained:.3f})")
+    _finish(ax, "outer step", ylabel or key, title or f"{key} of each outer step's teacher sample")
+    return fig
+
+
+def null_distribution(null_datasets, r_hat, peaks, tau: float, fwer: float, window: int, title: str = ""):
+    """The calibration of τ: the null datasets' rewards R_k, the simulated null batch reward R̂ (g datasets), and the
+    largest moving average R̄ over each simulated null run, whose (1 - fwer) quantile is τ."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+    for ax, values, xlabel in ((axes[0], null_datasets, "dataset reward R_k (untrained teacher)"),
+                               (axes[1], r_hat, "simulated batch reward R̂ (one step)"),
+                               (axes[2], peaks, f"largest {window}-step moving average over a run")):
+        sns.histplot(x=pd.Series(values, dtype=float), bins=40, color="#1f77b4", ax=ax, stat="density")
+        ax.axvline(tau, ls="--", color="k", lw=0.9, label=f"τ = {tau:.4f}")
+        _finish(ax, xlabel, "density", "", legend=ax is axes[2])
+    axes[2].set_title(f"{100 * fwer:.0f}% of null runs exceed τ", fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def guard_over_steps(runs: dict[str, pd.DataFrame], max_kl: float, max_reject_increase: float, title: str = ""):
+    """The collapse guard per outer step: per-token KL of each update from the previous teacher (log scale) and the
+    format-rejection rate before and after it; crosses mark updates the guard undid."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3.4))
+    for name, d in runs.items():
+        if "kl_prev" not in d:
+            continue
+        line, = axes[0].plot(d["step"], d["kl_prev"].clip(lower=1e-7), marker=".", label=name)
+        undone = d[d["guard_retries"] > 0]
+        axes[0].scatter(undone["step"], undone["kl_prev"].clip(lower=1e-7), marker="x", s=60, color=line.get_color())
+        axes[1].plot(d["step"], d["reject_rate"], marker=".", color=line.get_color(), label=name)
+    axes[0].axhline(max_kl, ls="--", color="k", lw=0.8, label=f"bound {max_kl:g}")
+    axes[0].set_yscale("log")
+    _finish(axes[0], "outer step", "KL(previous || new) per token", "teacher update size (x: undone by the guard)")
+    _finish(axes[1], "outer step", "format-rejection rate of the step's sample",
+            f"format rejections (the guard bounds a rise of {max_reject_increase:g} per update)", legend=False)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
@@ -151,5 +204,6 @@ def mean_sd_table(table: pd.DataFrame, index="method", value="pass_at_k", scale:
     return (mean.round(1).astype(str) + " ± " + sd.round(1).astype(str)).unstack("k")
 
 
-__all__ = ["savefig", "pass_at_k_by_level", "teacher_reward", "promotion_stages", "step_diagnostics", "curves",
+__all__ = ["savefig", "pass_at_k_by_level", "teacher_reward", "promotion_stages", "question_diagnostics",
+           "null_distribution", "guard_over_steps", "step_diagnostics", "curves",
            "curves_with_reference", "delta_over", "diversity_over_training", "histogram", "mean_sd_table"]

@@ -69,19 +69,15 @@ def micro_batches(policy, lengths: list[int], micro_batch: int | None = None) ->
     return [np.arange(s, min(s + size, n)) for s in range(0, n, size)]
 
 
-def policy_gradient_step(policy, optimizer, prompt_ids, completion_ids, advantages, kl_coef: float, lr: float,
-                         grad_clip: float, micro_batch: int | None = None) -> tuple[float, float]:
-    """One optimizer step on -A*logp + kl_coef*KL(policy || initial). Returns (loss, mean KL).
+def accumulate_gradient(policy, prompt_ids, completion_ids, advantages, kl_coef: float,
+                        micro_batch: int | None = None) -> tuple[float, float]:
+    """Backpropagate -A*logp + kl_coef*KL(policy || initial) into the trainable parameters' .grad (accumulating;
+    the caller zeroes them). Returns (loss, mean KL).
 
     The batch is processed in micro-batches (`micro_batches`) with gradients accumulated; every term is
-    normalised by the whole batch's row count, so the step does not depend on how the rows are cut (tested)."""
+    normalised by the whole batch's row count, so the gradient does not depend on how the rows are cut (tested)."""
     model = policy.model
     n = len(completion_ids)
-    policy.for_training()
-    for g in optimizer.param_groups:
-        g["lr"] = lr
-    optimizer.zero_grad(set_to_none=True)
-    t0 = time.perf_counter()
     adv_all = torch.as_tensor(np.asarray(advantages), dtype=torch.float32)
     total_loss, total_kl = 0.0, 0.0
     for idx in micro_batches(policy, [len(p) + len(c) for p, c in zip(prompt_ids, completion_ids)], micro_batch):
@@ -106,6 +102,19 @@ def policy_gradient_step(policy, optimizer, prompt_ids, completion_ids, advantag
         loss.backward()
         total_loss += float(loss.detach())
         total_kl += float(kl_val.detach())
+    return total_loss, total_kl
+
+
+def policy_gradient_step(policy, optimizer, prompt_ids, completion_ids, advantages, kl_coef: float, lr: float,
+                         grad_clip: float, micro_batch: int | None = None) -> tuple[float, float]:
+    """One optimizer step on -A*logp + kl_coef*KL(policy || initial) (`accumulate_gradient`). Returns (loss, mean KL)."""
+    n = len(completion_ids)
+    policy.for_training()
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    t0 = time.perf_counter()
+    total_loss, total_kl = accumulate_gradient(policy, prompt_ids, completion_ids, advantages, kl_coef, micro_batch)
     if grad_clip:
         torch.nn.utils.clip_grad_norm_(policy.trainable(), grad_clip)
     optimizer.step()

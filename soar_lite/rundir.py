@@ -196,6 +196,7 @@ class MetaLayout:
     recorded_config = _at("checkpoints", "config.json")  # the values a resume must not change (config.resume_key)
     teacher = _at("checkpoints", "teacher.pt")  # stable copy of the latest teacher (the evaluation samples it)
     baseline = _at("checkpoints", "baseline_student.pt")
+    diagnostics = _at("diagnostics.json")  # the world's question diagnostics, trained vs untrained teacher, at the end
 
     def stamped(self, kind: str, step: int) -> Path:
         """kind in teacher / baseline_student / teacher_opt, stamped with the step it holds."""
@@ -213,7 +214,8 @@ class MetaLayout:
         return self.checkpoints / f"teacher_step{step:05d}.pt"
 
 
-META_DIRS = {"grounded": "meta", "intrinsic": "meta_intrinsic", "grounded-no-promotion": "meta_no_promotion"}
+META_DIRS = {"grounded": "meta", "intrinsic": "meta_intrinsic", "grounded-no-promotion": "meta_no_promotion",
+             "grounded-paper-grouping": "meta_paper_grouping"}
 # teacher kind -> folder of its first meta-training run; run i > 0 (another teacher seed) adds "_run<i>"
 
 

@@ -11,9 +11,13 @@ One outer step (the lines of Algorithm 1 are marked ALG1 below):
   4. moving average R̄ over `ma_window` steps, initialised to 0 (a window not yet full counts its missing steps
      as 0) and, with `meta.reset_ma`, emptied after a promotion; if R̄ exceeds tau: the median student of the
      best dataset becomes the baseline, the dataset joins PQ, inner steps grow by `inner_steps_per_promotion`
-     (§2.5). tau is `meta.tau`, or (meta.tau_null_datasets > 0) calibrated before step 0 from the null spread
-     of the reward: base-teacher datasets, `null_threshold`;
-  5. teacher RLOO update with A_k = R_k - mean_{j!=k} R_j broadcast to dataset k's rollouts.
+     (§2.5). tau is `meta.tau`, or (meta.tau_null_steps > 0) calibrated before step 0 from the null distribution
+     of the batch reward R̂ for the run's g (`null_threshold`: family-wise false-promotion rate meta.tau_fwer);
+  5. teacher RLOO update with A_k = R_k - mean_{j!=k} R_j broadcast to dataset k's rollouts (teacher.py), under
+     the collapse guard (meta.guard: an update past a KL or format-rejection bound is undone and retried at half
+     the learning rate).
+Each step also logs the world's own question diagnostics of the teacher's sample (`Task.question_diagnostics`,
+e.g. the tiny world's share of useful stepping stones); they never enter the reward.
 
 Randomness is derived from (run seed, role, teacher-seed index, step, ...) by `seeds.derive`, never carried in a
 generator, so a run killed at any
@@ -21,22 +25,23 @@ point and resumed from its last checkpoint redoes the interrupted step exactly (
 checkpoint is its step number). Checkpoints (teacher adapter + optimizer, baseline student adapter,
 promoted students, MA buffer, PQ, promotion log) are written atomically after every step.
 
-Deviations (also listed in each params file): LoRA instead of full fine-tuning; smaller g, n, r, M,
-inner steps and outer steps in the tiny and Colab settings; in the tiny world the reward's score is the
-log-likelihood of the true hard-train chains (`reward_decoding: logprob`), where greedy accuracy never moves,
-tau comes from the null spread of the reward, and the teacher's advantages are divided by their SD over the g
-datasets (`meta.teacher.normalize_advantages`). Named choices: the MA window is emptied after a promotion
-(`meta.reset_ma`; the paper is silent); for even r the median student is the lower middle one.
+Deviations (also listed in each params file): LoRA instead of full fine-tuning; smaller M, inner steps and
+outer steps in the tiny and Colab settings; in the tiny world the credit granularity is g = 64 datasets of n = 4
+questions, r = 1 (the same 256 teacher samples per step as the paper's 4 x 64, regrouped: the teacher-gradient
+SNR per step is ~30x higher, README "Credit granularity"; `grounded-paper-grouping` keeps the paper's grouping as
+a control arm), the reward's score is the log-likelihood of the true hard-train chains (`reward_decoding: logprob`),
+where greedy accuracy never moves, tau comes from the null distribution of R̂, the teacher's advantages are divided
+by their SD over the g datasets (`meta.teacher.normalize_advantages`), and the collapse guard is on. Named choices:
+the MA window is emptied after a promotion (`meta.reset_ma`; the paper is silent); for even r the median student
+is the lower middle one.
 
-`sample_qa_pairs` is the one teacher sampler (rejection sampling, App. B.2): meta-training, the evaluation's
-teacher question sets and the tiny world's report all draw through it.
+The teacher's sampler and update live in teacher.py (`sample_qa_pairs` is the one teacher sampler).
 """
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -44,13 +49,13 @@ from .config import resume_differences, resume_key
 from .executor import fans_out_students, run_jobs, worker_cache
 from .models import Snapshot, load_policy, load_snapshot, restore, save_snapshot, snapshot
 from .profile import tally
-from .rloo import cosine_lr, make_optimizer, policy_gradient_step, teacher_advantages
-from .rundir import (MetaLayout, RunDirError, append_jsonl, atomic_write, read_checked, read_jsonl, rewrite_jsonl,
-                     write_json)
+from .rloo import cosine_lr, make_optimizer
+from .rundir import MetaLayout, RunDirError, append_jsonl, read_checked, read_jsonl, rewrite_jsonl, write_json
+from .sampling import encode_prompts
 from .seeds import derive
-from .sampling import encode_prompts, sample
 from .student import RLItem, StudentJob, StudentResult, reward_questions, run_student_job, score, score_problems
-from .tasks.base import QAPair
+from .teacher import (GuardProbe, TeacherSample, dataset_advantages, sample_qa_pairs, teacher_diagnostics,
+                      teacher_update)
 
 
 # ---- pure pieces (tested on constructed numbers) --------------------------------------------
@@ -82,17 +87,102 @@ def median_student(rewards: list[float]) -> int:
     return int(order[(len(rewards) - 1) // 2])
 
 
-def null_threshold(null_rewards, window: int, z: float) -> float:
-    """τ from the null spread of the reward: mean + z * SD / sqrt(window) of the rewards earned by datasets of the
-    *untrained* teacher (one student each, each on its own Q_R). R̂_t averages g*r students that share one Q_R and
-    one baseline, so its SD is at most the per-dataset SD (perfectly correlated students); the moving average over
-    `window` steps divides that by sqrt(window). So an untrained teacher's R̄ exceeds τ with probability at most
-    about Φ(-z): a promotion means a reward above noise. Training on any data moves the score, so the null mean is
-    not 0 (tiny world: log-likelihood)."""
-    x = np.asarray(null_rewards, dtype=np.float64)
-    if len(x) < 2:
-        raise ValueError("the null spread of the reward needs at least 2 base-teacher datasets")
-    return float(x.mean() + z * x.std(ddof=1) / np.sqrt(window))
+def null_runs(null_rewards, g: int, steps: int, sims: int, rng: np.random.Generator) -> np.ndarray:
+    """`sims` simulated null runs of `steps` batch rewards R̂ (the mean of g dataset rewards) of an untrained teacher,
+    [sims, steps], from the null steps' dataset rewards `null_rewards` (one list of R_k per null outer step, each R_k
+    already the mean over its r students). The model: R_k = mu + step effect (what a step's datasets share: the Q_R
+    draw, the baseline's score) + a dataset term. Each simulated run is drawn from the *predictive* distribution,
+    so that the estimation error of the calibration is paid for:
+      - the dataset terms of a step: g residuals (about their own null step's mean) resampled with replacement, in
+        units of their pooled SD, times an SD drawn for the run from its sampling distribution
+        (s_w^2 * df_w / chi2(df_w), df_w = datasets - null steps);
+      - the step effect: N(0, sigma_b^2) per step, sigma_b^2 = max(0, V_b - s_w^2 / datasets per step) with the
+        variance of the null steps' means V_b drawn for the run as V_b * df_b / chi2(df_b), df_b = null steps - 1
+        (no step effect with one null step);
+      - the run's offset of mu: one draw per run from N(0, V_b / null steps) (one null step: s_w^2 / datasets),
+        shared by all of its steps."""
+    groups = [np.asarray(s, dtype=np.float64) for s in null_rewards]
+    if any(len(s) < 2 for s in groups):
+        raise ValueError("the null distribution of the reward needs null steps of at least 2 datasets each")
+    n_sets, n_steps = sum(len(s) for s in groups), len(groups)
+    resid = np.concatenate([s - s.mean() for s in groups])
+    df_w = n_sets - n_steps
+    s_w2 = float(resid @ resid) / df_w
+    unit = resid / np.sqrt(s_w2) * np.sqrt(n_sets / df_w) if s_w2 > 0 else resid
+    scale_w = s_w2 * df_w / rng.chisquare(df_w, size=(sims, 1))  # the run's dataset variance
+    within = np.empty((sims, steps))
+    chunk = max(1, 2_000_000 // (g * steps))
+    for a in range(0, sims, chunk):
+        b = min(sims, a + chunk)
+        within[a:b] = unit[rng.integers(n_sets, size=(b - a, steps, g))].mean(axis=2)
+    within *= np.sqrt(scale_w)
+    grand = float(np.mean(np.concatenate(groups)))
+    if n_steps >= 2:
+        v_b = float(np.var([s.mean() for s in groups], ddof=1))
+        v_b_run = v_b * (n_steps - 1) / rng.chisquare(n_steps - 1, size=(sims, 1))
+        sd_step = np.sqrt(np.maximum(0.0, v_b_run - scale_w / (n_sets / n_steps)))
+        step = rng.normal(size=(sims, steps)) * sd_step
+        offset = rng.normal(size=(sims, 1)) * np.sqrt(v_b_run / n_steps)
+    else:
+        step = 0.0
+        offset = rng.normal(size=(sims, 1)) * np.sqrt(scale_w / n_sets)
+    return grand + offset + step + within
+
+
+def null_step_sd(null_rewards) -> float:
+    """The point estimate of the step effect's SD: sqrt(max(0, Var(step means) - mean within-step variance /
+    datasets per step)); 0 with fewer than two null steps (reported; `null_runs` draws it for each run)."""
+    steps = [np.asarray(s, dtype=np.float64) for s in null_rewards]
+    if len(steps) < 2:
+        return 0.0
+    within = float(np.mean([s.var(ddof=1) for s in steps]))
+    between = float(np.var([s.mean() for s in steps], ddof=1))
+    return float(np.sqrt(max(0.0, between - within / float(np.mean([len(s) for s in steps])))))
+
+
+def moving_average_paths(r_hat: np.ndarray, window: int) -> np.ndarray:
+    """R̄_t for every row of batch rewards [runs, steps] (Algorithm 1: R̄ starts at 0, so a window not yet full
+    counts its missing steps as 0) -- `moving_average` for many runs at once."""
+    c = np.cumsum(r_hat, axis=1)
+    lagged = np.concatenate([np.zeros((len(r_hat), window)), c], axis=1)[:, : r_hat.shape[1]]
+    return (c - lagged) / window
+
+
+@dataclass
+class NullThreshold:
+    """tau from the null distribution of R̂, and what it rests on (recorded in the run's state, shown in report 03)."""
+
+    tau: float
+    fwer: float  # the family-wise false-promotion rate it is set for (over `steps` outer steps)
+    steps: int
+    g: int
+    rhat_mean: float  # mean of the null batch reward R̂
+    rhat_sd: float  # its SD at the point estimates (dataset SD / sqrt(g), plus the step effect)
+    step_sd: float  # the step effect's SD (0 with one null step)
+    z_per_step: float  # (tau - rhat_mean) / (rhat_sd / sqrt(window)): tau in SDs of one moving average
+    null_datasets: int
+    null_steps: int
+    sims: int
+
+
+def null_threshold(null_rewards, *, g: int, window: int, steps: int, fwer: float, sims: int, seed: int) -> NullThreshold:
+    """τ such that an untrained teacher promotes at least once in a run of `steps` outer steps with probability
+    `fwer` (family-wise, not per step): the (1 - fwer) quantile of max_t R̄_t over `sims` simulated null runs
+    (`null_runs`: predictive draws that pay for the calibration's own estimation error, so the rate holds over runs,
+    each calibrated on its own null steps -- tested by simulation), R̄ computed as Algorithm 1 does. Under the null
+    only the first promotion matters for this rate, so the window's reset after a promotion does not enter. Training
+    on any data moves the score, so the null mean is not 0 (tiny world: log-likelihood gain)."""
+    rng = np.random.default_rng(seed)
+    r_hat = null_runs(null_rewards, g, steps, sims, rng)
+    peak = moving_average_paths(r_hat, window).max(axis=1)
+    tau = float(np.quantile(peak, 1.0 - fwer))
+    flat = np.concatenate([np.asarray(s, dtype=np.float64) for s in null_rewards])
+    mean = float(flat.mean())
+    sd = float(np.sqrt(flat.var(ddof=1) / g + null_step_sd(null_rewards) ** 2))  # R̂'s SD at the point estimates
+    return NullThreshold(tau=tau, fwer=fwer, steps=steps, g=g, rhat_mean=mean, rhat_sd=sd,
+                         step_sd=null_step_sd(null_rewards),
+                         z_per_step=(tau - mean) / (sd / np.sqrt(window)) if sd > 0 else float("nan"),
+                         null_datasets=len(flat), null_steps=len(null_rewards), sims=sims)
 
 
 def learnability(success_rates) -> np.ndarray:
@@ -116,8 +206,9 @@ class MetaState:
     pq: list = field(default_factory=list)  # {question, answer, stage, step}
     initial_hard_train_acc: float | None = None  # stage 0 of Fig. 6: the base student, greedy, on hard-train
     initial_hard_train_score: float | None = None  # and scored by the reward metric (what SOAR-PS is chosen by)
-    tau: float | None = None  # the promotion threshold this run uses (meta.tau, or calibrated: meta.tau_null_datasets)
-    tau_null: list = field(default_factory=list)  # the calibration's base-teacher rewards
+    tau: float | None = None  # the promotion threshold this run uses (meta.tau, or calibrated: meta.tau_null_steps)
+    tau_null: list = field(default_factory=list)  # the calibration's null steps: one list of dataset rewards R_k each
+    tau_null_summary: dict = field(default_factory=dict)  # NullThreshold fields (rhat_mean, rhat_sd, z_per_step, ...)
 
 
 def check_meta_dir(cfg, paths: MetaLayout, resume: bool) -> str:
@@ -149,43 +240,6 @@ def check_meta_dir(cfg, paths: MetaLayout, resume: bool) -> str:
     return "resume"
 
 
-class TeacherSamplingError(RuntimeError):
-    pass
-
-
-@dataclass
-class TeacherSample:
-    pairs: list[QAPair]
-    completion_ids: list[list[int]]  # token ids of each accepted completion (the teacher's RLOO update needs them)
-    rejected: int  # completions that failed the format check
-
-
-def sample_qa_pairs(policy, task, count: int, *, stream: Callable[[int], tuple[str, int]],
-                    per_round: Callable[[int], int] | None = None, temperature: float = 1.0, max_rounds: int = 20,
-                    batch_size: int = 256) -> TeacherSample:
-    """`count` format-valid QA pairs from the teacher prompt by rejection sampling (App. B.2): rejected
-    completions are dropped and never enter the teacher update. `stream(round) -> (key, seed)` names each
-    round's sampling stream; `per_round(have) -> rows` how many completions a round asks for (default
-    `count`). Raises TeacherSamplingError after `max_rounds` rounds without `count` valid pairs."""
-    pairs, ids, rejected = [], [], 0
-    for round_ in range(max_rounds):
-        key, seed = stream(round_)
-        rows = per_round(len(pairs)) if per_round is not None else count
-        texts, comp = sample(policy, [task.teacher_prompt()], [key], rows, temperature, task.teacher_max_new_tokens,
-                             seed, batch_size)
-        for text, c in zip(texts[0], comp[0]):
-            qa = task.parse_teacher(text)
-            if qa is None:
-                rejected += 1
-            elif len(pairs) < count:
-                pairs.append(qa)
-                ids.append(c)
-        if len(pairs) == count:
-            return TeacherSample(pairs, ids, rejected)
-    raise TeacherSamplingError(f"only {len(pairs)}/{count} format-valid teacher samples after {max_rounds} rounds "
-                               f"({rejected} rejected); raise meta.max_teacher_tries or check the teacher prompt")
-
-
 def student_job(cfg, job: StudentJob) -> StudentResult:
     """One inner-loop student on a worker (executor.kind ray): the worker's model is loaded once; the baseline
     adapter arrives in `job` and the trained adapter goes back in the result (the base weights never travel)."""
@@ -206,14 +260,17 @@ class MetaTrainer:
     def __init__(self, cfg, task, hard_train, layout: MetaLayout, teacher: str = "grounded", run: int = 0, log=print):
         self.cfg, self.task, self.hard_train = cfg, task, list(hard_train)
         self.meta, self.kind, self.run_index = cfg.meta, teacher, run
-        # grounded (SOAR) and grounded-no-promotion use the student-improvement reward; intrinsic the learnability
+        self.g, self.n, self.r = cfg.meta.grouping(teacher)  # meta.paper_grouping for the control arm
+        # grounded (SOAR), its no-promotion and paper-grouping arms use the student-improvement reward; intrinsic the
+        # learnability reward
         self.reward = "intrinsic" if teacher == "intrinsic" else "grounded"
-        self.promotes = teacher == "grounded" and self.meta.promote
+        self.promotes = teacher in ("grounded", "grounded-paper-grouping") and self.meta.promote
         self.paths = layout
         self.log = log
         lora_seed = derive(cfg.seed, "model", "lora_init")  # teacher and students start as the same model
         self.student = load_policy(cfg.model, seed=lora_seed)
         self.teacher = load_policy(cfg.model, seed=lora_seed)
+        self.untrained_teacher: Snapshot = snapshot(self.teacher)
         task.bind_tokenizer(self.teacher.tokenizer)
         self.teacher_opt = make_optimizer(self.teacher, self.meta.teacher.lr, self.meta.teacher.weight_decay)
         self.baseline: Snapshot = snapshot(self.student)
@@ -232,6 +289,8 @@ class MetaTrainer:
         """Write the step's tensors under step-stamped names, then state.json (atomic) naming them, then
         drop older stamps: a kill at any point leaves state.json consistent with the files it names."""
         import torch
+
+        from .rundir import atomic_write
 
         p, step = self.paths, self.state.step
         files = {kind: p.stamped(kind, step).name for kind in ("teacher", "baseline_student", "teacher_opt")}
@@ -272,19 +331,42 @@ class MetaTrainer:
         return True
 
     # -- ALG1: sample g*n QA pairs with rejection sampling ---------------------------------------
-    def sample_teacher(self, step: int) -> TeacherSample:
-        need = self.meta.g * self.meta.n
-        return sample_qa_pairs(self.teacher, self.task, need,
-                               stream=lambda r: (f"t{step}r{r}", self._seed("teacher_sample", step, r)),
+    def _sample(self, stream) -> TeacherSample:
+        need = self.g * self.n
+        return sample_qa_pairs(self.teacher, self.task, need, stream=stream,
                                per_round=lambda have: need - have + max(4, need // 8),  # a little over what is missing
                                temperature=self.meta.teacher.temperature, max_rounds=self.meta.max_teacher_tries,
                                batch_size=self.cfg.model.gen_batch_size)
 
-    def _score(self, problems, step) -> float:
+    def sample_teacher(self, step: int) -> TeacherSample:
+        return self._sample(lambda r: (f"t{step}r{r}", self._seed("teacher_sample", step, r)))
+
+    def _score(self, problems, seed: int) -> float:
         """Mean score of the student as it stands on `problems` (the quantity behind the grounded reward)."""
         return float(score_problems(self.student, self.task, problems, decoding=self.meta.reward_decoding,
-                                    samples=self.meta.reward_samples, seed=self._seed("reward_score", step),
+                                    samples=self.meta.reward_samples, seed=seed,
                                     batch_size=self.cfg.model.gen_batch_size).mean())
+
+    def _grounded_rewards(self, datasets, q_r, inner: int, *, item_key, student_seed, eval_seed):
+        """ALG1: for each dataset X_k, r students start from the baseline with a fresh optimizer, run `inner` RLOO
+        steps on it (the teacher's answers as references) and are scored on Q_R with the same sampling seed as the
+        baseline, so R_kj compares the two on common random numbers. Returns (R_kj [g, r], trained adapters by
+        (k, j), mean training reward per student, the baseline's score)."""
+        restore(self.student, self.baseline)
+        base_score = self._score(q_r, eval_seed)
+        jobs = {}
+        for k, ds in enumerate(datasets):
+            items = [RLItem(qa.question, qa.answer, item_key(k, i)) for i, qa in enumerate(ds)]
+            for j in range(self.r):
+                jobs[(k, j)] = StudentJob(baseline=self.baseline, items=items, steps=inner, seed=student_seed(k, j),
+                                          reward_problems=q_r, decoding=self.meta.reward_decoding,
+                                          reward_samples=self.meta.reward_samples, eval_seed=eval_seed)
+        rewards_kj, trained, student_stats = np.zeros((len(datasets), self.r)), {}, []
+        for (k, j), res in zip(jobs, self._train_students(list(jobs.values()))):
+            rewards_kj[k, j] = res.score - base_score  # ALG1: R_kj = Score(trained student, Q_R) - Score(baseline, Q_R)
+            trained[(k, j)] = res.trained
+            student_stats.append(float(np.mean([s["reward"] for s in res.train_stats])))
+        return rewards_kj, trained, student_stats, base_score
 
     # -- one outer step -----------------------------------------------------------------------------
     def outer_step(self) -> dict:
@@ -298,35 +380,21 @@ class MetaTrainer:
 
     def _outer_step(self) -> dict:
         t0 = time.time()
-        m, step = self.meta, self.state.step
+        m, step, g, n = self.meta, self.state.step, self.g, self.n
         teacher = self.sample_teacher(step)
-        pairs, comp_ids, rejected = teacher.pairs, teacher.completion_ids, teacher.rejected
-        datasets = [pairs[k * m.n:(k + 1) * m.n] for k in range(m.g)]  # ALG1: split into X_1..X_g
+        pairs, comp_ids = teacher.pairs, teacher.completion_ids
+        datasets = [pairs[k * n:(k + 1) * n] for k in range(g)]  # ALG1: split into X_1..X_g
         q_r = reward_questions(self.hard_train, m.M, self._seed("reward_questions", step))  # ALG1: sample Q_R from D_train
-        restore(self.student, self.baseline)
-        base_score = self._score(q_r, step)
         inner = inner_steps_for(m, len(self.state.promotions))
-        rewards_kj = np.zeros((m.g, m.r))
-        trained: dict[tuple[int, int], Snapshot] = {}
-        student_stats = []
-        jobs = {}
-        for k, ds in enumerate(datasets):
-            items = [RLItem(qa.question, qa.answer, f"s{step}d{k}q{i}") for i, qa in enumerate(ds)]
-            if self.reward == "intrinsic":
-                rewards_kj[k, :] = self._learnability(items, step, k)
-                continue
-            for j in range(m.r):
-                # each student starts from the baseline with a fresh optimizer; Q_R is scored with the same
-                # sampling seed as the baseline, so R_kj compares the two on common random numbers
-                jobs[(k, j)] = StudentJob(baseline=self.baseline, items=items, steps=inner,
-                                          seed=self._seed("student_train", step, k, j), reward_problems=q_r,
-                                          decoding=m.reward_decoding, reward_samples=m.reward_samples,
-                                          eval_seed=self._seed("reward_score", step))
-        for (k, j), res in zip(jobs, self._train_students(list(jobs.values()))):
-            # ALG1: R_kj = Score(trained student, Q_R) - Score(baseline, Q_R)
-            rewards_kj[k, j] = res.score - base_score
-            trained[(k, j)] = res.trained
-            student_stats.append(float(np.mean([s["reward"] for s in res.train_stats])))
+        if self.reward == "intrinsic":
+            restore(self.student, self.baseline)
+            base_score = self._score(q_r, self._seed("reward_score", step))
+            rewards_kj = np.repeat([[self._learnability(ds, step, k)] for k, ds in enumerate(datasets)], self.r, axis=1)
+            trained, student_stats = {}, []
+        else:
+            rewards_kj, trained, student_stats, base_score = self._grounded_rewards(
+                datasets, q_r, inner, item_key=lambda k, i: f"s{step}d{k}q{i}",
+                student_seed=lambda k, j: self._seed("student_train", step, k, j), eval_seed=self._seed("reward_score", step))
         r_k = rewards_kj.mean(axis=1)  # ALG1: R_k = mean_j R_kj
         r_hat = float(r_k.mean())
         self.state.reward_history.append(r_hat)
@@ -348,20 +416,28 @@ class MetaTrainer:
                                           "hard_train_greedy_acc": self.hard_train_greedy_acc()})
             save_snapshot(self.baseline, self.paths.promoted(stage))
             promoted = True
-        # ALG1: teacher RLOO update, every rollout of X_k gets A_k (rewards from before the promotion)
-        adv = teacher_advantages(r_k, [m.n] * m.g)
-        if m.teacher.normalize_advantages:  # DEVIATION (named in the params): A_k / SD_k(R_k), TRL's option
-            adv = adv / (float(np.std(r_k)) + 1e-8)
+        # the world's own reading of the sample (never part of the reward): e.g. the share of useful stepping stones
+        diagnostics = self.task.question_diagnostics(pairs, self.hard_train)
+        # ALG1: teacher RLOO update, every rollout of X_k gets A_k (rewards from before the promotion), under the guard
+        adv = dataset_advantages(r_k, [n] * g, m.teacher.normalize_advantages)
         prompt = encode_prompts(self.teacher.tokenizer, [self.task.teacher_prompt()])[0]
         lr = cosine_lr(step, m.outer_steps, m.teacher.lr, m.teacher.warmup_steps)
-        t_loss, t_kl = policy_gradient_step(self.teacher, self.teacher_opt, [prompt] * len(comp_ids), comp_ids, adv,
-                                            m.teacher.kl_coef, lr, m.teacher.grad_clip)
+        update = teacher_update(self.teacher, self.teacher_opt, self.task, [prompt] * len(comp_ids), comp_ids, adv,
+                                m.teacher, lr, m.guard, reject_before=teacher.reject_rate,
+                                probe=GuardProbe(stream=lambda a: (f"guard{step}a{a}", self._seed("guard_probe", step, a)),
+                                                 temperature=m.teacher.temperature,
+                                                 batch_size=self.cfg.model.gen_batch_size))
         row = {"step": step, "reward_mean": r_hat, "reward_ma": ma, "tau": self.state.tau, "promoted": promoted,
                "promotions": len(self.state.promotions), "baseline_score": base_score, "inner_steps": inner,
-               "rejected": rejected, "accepted": len(pairs), "rewards": r_k.tolist(), "rewards_kj": rewards_kj.tolist(),
+               "rejected": teacher.rejected, "accepted": len(pairs), "rewards": r_k.tolist(), "rewards_kj": rewards_kj.tolist(),
                "student_train_reward": float(np.mean(student_stats)) if student_stats else None,
-               "teacher_kl": t_kl, "teacher_lr": lr, "seconds": round(time.time() - t0, 2),
+               "teacher_kl": update["teacher_kl"], "teacher_lr": lr, "guard": update["guard"], "diagnostics": diagnostics,
+               "seconds": round(time.time() - t0, 2),
                "questions": [qa.question for qa in pairs], "answers": [qa.answer for qa in pairs]}
+        if update["guard"]["retries"]:
+            self.log(f"step {step}: collapse guard -- {update['guard']['retries']} retries"
+                     + (", kept the previous teacher" if update["guard"]["kept_previous"] else
+                        f", kept the update at lr x{update['guard']['lr_scale']:g}"))
         self.state.step += 1
         return row
 
@@ -376,50 +452,66 @@ class MetaTrainer:
     def hard_train_score(self) -> float:
         """The run's own reward metric (meta.reward_decoding) of the student as it stands, on all of hard-train:
         what SOAR-PS is selected by (the paper: greedy accuracy, its reward metric)."""
-        return float(score_problems(self.student, self.task, self.hard_train, decoding=self.meta.reward_decoding,
-                                    samples=self.meta.reward_samples, seed=self._seed("hard_train_score"),
-                                    batch_size=self.cfg.model.gen_batch_size).mean())
+        return self._score(self.hard_train, self._seed("hard_train_score"))
 
     def calibrate_tau(self) -> None:
-        """τ from the null spread of the reward (meta.tau_null_datasets > 0): base-teacher datasets of n questions,
-        one student each at the first inner-step count, scored like R_kj on a fresh Q_R each."""
+        """τ from the null distribution of the batch reward (meta.tau_null_steps > 0): that many outer steps of the
+        *untrained* teacher, each exactly like a real one (g datasets of n, r students each at the first inner-step
+        count, a fresh Q_R, the baseline scored on it) but with no update; then `null_threshold` for this run's g,
+        window and length at the family-wise rate meta.tau_fwer."""
         m = self.meta
-        if m.tau_null_datasets == 0 or not self.promotes:
+        if m.tau_null_steps == 0 or not self.promotes:
             self.state.tau = m.tau
             return
-        t0, rewards = time.time(), []
-        for i in range(m.tau_null_datasets):
-            pairs = sample_qa_pairs(self.teacher, self.task, m.n,
-                                    stream=lambda r, i=i: (f"null{i}r{r}", self._seed("tau_null_teacher", i, r)),
-                                    temperature=m.teacher.temperature, max_rounds=m.max_teacher_tries,
-                                    batch_size=self.cfg.model.gen_batch_size).pairs
-            q_r = reward_questions(self.hard_train, m.M, self._seed("tau_null_questions", i))
-            restore(self.student, self.baseline)
-            base = float(score_problems(self.student, self.task, q_r, decoding=m.reward_decoding,
-                                        samples=m.reward_samples, seed=self._seed("tau_null_score", i),
-                                        batch_size=self.cfg.model.gen_batch_size).mean())
-            items = [RLItem(qa.question, qa.answer, f"null{i}q{q}") for q, qa in enumerate(pairs)]
-            job = StudentJob(baseline=self.baseline, items=items, steps=m.inner_steps,
-                             seed=self._seed("tau_null_student", i), reward_problems=q_r, decoding=m.reward_decoding,
-                             reward_samples=m.reward_samples, eval_seed=self._seed("tau_null_score", i))
-            rewards.append(run_student_job(self.student, self.task, job, m.student, self.cfg.model.gen_batch_size).score - base)
-        self.state.tau = null_threshold(rewards, m.ma_window, m.tau_null_z)
-        self.state.tau_null = rewards
-        self.log(f"tau from the null spread of {len(rewards)} base-teacher datasets: mean {np.mean(rewards):+.4f}, "
-                 f"SD {np.std(rewards, ddof=1):.4f} -> tau {self.state.tau:.4f} ({time.time() - t0:.0f} s)")
+        t0, null = time.time(), []
+        for s in range(m.tau_null_steps):
+            pairs = self._sample(lambda r, s=s: (f"null{s}r{r}", self._seed("tau_null_teacher", s, r))).pairs
+            datasets = [pairs[k * self.n:(k + 1) * self.n] for k in range(self.g)]
+            q_r = reward_questions(self.hard_train, m.M, self._seed("tau_null_questions", s))
+            rewards_kj, *_ = self._grounded_rewards(
+                datasets, q_r, m.inner_steps, item_key=lambda k, i, s=s: f"null{s}d{k}q{i}",
+                student_seed=lambda k, j, s=s: self._seed("tau_null_student", s, k, j),
+                eval_seed=self._seed("tau_null_score", s))
+            null.append(rewards_kj.mean(axis=1).tolist())
+        thr = null_threshold(null, g=self.g, window=m.ma_window, steps=m.outer_steps, fwer=m.tau_fwer,
+                             sims=m.tau_null_sims, seed=self._seed("tau_null_simulation"))
+        self.state.tau, self.state.tau_null, self.state.tau_null_summary = thr.tau, null, asdict(thr)
+        self.log(f"tau from {len(null)} null steps x {self.g} datasets of the untrained teacher: R̂ {thr.rhat_mean:+.4f} "
+                 f"± {thr.rhat_sd:.4f} -> tau {thr.tau:.4f} (family-wise false-promotion rate {m.tau_fwer:g} over "
+                 f"{m.outer_steps} steps; {thr.z_per_step:.2f} SDs of one moving average; {time.time() - t0:.0f} s)")
 
     def hard_train_greedy_acc(self) -> float:
         """Greedy accuracy of the student as it stands on all of hard-train (Fig. 6, left)."""
         return float(score_problems(self.student, self.task, self.hard_train, decoding="greedy", seed=0,
                                     batch_size=self.cfg.model.gen_batch_size).mean())
 
-    def _learnability(self, items: list[RLItem], step: int, k: int) -> float:
-        """App. B.4: mean over the dataset of learnability(success rate of 32 base-student samples)."""
+    def _learnability(self, dataset, step: int, k: int) -> float:
+        """App. B.4: mean over the dataset of learnability(success rate of `intrinsic_samples` base-student samples)."""
         restore(self.student, self.baseline)
-        rates = score(self.student, self.task, [it.question for it in items], [it.reference for it in items],
-                      [it.key for it in items], decoding="sampled", samples=self.meta.intrinsic_samples,
-                      seed=self._seed("intrinsic_score", step, k), batch_size=self.cfg.model.gen_batch_size)
+        rates = score(self.student, self.task, [qa.question for qa in dataset], [qa.answer for qa in dataset],
+                      [f"s{step}d{k}q{i}" for i in range(len(dataset))], decoding="sampled",
+                      samples=self.meta.intrinsic_samples, seed=self._seed("intrinsic_score", step, k),
+                      batch_size=self.cfg.model.gen_batch_size)
         return float(learnability(rates).mean())
+
+    def final_diagnostics(self) -> dict:
+        """The world's question diagnostics of the teacher as it stands and of the untrained teacher, on
+        `meta.diagnostics_samples` fresh samples each from one sampling stream shared by every run and both
+        teachers (common random numbers); written to diagnostics.json. {} when the world has none or it is off."""
+        rows = self.meta.diagnostics_samples
+        if rows == 0:
+            return {}
+        key, seed = "diagnostics", derive(self.cfg.seed, "meta_train", "diagnostics_sample")
+        args = dict(rows=rows, key=key, seed=seed, temperature=self.meta.teacher.temperature,
+                    batch_size=self.cfg.model.gen_batch_size)
+        trained = teacher_diagnostics(self.teacher, self.task, self.hard_train, **args)
+        current = snapshot(self.teacher)
+        restore(self.teacher, self.untrained_teacher)
+        untrained = teacher_diagnostics(self.teacher, self.task, self.hard_train, **args)
+        restore(self.teacher, current)
+        out = {"step": self.state.step, "samples": rows, "trained": trained, "untrained": untrained}
+        write_json(self.paths.diagnostics, out)
+        return out
 
     def run(self, resume: bool = False, on_step=None) -> list[dict]:
         if check_meta_dir(self.cfg, self.paths, resume) == "resume":
@@ -443,4 +535,7 @@ class MetaTrainer:
         self.save()
         write_json(self.paths.pq, self.state.pq)
         write_json(self.paths.promotions, self.state.promotions)
+        done = self.paths.diagnostics.exists() and json.loads(self.paths.diagnostics.read_text()).get("step") == self.state.step
+        if not done:
+            self.final_diagnostics()
         return read_jsonl(self.paths.metrics)

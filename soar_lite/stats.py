@@ -78,3 +78,19 @@ def mean_sd(x) -> str:
     """'mean ± SD (n)' in percent, the paper's tables' statistic."""
     x = 100 * np.asarray(x, dtype=np.float64)
     return f"{x.mean():.1f} ± {x.std(ddof=1) if len(x) > 1 else 0.0:.1f} (n={len(x)})"
+
+
+def two_proportions(p_a: float, n_a: int, p_b: float, n_b: int) -> dict:
+    """p_a - p_b for two shares of n_a and n_b items: a 95% Wald interval and a two-sided pooled z test (NaN when a
+    side is empty or both shares are 0 or 1)."""
+    out = {"difference": p_a - p_b, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
+    if n_a < 1 or n_b < 1:
+        return out
+    se = np.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b)
+    pooled = (p_a * n_a + p_b * n_b) / (n_a + n_b)
+    se0 = np.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    half = float(stats.norm.ppf(1 - ALPHA / 2) * se)
+    out.update(ci_low=out["difference"] - half, ci_high=out["difference"] + half)
+    if se0 > 0:
+        out["p_value"] = float(2 * stats.norm.sf(abs(out["difference"]) / se0))
+    return out

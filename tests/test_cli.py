@@ -188,3 +188,28 @@ def test_pin_cpu_reaches_the_stage_kernels(tmp_path):
                        cwd=REPO, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"{PIN_CPU_ENV['MKL_CBWR']} DEFAULT" in (tmp_path / "ci" / "01_probe.ipynb").read_text()
+
+
+def test_snr_command_prints_the_snr_per_grouping(tmp_path):
+    """soar-lite snr on the ci world (after its probe): one line per grouping, with the SNR, its interval and the
+    outer steps it implies; the estimate is kept in meta_snr/ and reused. Bad input is one line, exit 2."""
+    from soar_lite.config import load_config
+    from soar_lite.stages import probe
+
+    cfg = load_config("ci", [f"results_dir={tmp_path}"])
+    probe.run(cfg, log=lambda m: None)
+    sizes = ["meta.reward_decoding=logprob", "meta.inner_steps=2", "meta.student.group_size=8",
+             "meta.student.batch_questions=4", "meta.M=8"]  # rewards that differ between datasets
+    cmd = [sys.executable, "-m", "soar_lite.cli", "snr", "ci", "-o", f"results_dir={tmp_path}",
+           *[a for o in sizes for a in ("-o", o)], "--draws", "3",
+           "--grouping", "2,4,1", "--grouping", "4,2,1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [line for line in r.stdout.splitlines() if line.strip().startswith("g=")]
+    assert len(lines) == 2 and "g=2" in lines[0] and "g=4" in lines[1]
+    assert all(re.search(r"SNR -?[0-9.]+(e-?\d+)? \(95% CI", line) and "outer steps" in line for line in lines)
+    assert len(list((tmp_path / "ci" / "meta_snr").glob("snr_*.json"))) == 2
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert again.stdout == r.stdout  # read back, not recomputed
+    bad = subprocess.run(cmd[:-4] + ["--grouping", "2,x,1"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "G,N,R" in bad.stderr

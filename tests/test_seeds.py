@@ -40,13 +40,14 @@ def test_step0_evaluation_is_independent_of_the_probes_batches(tiny_task):
 
 
 def test_a_full_run_derives_no_seed_for_two_roles(tmp_path):
-    """probe -> tiny_world -> meta_train (grounded, intrinsic, no promotion; 2 teacher seeds) -> evaluate (every
-    method) -> analyze at ci size, recording every derivation."""
+    """probe -> tiny_world -> meta_train (grounded, intrinsic, no promotion, paper grouping; 2 teacher seeds; tau
+    from null steps; the SNR estimate) -> evaluate (every method) -> analyze at ci size, recording every derivation."""
     from soar_lite.config import load_config
     from soar_lite.stages import analyze, evaluate, meta_train, probe, tiny_world
 
-    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.runs=2", "meta.tau_null_datasets=2",
-                             "meta.teachers=[grounded, intrinsic, grounded-no-promotion]",
+    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.runs=2", "meta.tau_null_steps=2", "meta.snr_draws=2",
+                             "meta.teachers=[grounded, intrinsic, grounded-no-promotion, grounded-paper-grouping]",
+                             "meta.paper_grouping=[2, 4, 1]",
                              "evaluate.methods=[base-model, hard-only, hard-only-4x-group, soar-pq, soar-ps, grounded-t, "
                              "base-t, intrinsic-t, grounded-t-no-promotion, curated]"])
     quiet = lambda *a: None  # noqa: E731

@@ -49,3 +49,23 @@ def test_power_is_alpha_without_a_gap_and_near_one_with_a_large_one(gap, paired,
 
 def test_mean_sd_is_in_percent():
     assert mean_sd([0.1, 0.3]) == "20.0 ± 14.1 (n=2)"
+
+
+@pytest.mark.parametrize("pa,na,pb,nb", [(0.158, 2000, 0.048, 2000), (0.5, 100, 0.5, 100), (0.1, 50, 0.3, 80)])
+def test_two_proportions_matches_the_z_test(pa, na, pb, nb):
+    from soar_lite.stats import two_proportions
+
+    r = two_proportions(pa, na, pb, nb)
+    pooled = (pa * na + pb * nb) / (na + nb)
+    z = (pa - pb) / np.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb))
+    assert r["difference"] == pytest.approx(pa - pb)
+    assert r["p_value"] == pytest.approx(2 * st.norm.sf(abs(z)))
+    half = 1.959964 * np.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((pa - pb - half, pa - pb + half), rel=1e-5)
+
+
+@pytest.mark.parametrize("pa,na,pb,nb", [(0.0, 10, 0.0, 10), (0.2, 0, 0.1, 10)])
+def test_two_proportions_undefined(pa, na, pb, nb):
+    from soar_lite.stats import two_proportions
+
+    assert np.isnan(two_proportions(pa, na, pb, nb)["p_value"])

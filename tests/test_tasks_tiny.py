@@ -100,3 +100,23 @@ def test_tokenizer_round_trip_and_one_token_per_value():
     assert ids[0] == tok.bos_token_id
     assert tok.decode(ids, skip_special_tokens=True) == s
     assert tok.convert_ids_to_tokens(ids)[5] == "123"
+
+
+def test_question_diagnostics(task):
+    """useful = an uncertain fact on a hard-train path and a correct final answer; shares over the pairs read."""
+    from soar_lite.tasks.base import QAPair
+
+    w = task.world
+    hard = [w.problem(x, d) for x, d in w.hard_candidates[:1]]
+    path = w.path(hard[0].meta["x"], hard[0].meta["depth"])
+    v = next(v for v in path if w.kind[v] != COMMON)  # an uncertain fact on the hard-train path
+    truth = w.format_chain(w.chain(v, 1))
+    wrong = f"{(int(truth) + 1) % w.spec.n_values:03d}"
+    off = next(x for x in range(w.spec.n_values) if w.kind[x] == COMMON)  # a common fact: never on a path's uncertain set
+    q = w.question(v, 1)
+    pairs = [QAPair(q, truth, ""), QAPair(q, wrong, ""), QAPair(w.question(off, 1), w.format_chain(w.chain(off, 1)), ""),
+             QAPair("f^(12)", "001", "")]
+    d = task.question_diagnostics(pairs, hard)
+    assert d == {"n": 4, "useful_share": 0.25, "on_path_share": 0.5, "correct_share": 0.5, "well_posed_share": 0.75,
+                 "unique_share": 0.75}
+    assert task.question_diagnostics([], hard) == {"n": 0}

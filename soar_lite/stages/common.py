@@ -10,7 +10,7 @@ from pathlib import Path
 from ..models import Snapshot, load_policy, load_snapshot, restore
 from ..rundir import RunLayout, check_writable, read_json, run_lock, write_json
 from ..seeds import derive
-from ..soar import sample_qa_pairs
+from ..teacher import sample_qa_pairs
 from ..tasks import make_task
 from ..tasks.base import Problem, QAPair
 

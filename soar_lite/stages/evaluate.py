@@ -49,8 +49,11 @@ from .common import exclusive, hard_sets, load, open_run, teacher_questions
 INFERENCE_METHODS = ("base-model", "soar-ps")
 CENTRAL = ("hard-only", "soar-pq", "grounded-t", "base-t")  # the two central comparisons get `seeds` students
 COMPARISONS = [("soar-pq", "hard-only"), ("grounded-t", "base-t"), ("soar-ps", "hard-only"), ("grounded-t", "hard-only"),
-               ("curated", "hard-only"), ("hard-only-4x-group", "hard-only"), ("hard-only", "base-model"),
-               ("grounded-t", "intrinsic-t"), ("grounded-t", "grounded-t-no-promotion"), ("soar-pq", "grounded-t")]
+               ("base-t", "hard-only"), ("curated", "hard-only"), ("hard-only-4x-group", "hard-only"),
+               ("hard-only", "base-model"), ("grounded-t", "intrinsic-t"), ("grounded-t", "grounded-t-no-promotion"),
+               ("soar-pq", "grounded-t")]
+# teacher methods whose students take their questions from teacher seed (student index mod meta.runs)
+TEACHER_METHODS = tuple(m for m, kind in meta_train.TEACHER_KIND.items() if kind is not None)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class EvaluateResult:
     n_questions: dict[str, int]  # method -> size of its synthetic question set (student 0)
     pq_runs: list[int]  # grounded runs with >= min_promotions promotions (the PQ/PS sources)
     ps_stages: dict[int, int]  # run -> the promotion stage SOAR-PS evaluates
+    teacher_status: dict[str, dict[int, str]] = dataclasses.field(default_factory=dict)  # method -> seed -> status
 
     def summary_table(self) -> pd.DataFrame:
         """method x k: 'mean ± SD (n)' in percent, the paper's statistic."""
@@ -77,25 +81,35 @@ class EvaluateResult:
             k = int(self.comparisons.k.max()) if k is None else k
         c = self.comparisons[self.comparisons.k == k] if not self.comparisons.empty else self.comparisons
         for _, r in c.iterrows():
+            if r.test == "untestable":
+                out.append(f"{r.comparison}: {r.note}.")
+                continue
             if np.isnan(r.p_value):
                 continue
             verdict = ("established" if r.p_value < stats.ALPHA else "not established")
+            power = (f"power for the paper's MATH ratio ({r.paper_ratio:.2f}x) {r.power:.2f}" if not np.isnan(r.power)
+                     else r.note or "no power figure")
             out.append(f"{r.comparison} at pass@{k}: {100 * r.difference:+.1f} points (95% CI {100 * r.ci_low:+.1f} to "
                        f"{100 * r.ci_high:+.1f}, {r.test}, p = {r.p_value:.2g}, n = {r.n_a}/{r.n_b}): difference "
-                       f"{verdict}; power for the paper's MATH ratio ({r.paper_ratio:.2f}x) {r.power:.2f}.")
+                       f"{verdict}; {power}.")
         for m, why in self.skipped.items():
             out.append(f"{m}: skipped ({why}).")
+        for m, status in self.teacher_status.items():
+            out.append(f"{m} teachers: " + "; ".join(f"teacher seed {i} {st}" for i, st in status.items()) + ".")
         return out + self.paper_findings(k)
 
     def verdict(self, comparison: str, k: int) -> tuple[str, str]:
         """(reproduced | contradicted | not established | cannot be tested here, the numbers behind it) for 'a vs b'."""
         c = self.comparisons
         row = c[(c.comparison == comparison) & (c.k == k)] if not c.empty else c
+        if not row.empty and row.test.iloc[0] == "untestable":
+            return "cannot be tested here", f"{comparison}: {row.note.iloc[0]}"
         if row.empty or np.isnan(row.p_value.iloc[0]):
             return "cannot be tested here", f"{comparison}: not evaluated or too few students"
         r = row.iloc[0]
+        power = f"power {r.power:.2f}" if not np.isnan(r.power) else (r.note or "no power figure")
         numbers = (f"{comparison} {100 * r.difference:+.1f} points of pass@{k} (95% CI {100 * r.ci_low:+.1f} to "
-                   f"{100 * r.ci_high:+.1f}, p = {r.p_value:.2g}, n = {r.n_a}/{r.n_b}, power {r.power:.2f})")
+                   f"{100 * r.ci_high:+.1f}, p = {r.p_value:.2g}, n = {r.n_a}/{r.n_b}, {power})")
         if r.p_value >= stats.ALPHA:
             return "not established", numbers
         return ("reproduced" if r.difference > 0 else "contradicted"), numbers
@@ -107,7 +121,10 @@ class EvaluateResult:
         k = int(self.comparisons.k.max()) if k is None else k
         out = []
         for finding, comps in (("Finding 1 (SOAR unlocks learning where direct RL has no signal)",
-                                ["soar-pq vs hard-only", "grounded-t vs base-t", "grounded-t vs hard-only"]),
+                                ["soar-pq vs hard-only", "soar-ps vs hard-only", "grounded-t vs base-t",
+                                 "grounded-t vs hard-only"]),
+                               ("Premise (the untrained model's own questions vs Hard-Only, the paper's Fig. 5 left)",
+                                ["base-t vs hard-only"]),
                                ("Finding 2 (grounded rewards beat intrinsic rewards)", ["grounded-t vs intrinsic-t"]),
                                ("Promotion is needed (Grounded-T beats Grounded-T without promotion)",
                                 ["grounded-t vs grounded-t-no-promotion"])):
@@ -230,6 +247,7 @@ def student_job(cfg, method: str, s: int) -> dict:
                                          ecfg=mcfg, seed_of=seed_of, batch_size=cfg.model.gen_batch_size)
     stop, window = summarize(curve, rewards, ecfg)
     curve["method"], curve["seed"] = method, s
+    curve["teacher_seed"] = s % cfg.meta.runs if method in TEACHER_METHODS else -1  # Fig. 5 right per teacher seed
     points = int(((curve.step >= stop) & (curve.step <= stop + ecfg.after_stop_window)).sum() // len(ecfg.ks))
     return {"finals": [{"method": method, "seed": s, "k": int(k), "pass_at_k": float(v)} for k, v in window.items()],
             "curve": curve, "n_questions": len(items), "seconds": time.time() - t0,
@@ -279,30 +297,72 @@ def run(cfg, log=print) -> EvaluateResult:
                                             "ps_stages": {str(k): v for k, v in ps_stages.items()},
                                             "n_questions": n_questions, "workers": cfg.executor.workers})
     return EvaluateResult(table=table, curves=curves, stops=stops, comparisons=comparisons, skipped=skipped,
-                          timings=timings, n_questions=n_questions, pq_runs=eligible, ps_stages=ps_stages)
+                          timings=timings, n_questions=n_questions, pq_runs=eligible, ps_stages=ps_stages,
+                          teacher_status=teacher_status(cfg, [m for m in ecfg.methods if m not in skipped]))
+
+
+def teacher_status(cfg, methods) -> dict[str, dict[int, str]]:
+    """How each teacher method's teachers fared in meta-training, seed by seed (stable, guarded, collapsed): a
+    collapsed or guarded teacher is named wherever its students are reported."""
+    return {m: {i: meta_train.read(cfg, meta_train.TEACHER_KIND[m], i).status() for i in range(cfg.meta.runs)}
+            for m in methods if meta_train.TEACHER_KIND.get(m) is not None}
 
 
 def paper_ratio(a: str, b: str, k: int) -> float:
-    """The paper's MATH (Table 4) ratio a/b at pass@k; where the paper has no row for b (base-t) or no row for a,
-    the ratio of a to Hard-Only (the comparison's size the paper implies); NaN when neither exists."""
+    """The paper's MATH (Table 4) ratio a/b at pass@k, where Table 4 reports both rows; NaN otherwise (no gap of the
+    paper's to power against: Base-T and Grounded-T without promotion have no row there)."""
     t = paper_table("MATH (Table 4)")
-    mean = lambda m: float(t.loc[m, k].split("±")[0])  # noqa: E731
-    if a not in t.index:
+    if a not in t.index or b not in t.index or a == b:
         return np.nan
-    ref = b if b in t.index else "hard-only"
-    return mean(a) / mean(ref) if a != ref else np.nan
+    mean = lambda m: float(t.loc[m, k].split("±")[0])  # noqa: E731
+    return mean(a) / mean(b)
+
+
+def power_note(a: str, b: str) -> str:
+    """Why a comparison has no power figure ('' when it has one)."""
+    t = paper_table("MATH (Table 4)")
+    missing = [m for m in (a, b) if m not in t.index]
+    return f"no power: the paper's Table 4 has no {' or '.join(missing)} row" if missing else ""
+
+
+def identical_by_construction(cfg) -> dict[tuple[str, str], str]:
+    """Comparisons between two arms that are the same by construction in this run, with why: Grounded-T vs Grounded-T
+    without promotion when, for every teacher seed, the two trained teachers hold equal tensors (with common random
+    numbers the runs are identical until the first promotion, so no promotion means one teacher twice)."""
+    out = {}
+    pairs = [(meta_train.trained_teacher_path(cfg, "grounded", i),
+              meta_train.trained_teacher_path(cfg, "grounded-no-promotion", i)) for i in range(cfg.meta.runs)]
+    if pairs and all(a.exists() and b.exists() for a, b in pairs):
+        import torch
+
+        same = all(all(torch.equal(x[n], y[n]) for n in x) for x, y in
+                   ((load_snapshot(a), load_snapshot(b)) for a, b in pairs))
+        if same:
+            out[("grounded-t", "grounded-t-no-promotion")] = ("untestable: the two teachers are identical (no grounded "
+                                                              "run promoted, so the arms never diverged)")
+    return out
 
 
 def compare_methods(cfg, table: pd.DataFrame) -> pd.DataFrame:
     """Each comparison at each k: difference, 95% CI, test (paired by student where both arms are trained fresh
     students or both inference with the same student indices; else Welch), and the design's power for the paper's
     relative gap, simulated with this run's own SDs."""
-    cols = ["comparison", "k", "difference", "ci_low", "ci_high", "p_value", "n_a", "n_b", "power", "test", "paper_ratio"]
+    cols = ["comparison", "k", "difference", "ci_low", "ci_high", "p_value", "n_a", "n_b", "power", "test", "paper_ratio",
+            "note"]
     if table.empty:
         return pd.DataFrame(columns=cols)
     rows = []
+    identical = identical_by_construction(cfg)
     for a, b in COMPARISONS:
         if a not in set(table.method) or b not in set(table.method):
+            continue
+        if (a, b) in identical:
+            for k in sorted(table.k.unique()):
+                xa = table[(table.method == a) & (table.k == k)].pass_at_k
+                xb = table[(table.method == b) & (table.k == k)].pass_at_k
+                rows.append({"comparison": f"{a} vs {b}", "k": int(k), "difference": float(xa.mean() - xb.mean()),
+                             "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan, "n_a": len(xa), "n_b": len(xb),
+                             "power": np.nan, "test": "untestable", "paper_ratio": np.nan, "note": identical[(a, b)]})
             continue
         for k in sorted(table.k.unique()):
             xa = table[(table.method == a) & (table.k == k)].set_index("seed").pass_at_k.sort_index()
@@ -316,7 +376,7 @@ def compare_methods(cfg, table: pd.DataFrame) -> pd.DataFrame:
             pw = np.nan if np.isnan(gap) else stats.power(gap, len(xa), len(xb), paired, float(xa.std(ddof=1)),
                                                            float(xb.std(ddof=1)), sd_diff, seed=pw_seed)
             rows.append({"comparison": f"{a} vs {b}", "k": int(k), **{c: r[c] for c in cols[2:8]}, "power": pw,
-                         "test": r["test"], "paper_ratio": ratio})
+                         "test": r["test"], "paper_ratio": ratio, "note": power_note(a, b)})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -324,6 +384,7 @@ def compare_methods(cfg, table: pd.DataFrame) -> pd.DataFrame:
 PAPER_TABLES = {
     "MATH (Table 4)": {
         "base-model": "0.3±0.1 1.0±0.2 2.0±0.4 3.9±0.8 7.5±1.3", "hard-only": "0.5±0.1 1.7±0.4 3.2±0.8 5.7±1.5 9.6±2.6",
+        "hard-only-4x-group": "1.4±1.0 3.9±2.6 6.1±3.9 8.9±5.5 12.4±7.4",
         "soar-pq": "1.7±1.0 5.3±2.6 8.5±3.7 13.0±4.8 18.9±5.3", "soar-ps": "1.0±0.2 3.8±0.6 6.8±1.1 11.5±1.6 18.1±2.4",
         "grounded-t": "1.6±0.5 5.1±1.4 8.4±2.1 13.1±2.9 19.1±3.7", "intrinsic-t": "1.0±0.6 3.3±2.1 5.7±3.5 9.2±5.3 14.1±7.5",
         "curated": "2.1±0.0 6.6±0.1 10.5±0.3 15.7±0.5 21.8±0.9",
@@ -339,6 +400,7 @@ PAPER_TABLES = {
 
 def paper_table(name: str) -> pd.DataFrame:
     """A paper table as a DataFrame (rows: our method names; curated = the paper's 'MATH train (128)' row,
-    which is what our math-world curated arm samples; base-t is not reported in the paper's tables)."""
+    which is what our math-world curated arm samples; hard-only-4x-group = 'Hard-Only (g=128)', a 4x RLOO group;
+    base-t and grounded-t-no-promotion are not reported in the paper's tables)."""
     rows = {m: dict(zip([1, 4, 8, 16, 32], v.split())) for m, v in PAPER_TABLES[name].items()}
     return pd.DataFrame(rows).T

@@ -1,7 +1,14 @@
 """Stage `meta_train` (notebook 03): Algorithm 1 for each teacher kind in `meta.teachers` and each of `meta.runs`
 teacher seeds -- the grounded SOAR teacher into meta/, the intrinsic (learnability) Intrinsic-T teacher into
-meta_intrinsic/, Grounded-T without promotion into meta_no_promotion/; further seeds into <dir>_run<i>/ (paper §2,
+meta_intrinsic/, Grounded-T without promotion into meta_no_promotion/, SOAR at the paper's grouping (the credit-
+granularity control arm, meta.paper_grouping) into meta_paper_grouping/; further seeds into <dir>_run<i>/ (paper §2,
 §3, App. B.8). The loop is `soar_lite.soar.MetaTrainer`; this module runs it and reads back what it wrote.
+
+Does the teacher learn? Read three ways, none of them the hard-test set: the reward's trend at a fixed inner-step
+count; the world's own question diagnostics per outer step (`Task.question_diagnostics`, e.g. the tiny world's
+share of useful stepping stones) with a Spearman trend; and, at the end, those diagnostics of the trained teacher
+against the untrained one on one sampling stream (diagnostics.json). With `meta.snr_draws` the stage also estimates
+the teacher-gradient SNR per outer step at the run's and the paper's grouping (soar_lite.snr; tables/teacher_snr.csv).
 """
 from __future__ import annotations
 
@@ -13,11 +20,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .. import stats as st
 from ..executor import run_jobs
-from ..rundir import read_json, read_jsonl
+from ..rundir import read_json, read_jsonl, write_json, write_table
 from ..soar import MetaTrainer, check_meta_dir
 from ..tasks import make_task
 from .common import exclusive, hard_sets, open_run
+
+# a teacher whose sample fails the format check at this rate (or more) at some outer step is called collapsed
+COLLAPSE_REJECT_RATE = 0.4
 
 # evaluation's teacher methods -> the meta-trained teacher they sample (None = the untrained model)
 TEACHER_KIND = {"base-t": None, "grounded-t": "grounded", "intrinsic-t": "intrinsic",
@@ -35,10 +46,77 @@ class MetaRun:
     promotions: list[dict]  # step, dataset, student, reward, hard_train_score, hard_train_greedy_acc
     initial_hard_train_acc: float | None  # the base student's greedy accuracy on hard-train (stage 0)
     initial_hard_train_score: float | None  # and its reward-metric score there
-    tau: float | None  # the threshold the run used (calibrated from tau_null when meta.tau_null_datasets > 0)
-    tau_null: list[float]  # the calibration's base-teacher rewards
+    tau: float | None  # the threshold the run used (calibrated from tau_null when meta.tau_null_steps > 0)
+    tau_null: list[list[float]]  # the calibration's null steps: the dataset rewards R_k of each
+    tau_null_summary: dict  # soar.NullThreshold's fields (empty for a fixed tau)
+    end_diagnostics: dict  # diagnostics.json: the world's question diagnostics, trained vs untrained teacher
     dir: Path
     seconds: float = 0.0  # spent in this session
+
+    def diagnostics(self) -> pd.DataFrame:
+        """One row per outer step: the world's question diagnostics of that step's teacher sample, the sample's
+        format-rejection rate, and the guard's record of the update that followed."""
+        if self.metrics.empty:
+            return pd.DataFrame()
+        m = self.metrics
+        out = pd.DataFrame(list(m["diagnostics"])) if "diagnostics" in m else pd.DataFrame(index=m.index)
+        out.insert(0, "step", m.step.values)
+        out["reject_rate"] = (m.rejected / (m.rejected + m.accepted)).values
+        if "guard" in m:
+            g = pd.DataFrame(list(m["guard"]))
+            out["kl_prev"], out["guard_retries"], out["kept_previous"] = g.kl_prev, g.retries, g.kept_previous
+            out["reject_after"] = g.reject_after
+        return out
+
+    @property
+    def collapsed(self) -> bool:
+        """A step's sample failed the format check at COLLAPSE_REJECT_RATE or more."""
+        d = self.diagnostics()
+        return bool(len(d) and (d.reject_rate >= COLLAPSE_REJECT_RATE).any())
+
+    @property
+    def guard_events(self) -> int:
+        """Outer steps whose update the collapse guard undid at least once."""
+        d = self.diagnostics()
+        return int((d.guard_retries > 0).sum()) if "guard_retries" in d else 0
+
+    def status(self) -> str:
+        """'collapsed', 'guarded (N updates retried)' or 'stable' -- how reports name this teacher."""
+        if self.collapsed:
+            return "collapsed"
+        return f"guarded ({self.guard_events} updates retried)" if self.guard_events else "stable"
+
+    def null_simulation(self, cfg) -> tuple[np.ndarray, np.ndarray]:
+        """The calibration's simulated null runs again (same seed): (R̂ of every simulated step, the largest moving
+        average of every simulated run) -- tau is the (1 - meta.tau_fwer) quantile of the second."""
+        from ..seeds import derive
+        from ..soar import moving_average_paths, null_runs
+
+        s = self.tau_null_summary
+        rng = np.random.default_rng(derive(cfg.seed, "meta_train", "tau_null_simulation", self.run))
+        r_hat = null_runs(self.tau_null, s["g"], s["steps"], s["sims"], rng)
+        return r_hat.ravel(), moving_average_paths(r_hat, cfg.meta.ma_window).max(axis=1)
+
+    def diagnostic_trend(self, key: str = "useful_share") -> dict:
+        """Spearman trend of a question diagnostic over outer steps (NaN where the world logs none)."""
+        d = self.diagnostics()
+        if key not in d or d[key].notna().sum() < 3:
+            return {"spearman_rho": np.nan, "p_value": np.nan, "first": np.nan, "last": np.nan}
+        rho, p = stats.spearmanr(d.step, d[key])
+        half = len(d) // 2
+        return {"spearman_rho": float(rho), "p_value": float(p), "first": float(d[key].iloc[:half].mean()),
+                "last": float(d[key].iloc[half:].mean())}
+
+    def end_comparison(self, key: str = "useful_share") -> dict:
+        """The trained teacher's share vs the untrained teacher's on diagnostics.json's fresh samples: difference
+        with its 95% interval and a two-proportion test (common random numbers make the samples positively
+        correlated, so treating them as independent is conservative). {} where not measured."""
+        e = self.end_diagnostics
+        if not e or key not in e.get("trained", {}) or key not in e.get("untrained", {}):
+            return {}
+        a, b = e["trained"], e["untrained"]
+        return {"trained": a[key], "untrained": b[key], "n_trained": a["n"], "n_untrained": b["n"],
+                **st.two_proportions(a[key], a["n"], b[key], b["n"])}
 
     def stage_table(self) -> pd.DataFrame:
         """Stage 0 (base student) and each promotion: the baseline on all of hard-train, greedy accuracy (Fig. 6) and the
@@ -63,11 +141,23 @@ class MetaRun:
         inner = int(m.inner_steps.mode().iloc[0])
         at = m[m.inner_steps == inner]
         rho, p = stats.spearmanr(at.step, at.reward_mean) if len(at) >= 3 else (np.nan, np.nan)
-        return {"run": self.name, "inner_steps": inner, "n_steps": len(at), "spearman_rho": float(rho), "p_value": float(p),
+        trend, end = self.diagnostic_trend(), self.end_comparison()
+        g, n, r = self.grouping()
+        return {"run": self.name, "grouping": f"{g}x{n}x{r}", "inner_steps": inner, "n_steps": len(at),
+                "spearman_rho": float(rho), "p_value": float(p),
                 "reward_first_half": float(at.reward_mean.iloc[: len(at) // 2].mean()) if len(at) >= 2 else np.nan,
                 "reward_second_half": float(at.reward_mean.iloc[len(at) // 2:].mean()) if len(at) >= 2 else np.nan,
+                "useful_rho": trend["spearman_rho"], "useful_p": trend["p_value"],
+                "useful_end_trained": end.get("trained", np.nan), "useful_end_untrained": end.get("untrained", np.nan),
+                "useful_end_diff_ci": (end.get("ci_low", np.nan), end.get("ci_high", np.nan)),
                 "kl_first": float(m.teacher_kl.iloc[0]), "kl_last": float(m.teacher_kl.iloc[-1]),
-                "promotions": len(self.promotions), "tau": self.tau}
+                "promotions": len(self.promotions), "tau": self.tau, "status": self.status()}
+
+    def grouping(self) -> tuple[int, int, int]:
+        """(g, n, r) the run used, read from its first logged step."""
+        m = self.metrics
+        rk = m.rewards_kj.iloc[0]
+        return len(rk), int(m.accepted.iloc[0]) // len(rk), len(rk[0])
 
     def pq_examples(self, n: int = 6) -> dict[int, str]:
         """The first `n` Promotion Questions of each promotion stage, as 'question=answer'."""
@@ -80,6 +170,7 @@ class MetaRun:
 @dataclass
 class MetaTrainResult:
     runs: dict[tuple[str, int], MetaRun] = field(default_factory=dict)  # (teacher kind, run) -> run
+    snr: pd.DataFrame = field(default_factory=pd.DataFrame)  # teacher-gradient SNR per grouping (meta.snr_draws)
 
     @property
     def grounded(self) -> MetaRun | None:
@@ -90,8 +181,33 @@ class MetaTrainResult:
         return self.runs.get(("intrinsic", 0))
 
     def learning_table(self) -> pd.DataFrame:
-        """One row per run: the reward trend at fixed inner steps, the teacher's KL from its start, promotions, tau."""
+        """One row per run: the reward trend at fixed inner steps, the useful-share trend and its end comparison with
+        the untrained teacher, the teacher's KL from its start, promotions, tau, status (stable / guarded / collapsed)."""
         return pd.DataFrame([r.learning() for r in self.runs.values() if not r.metrics.empty])
+
+    def end_table(self, keys=("useful_share", "on_path_share", "correct_share", "unique_share", "reject_rate")) -> pd.DataFrame:
+        """Per run: each question diagnostic of the trained and the untrained teacher on the same fresh samples."""
+        rows = []
+        for r in self.runs.values():
+            e = r.end_diagnostics
+            if not e:
+                continue
+            for key in keys:
+                if key in e["trained"] and key in e["untrained"]:
+                    rows.append({"run": r.name, "diagnostic": key, "untrained": e["untrained"][key],
+                                 "trained": e["trained"][key], "samples": e["samples"]})
+        return pd.DataFrame(rows)
+
+    def guard_table(self) -> pd.DataFrame:
+        """Every outer step whose teacher update the collapse guard undid: run, step, retries, KL and rejections."""
+        rows = []
+        for r in self.runs.values():
+            d = r.diagnostics()
+            if "guard_retries" in d:
+                for _, x in d[d.guard_retries > 0].iterrows():
+                    rows.append({"run": r.name, "step": int(x.step), "retries": int(x.guard_retries),
+                                 "kept_previous": bool(x.kept_previous), "reject_before": x.reject_rate})
+        return pd.DataFrame(rows)
 
     def findings(self) -> list[str]:
         """Sentences computed from the runs (the report's closing cell)."""
@@ -104,34 +220,102 @@ class MetaTrainResult:
                 trend = "cannot be tested for a trend (fewer than 3 steps)"
             else:
                 trend = ("rises" if lr["spearman_rho"] > 0 else "falls") if lr["p_value"] < 0.05 else "shows no trend"
-            tau = f"; tau {lr['tau']:.4f}" if lr["tau"] is not None and r.teacher == "grounded" else ""
-            out.append(f"{r.name}: at {lr['inner_steps']} inner steps the reward {trend} over {lr['n_steps']} outer steps "
-                       f"(Spearman rho {lr['spearman_rho']:+.2f}, p = {lr['p_value']:.2g}; mean {lr['reward_first_half']:+.4f} "
-                       f"in the first half, {lr['reward_second_half']:+.4f} in the second); teacher KL from its start "
-                       f"{lr['kl_first']:.1e} -> {lr['kl_last']:.1e} per token; {lr['promotions']} promotions{tau}.")
+            tau = f"; tau {lr['tau']:.4f}" if lr["tau"] is not None and r.teacher in PROMOTING else ""
+            text = (f"{r.name} ({lr['grouping']}, {lr['status']}): at {lr['inner_steps']} inner steps the reward {trend} "
+                    f"over {lr['n_steps']} outer steps (Spearman rho {lr['spearman_rho']:+.2f}, p = {lr['p_value']:.2g}; "
+                    f"mean {lr['reward_first_half']:+.4f} in the first half, {lr['reward_second_half']:+.4f} in the "
+                    f"second); {lr['promotions']} promotions{tau}.")
+            t = r.diagnostic_trend()
+            if not np.isnan(t["p_value"]):
+                rises = "rises" if t["spearman_rho"] > 0 and t["p_value"] < 0.05 else \
+                    "falls" if t["p_value"] < 0.05 else "shows no trend"
+                text += (f" Useful share of its samples {rises} over outer steps (Spearman rho {t['spearman_rho']:+.2f}, "
+                         f"p = {t['p_value']:.2g}; {t['first']:.3f} in the first half, {t['last']:.3f} in the second).")
+            e = r.end_comparison()
+            if e:
+                verdict = "beyond the sampling error" if e["ci_low"] > 0 else \
+                    "below the untrained teacher beyond the sampling error" if e["ci_high"] < 0 else "not established"
+                text += (f" At the end, on {e['n_trained']} / {e['n_untrained']} format-valid fresh samples: useful "
+                         f"share {e['trained']:.3f} vs the untrained teacher's {e['untrained']:.3f} "
+                         f"({e['difference']:+.3f}, 95% CI {e['ci_low']:+.3f} to {e['ci_high']:+.3f}, "
+                         f"p = {e['p_value']:.2g}): {verdict}.")
+            out.append(text)
+        out += self.snr_findings()
         return out
+
+    def snr_findings(self) -> list[str]:
+        out = []
+        for r in self.snr.itertuples():
+            steps = "never (SNR <= 0)" if not np.isfinite(r.steps_for_snr_1) else f"about {r.steps_for_snr_1:,.0f}"
+            out.append(f"Teacher-gradient SNR per outer step at g = {r.g}, n = {r.n}, r = {r.r}: {r.snr:.4f} (95% CI "
+                       f"{r.ci_low:.4f} to {r.ci_high:.4f}, {r.draws} draws of the untrained teacher): {steps} outer "
+                       f"steps before the summed signal exceeds the noise.")
+        return out
+
+
+PROMOTING = ("grounded", "grounded-paper-grouping")  # the kinds that calibrate tau and promote
 
 
 def runs_of(cfg) -> list[tuple[str, int]]:
     return [(kind, i) for kind in cfg.meta.teachers for i in range(cfg.meta.runs)]
 
 
+def _worker_log(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def log(msg):
+        with open(path, "a") as f:
+            f.write(msg + "\n")
+    return log
+
+
 def meta_job(cfg, kind: str, i: int, resume: bool, log=None) -> float:
     """One meta-training run (teacher kind, teacher seed i) into its own folder; returns its seconds. A run in a
     worker process logs into <run dir>/run.log (and its metrics.jsonl as always)."""
     layout = cfg.layout.meta(kind, i)
-    if log is None:
-        layout.dir.mkdir(parents=True, exist_ok=True)
-        logfile = layout.dir / "run.log"
-
-        def log(msg):
-            with open(logfile, "a") as f:
-                f.write(msg + "\n")
+    log = log or _worker_log(layout.dir / "run.log")
     hard_train, _ = hard_sets(cfg)
     log(f"== {kind} teacher, run {i}")
     t0 = time.time()
     MetaTrainer(cfg, make_task(cfg.task), hard_train, layout, teacher=kind, run=i, log=log).run(resume=resume)
     return time.time() - t0
+
+
+def snr_path(cfg, grouping, draws: int) -> Path:
+    g, n, r = grouping
+    return cfg.run_dir / "meta_snr" / f"snr_g{g}_n{n}_r{r}_K{draws}.json"
+
+
+def snr_job(cfg, grouping: tuple[int, int, int], draws: int, log=None) -> dict:
+    """The teacher-gradient SNR at one grouping (soar_lite.snr.estimate), kept in meta_snr/ and reused when the same
+    grouping and draw count are asked again with the same values a meta-training run depends on (config.resume_key,
+    recorded beside it; anything else is recomputed)."""
+    import hashlib
+    import json
+
+    from ..config import resume_key
+    from ..snr import estimate
+
+    path = snr_path(cfg, grouping, draws)
+    key = hashlib.sha256(json.dumps(resume_key(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    if path.exists():
+        kept = read_json(path)
+        if kept.get("config_key") == key:
+            return {k: v for k, v in kept.items() if k != "config_key"}
+    log = log or _worker_log(path.parent / "snr.log")
+    hard_train, _ = hard_sets(cfg)
+    row = estimate(cfg, make_task(cfg.task), hard_train, grouping, draws, log=log).row()
+    write_json(path, {**row, "config_key": key})
+    return row
+
+
+def teacher_snr(cfg, groupings=None, draws: int | None = None, log=print) -> pd.DataFrame:
+    """`soar-lite snr`: the SNR for each grouping (default: the params' and meta.paper_grouping), one after another."""
+    from ..snr import groupings as default_groupings
+
+    hard_sets(cfg)  # the probe must have run
+    draws = draws or cfg.meta.snr_draws
+    return pd.DataFrame([snr_job(cfg, gr, draws, log) for gr in (groupings or default_groupings(cfg))])
 
 
 def preflight(cfg, resume: bool) -> dict[tuple[str, int], str]:
@@ -140,23 +324,43 @@ def preflight(cfg, resume: bool) -> dict[tuple[str, int], str]:
     return {(kind, i): check_meta_dir(cfg, cfg.layout.meta(kind, i), resume) for kind, i in runs_of(cfg)}
 
 
+def _job(cfg, what: str, *args) -> object:
+    """One job of the stage on a worker: a meta-training run or an SNR estimate."""
+    return meta_job(cfg, *args) if what == "meta" else snr_job(cfg, *args)
+
+
 @exclusive("meta_train")
 def run(cfg, resume: bool = False, log=print) -> MetaTrainResult:
     """Meta-train every (teacher kind, teacher seed) of the config, each resumable from its own checkpoints: on
     `executor.workers` local processes, or (executor.kind ray) one after another here with every outer step's
-    g*r students on the Ray actors. Each run's seeds come from its own index: the same results in any order."""
+    g*r students on the Ray actors. Each run's seeds come from its own index: the same results in any order. With
+    meta.snr_draws > 0 the SNR estimates run as further jobs beside them."""
+    from ..snr import groupings
+
     preflight(cfg, resume)  # refuse before anything is written
-    open_run(cfg)
+    layout = open_run(cfg)
     hard_sets(cfg)  # fail here, before any worker starts, if the probe has not run
     runs = runs_of(cfg)
     in_process = cfg.executor.kind == "ray" or cfg.executor.workers <= 1
-    jobs = [(cfg, kind, i, resume, log if in_process else None) for kind, i in runs]
-    seconds = run_jobs(meta_job, jobs, 1 if in_process else cfg.executor.workers,
-                       on_done=lambda job, sec: log(f"== {job[1]} teacher, run {job[2]}: done in {sec / 60:.1f} min"))
+    here = log if in_process else None
+    snr_groupings = groupings(cfg) if cfg.meta.snr_draws else []
+    jobs = [(cfg, "meta", kind, i, resume, here) for kind, i in runs]
+    jobs += [(cfg, "snr", gr, cfg.meta.snr_draws, here) for gr in snr_groupings]
+
+    def done(job, out):
+        if job[1] == "meta":
+            log(f"== {job[2]} teacher, run {job[3]}: done in {out / 60:.1f} min")
+        else:
+            log(f"== SNR at g, n, r = {job[2]}: {out['snr']:.4f} ({out['seconds'] / 60:.1f} min)")
+
+    outputs = run_jobs(_job, jobs, 1 if in_process else cfg.executor.workers, on_done=done)
     result = MetaTrainResult()
-    for (kind, i), sec in zip(runs, seconds):
+    for (kind, i), sec in zip(runs, outputs):
         result.runs[(kind, i)] = read(cfg, kind, i)
         result.runs[(kind, i)].seconds = sec
+    if snr_groupings:
+        result.snr = pd.DataFrame(outputs[len(runs):])
+        write_table(result.snr, layout.table("teacher_snr"))
     return result
 
 
@@ -169,7 +373,8 @@ def read(cfg, teacher: str = "grounded", run: int = 0) -> MetaRun:
                    promotions=read_json(p.promotions) if p.promotions.exists() else [],
                    initial_hard_train_acc=state.get("initial_hard_train_acc"),
                    initial_hard_train_score=state.get("initial_hard_train_score"), tau=state.get("tau"),
-                   tau_null=state.get("tau_null", []), dir=p.dir)
+                   tau_null=state.get("tau_null", []), tau_null_summary=state.get("tau_null_summary", {}),
+                   end_diagnostics=read_json(p.diagnostics) if p.diagnostics.exists() else {}, dir=p.dir)
 
 
 def read_all(cfg) -> MetaTrainResult:

@@ -24,7 +24,8 @@ from ..models import TINY_MODEL_DIR, restore, snapshot
 from ..probe import count_correct
 from ..rundir import write_json, write_table
 from ..seeds import derive
-from ..soar import null_threshold, sample_qa_pairs
+from ..soar import null_threshold
+from ..teacher import sample_qa_pairs
 from .. import stats
 from ..student import RLItem, StudentJob, reward_questions, run_student_job, score_problems
 from ..tasks import make_task
@@ -38,7 +39,7 @@ class TinyWorldResult:
     final: pd.DataFrame  # arm, seed, k, pass_at_k at the last step
     labels: pd.DataFrame  # the untrained teacher's pairs: question, answer, well_posed, depth, uncertain, correct
     deltas: pd.DataFrame  # dataset, delta, baseline, delta_greedy, decoding (the null spread of the reward)
-    summary: dict  # includes null_tau: the threshold this null spread implies for meta.g * meta.r students
+    summary: dict  # includes null_tau: the tau this null spread implies for batches of meta.g datasets (soar.null_threshold)
     pretrain_info: dict  # how the shipped model was pretrained
 
     def piece_table(self) -> pd.DataFrame:
@@ -72,8 +73,8 @@ class TinyWorldResult:
             f"(95% CI {100 * c['ci_low']:+.1f} to {100 * c['ci_high']:+.1f}, {c['test']}, p = {c['p_value']:.2g}, n = "
             f"{c['n_a']}): the stepping-stone property is {verdict} in this run.",
             f"Null spread of the reward ({unit} gain from one base-teacher dataset, n = {len(d)}): {d.mean():+.4f} ± "
-            f"{d.std(ddof=1):.4f}; the tau it implies (mean + z SD / sqrt(MA window)), which an untrained teacher's "
-            f"moving average exceeds at most ~2% of the time: {self.summary['null_tau']:.4f}.",
+            f"{d.std(ddof=1):.4f}; the tau it implies for batches of g datasets (an untrained teacher promotes at "
+            f"least once in a run with the family-wise rate meta.tau_fwer): {self.summary['null_tau']:.4f}.",
         ]
 
     def teacher_difficulty(self) -> pd.DataFrame:
@@ -198,7 +199,10 @@ def run(cfg, log=print) -> TinyWorldResult:
                            batch_size=bs)
     write_table(deltas, layout.table("base_teacher_rewards"))
     timings["latent_signal_s"] = time.time() - t0
-    summary = {"null_tau": null_threshold(deltas.delta, cfg.meta.ma_window, cfg.meta.tau_null_z),
+    m = cfg.meta
+    null = null_threshold([deltas.delta.tolist()], g=m.g, window=m.ma_window, steps=m.outer_steps, fwer=m.tau_fwer,
+                          sims=m.tau_null_sims, seed=seed_of("tau_null_simulation"))
+    summary = {"null_tau": null.tau, "null_rhat_sd": null.rhat_sd,
                "easy_greedy_accuracy": easy_greedy, "n_easy": len(easy), "n_stones": len(stones),
                "n_hard_train": len(hard_train), "n_hard_test": len(hard_test), "teacher_rejected": sampled.rejected,
                "teacher_pairs": len(pairs), "timings_s": {k: round(v, 1) for k, v in timings.items()}}

@@ -113,6 +113,13 @@ class Task:
         raise ValueError(f"task {self.name!r} cannot label its own questions (analyze.judge 'exact'): "
                          "name an LLM judge (openai:<model> or hf:<path>)")
 
+    def question_diagnostics(self, pairs: list[QAPair], hard_train: list[Problem]) -> dict[str, float]:
+        """Optional: the world's own reading of a teacher sample -- shares of questions with a property the world
+        can decide (e.g. the tiny world's useful stepping stones). Logged per outer step (metrics.jsonl
+        `diagnostics`) and compared between trained and untrained teachers at the end of a run; never part of any
+        reward. Must hold `n` (the pairs read); {} = the world has none."""
+        return {}
+
     def split_groups(self, problems: list[Problem]) -> list:
         """One label per problem; the hard-train/hard-test split keeps each label on one side (default: every
         problem its own group, the paper's plain random split)."""

@@ -356,6 +356,28 @@ class TinyTask(Task):
             return None
         return x, depth
 
+    def question_diagnostics(self, pairs: list[QAPair], hard_train: list[Problem]) -> dict[str, float]:
+        """Shares of a teacher sample (`Task.question_diagnostics`), correctness and well-posedness by `exact_label`:
+        well_posed; correct (final value right); on_path (an uncertain fact of the question's path lies on the path
+        of a hard-train problem: training on it can move hard-train); useful (on_path and correct: the feature that
+        explains most of a dataset's grounded reward, TEACHER_SIGNAL.md); unique (distinct questions / n)."""
+        w = self.world
+        hard_pieces = {v for p in hard_train for v in w.path(p.meta["x"], p.meta["depth"]) if w.kind[v] != COMMON}
+        n = len(pairs)
+        if n == 0:
+            return {"n": 0}
+        correct, on_path, useful, posed = 0, 0, 0, 0
+        for qa in pairs:
+            label = self.exact_label(qa.question, qa.answer)
+            parsed = self.parse_question(qa.question) if label["is_well_posed"] else None
+            posed += parsed is not None
+            hit = parsed is not None and any(w.kind[v] != COMMON and v in hard_pieces for v in w.path(*parsed))
+            correct += label["is_correct"]
+            on_path += hit
+            useful += hit and label["is_correct"]
+        return {"n": n, "useful_share": useful / n, "on_path_share": on_path / n, "correct_share": correct / n,
+                "well_posed_share": posed / n, "unique_share": len({qa.question for qa in pairs}) / n}
+
     def exact_label(self, question: str, answer: str) -> dict:
         """Exact labels of one teacher pair, mapped to the paper's taxonomy (App. C.4):
         Ambiguous: the question lacks its depth or its input (`f^(012)`, `f^3()`, a fragment);

@@ -1,0 +1,176 @@
+"""The teacher: rejection sampling of QA pairs (App. B.2) and its RLOO update with a collapse guard (§2.3).
+
+Follows the paper:
+- `sample_qa_pairs` is the one teacher sampler: completions that fail the task's format check are dropped and never
+  enter the update (App. B.2, Proposition 1). Meta-training, the evaluation's teacher question sets, the SNR
+  estimate and the tiny world's report all draw through it.
+- `teacher_update`: one RLOO policy-gradient step over all accepted rollouts, dataset k's advantage
+  A_k = R_k - mean_{j!=k} R_j broadcast to its rollouts (`rloo.teacher_advantages`), KL to the initial model.
+
+Our addition, named (`meta.guard`): a **collapse guard**, i.e. a trust region checked after the fact. With
+advantages normalised over the g datasets (`meta.teacher.normalize_advantages`) every Adam step has the same size
+whatever the signal; at a low signal-to-noise ratio one such step can throw the teacher out of the format (measured:
+the committed tiny run's teacher seed 1 went from KL 0.007 to 1.09 per token in one update and wrote 237-1,423
+malformed questions per step from then on). After each update the guard measures (a) the per-token KL of the new
+teacher from the previous one on the step's own rollouts (k3 estimate of KL(previous || new)) and (b) the
+format-rejection rate of `probe_samples` fresh samples. An update past either bound is undone -- adapter and AdamW
+state put back exactly -- and retried at half the learning rate, up to `max_retries` times; after that the step
+keeps the previous teacher. What happened is returned for the metrics log (`guard`).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .models import restore, snapshot
+from .rloo import policy_gradient_step
+from .sampling import completion_logprobs, sample
+from .tasks.base import QAPair
+
+
+class TeacherSamplingError(RuntimeError):
+    pass
+
+
+@dataclass
+class TeacherSample:
+    pairs: list[QAPair]
+    completion_ids: list[list[int]]  # token ids of each accepted completion (the teacher's RLOO update needs them)
+    rejected: int  # completions that failed the format check
+
+    @property
+    def reject_rate(self) -> float:
+        """Share of all sampled completions that failed the format check."""
+        total = self.rejected + len(self.pairs)
+        return self.rejected / total if total else 0.0
+
+
+def sample_qa_pairs(policy, task, count: int, *, stream: Callable[[int], tuple[str, int]],
+                    per_round: Callable[[int], int] | None = None, temperature: float = 1.0, max_rounds: int = 20,
+                    batch_size: int = 256) -> TeacherSample:
+    """`count` format-valid QA pairs from the teacher prompt by rejection sampling (App. B.2): rejected
+    completions are dropped and never enter the teacher update. `stream(round) -> (key, seed)` names each
+    round's sampling stream; `per_round(have) -> rows` how many completions a round asks for (default
+    `count`). Raises TeacherSamplingError after `max_rounds` rounds without `count` valid pairs."""
+    pairs, ids, rejected = [], [], 0
+    for round_ in range(max_rounds):
+        key, seed = stream(round_)
+        rows = per_round(len(pairs)) if per_round is not None else count
+        texts, comp = sample(policy, [task.teacher_prompt()], [key], rows, temperature, task.teacher_max_new_tokens,
+                             seed, batch_size)
+        for text, c in zip(texts[0], comp[0]):
+            qa = task.parse_teacher(text)
+            if qa is None:
+                rejected += 1
+            elif len(pairs) < count:
+                pairs.append(qa)
+                ids.append(c)
+        if len(pairs) == count:
+            return TeacherSample(pairs, ids, rejected)
+    raise TeacherSamplingError(f"only {len(pairs)}/{count} format-valid teacher samples after {max_rounds} rounds "
+                               f"({rejected} rejected); raise meta.max_teacher_tries or check the teacher prompt")
+
+
+def format_reject_rate(policy, task, rows: int, *, key: str, seed: int, temperature: float, batch_size: int) -> float:
+    """Share of `rows` fresh teacher samples that fail the format check (one sampling call, no retries)."""
+    texts, _ = sample(policy, [task.teacher_prompt()], [key], rows, temperature, task.teacher_max_new_tokens, seed,
+                      batch_size)
+    return float(np.mean([task.parse_teacher(t) is None for t in texts[0]]))
+
+
+def rollout_logprobs(policy, prompt_ids, completion_ids, batch_size: int = 256) -> list[np.ndarray]:
+    """Per-token log-probabilities of each completion under the policy as it stands (no grad, LoRA merged)."""
+    import torch
+
+    out = []
+    with torch.no_grad(), policy.merged():
+        for s in range(0, len(completion_ids), batch_size):
+            lp, mask = completion_logprobs(policy.model, prompt_ids[s:s + batch_size], completion_ids[s:s + batch_size],
+                                           policy.tokenizer.pad_token_id, policy.device)
+            lp, mask = lp.cpu().numpy().astype(np.float64), mask.cpu().numpy().astype(bool)
+            out += [lp[i][mask[i]] for i in range(len(lp))]
+    return out
+
+
+def k3_kl(old: list[np.ndarray], new: list[np.ndarray]) -> float:
+    """Per-token KL(old || new) on rollouts sampled from `old`: the k3 estimator (rho - 1) - log rho with
+    rho = p_new / p_old per token, averaged per row, then over rows (>= 0; 0 iff the token probabilities agree)."""
+    rows = []
+    for lo, ln in zip(old, new):
+        if len(lo):
+            log_rho = ln - lo
+            rows.append(float(np.mean(np.expm1(log_rho) - log_rho)))
+    return float(np.mean(rows)) if rows else 0.0
+
+
+@dataclass
+class GuardProbe:
+    """How the guard samples the new teacher: `stream(attempt) -> (key, seed)`."""
+
+    stream: Callable[[int], tuple[str, int]]
+    temperature: float = 1.0
+    batch_size: int = 256
+
+
+def teacher_update(teacher, optimizer, task, prompt_ids, completion_ids, advantages, rl, lr: float, guard, *,
+                   reject_before: float, probe: GuardProbe) -> dict:
+    """ALG1's teacher RLOO update under the collapse guard (module docstring). `rl` is meta.teacher, `guard`
+    meta.guard, `reject_before` the format-rejection rate of the step's own sample (the teacher before the update).
+
+    Returns the row for metrics.jsonl: loss and teacher_kl (KL from the initial model, as the policy-gradient step
+    reports it) of the update that was kept, and `guard`: kl_prev and reject_after per attempt, retries, the
+    learning-rate scale kept, and `kept_previous` when every attempt failed."""
+    before, opt_state = snapshot(teacher), copy.deepcopy(optimizer.state_dict())
+    old_lp = rollout_logprobs(teacher, prompt_ids, completion_ids)
+    attempts = []
+    for attempt in range(guard.max_retries + 1):
+        scale = 0.5 ** attempt
+        loss, kl_ref = policy_gradient_step(teacher, optimizer, prompt_ids, completion_ids, advantages, rl.kl_coef,
+                                            lr * scale, rl.grad_clip)
+        kl_prev = k3_kl(old_lp, rollout_logprobs(teacher, prompt_ids, completion_ids))
+        reject_after = None
+        if guard.probe_samples:
+            key, seed = probe.stream(attempt)
+            reject_after = format_reject_rate(teacher, task, guard.probe_samples, key=key, seed=seed,
+                                              temperature=probe.temperature, batch_size=probe.batch_size)
+        ok = kl_prev <= guard.max_kl and (reject_after is None or reject_after - reject_before <= guard.max_reject_increase)
+        attempts.append({"lr_scale": scale, "kl_prev": kl_prev, "reject_after": reject_after, "within_bounds": ok})
+        if ok or not guard.enabled:
+            return {"loss": loss, "teacher_kl": kl_ref, "guard": _guard_row(attempts, reject_before, kept_previous=False)}
+        restore(teacher, before)  # undo: the adapter and AdamW's moments and step count as they were
+        optimizer.load_state_dict(copy.deepcopy(opt_state))
+    # every attempt was past a bound: the previous teacher stays (its KL from the initial model is the one the
+    # policy-gradient step measured before updating, the same in every attempt)
+    return {"loss": loss, "teacher_kl": kl_ref, "guard": _guard_row(attempts, reject_before, kept_previous=True)}
+
+
+def _guard_row(attempts: list[dict], reject_before: float, kept_previous: bool) -> dict:
+    last = attempts[-1]
+    return {"retries": len(attempts) - 1, "lr_scale": 0.0 if kept_previous else last["lr_scale"],
+            "kl_prev": last["kl_prev"], "reject_before": reject_before, "reject_after": last["reject_after"],
+            "kept_previous": kept_previous, "attempts": attempts}
+
+
+def dataset_advantages(dataset_rewards, dataset_sizes, normalize: bool) -> np.ndarray:
+    """Per-rollout teacher advantages (§2.3): A_k = R_k - mean_{j!=k} R_j repeated for dataset k's rollouts;
+    with `normalize` (meta.teacher.normalize_advantages, a named deviation) divided by the SD of R_k over the g
+    datasets (TRL's normalize_advantages)."""
+    from .rloo import teacher_advantages
+
+    adv = teacher_advantages(dataset_rewards, dataset_sizes)
+    if normalize:
+        adv = adv / (float(np.std(np.asarray(dataset_rewards, dtype=np.float64))) + 1e-8)
+    return adv
+
+
+def teacher_diagnostics(policy, task, hard_train, *, rows: int, key: str, seed: int, temperature: float,
+                        batch_size: int) -> dict:
+    """`rows` fresh teacher samples (one sampling call): the share failing the format check and the world's own
+    diagnostics of the format-valid pairs (`Task.question_diagnostics`)."""
+    texts, _ = sample(policy, [task.teacher_prompt()], [key], rows, temperature, task.teacher_max_new_tokens, seed,
+                      batch_size)
+    pairs = [qa for qa in map(task.parse_teacher, texts[0]) if qa is not None]
+    return {"reject_rate": 1.0 - len(pairs) / rows, **task.question_diagnostics(pairs, hard_train)}
