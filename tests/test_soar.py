@@ -140,3 +140,86 @@ def test_null_runs_resample_g_datasets():
     assert runs.mean() == pytest.approx(np.mean(null), abs=0.02) and 0.5 <= runs.std() <= 0.56
     with pytest.raises(ValueError, match="at least 2 datasets"):
         null_runs([[0.1]], 4, 10, 10, rng)
+@pytest.mark.parametrize("rates,expected", [([0.0, 0.25, 1.0, 0.5], [0.0, 0.75, 0.0, 0.5])])
+def test_learnability_reward(rates, expected):
+    np.testing.assert_allclose(learnability(rates), expected)
+
+
+def test_inner_steps_grow_by_five_per_promotion_with_cap():
+    class M:  # noqa: D401 - a stand-in for MetaConfig
+        inner_steps, inner_steps_per_promotion, max_inner_steps = 10, 5, 20
+    assert [inner_steps_for(M, p) for p in range(4)] == [10, 15, 20, 20]
+
+
+
+def _run(params, results, resume, wait=True):
+    args = [sys.executable, "-c", RUNNER, str(params), "resume" if resume else "fresh", f"results_dir={results}",
+            *OVERRIDES]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if wait:
+        return subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+
+
+def _metrics(run_dir):
+    rows = [json.loads(l) for l in (run_dir / "meta" / "metrics.jsonl").read_text().splitlines()]
+    for r in rows:
+        r.pop("seconds")
+        r.pop("profile")  # wall-clock seconds inside
+    return rows
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory):
+    base = tmp_path_factory.mktemp("meta")
+    cfg = load_config(REPO / "params" / "ci.yaml", [f"results_dir={base / 'a'}"])
+    probe.run(cfg, log=lambda m: None)
+    shutil.copytree(base / "a" / "ci" / "probe", base / "b" / "ci" / "probe")
+    return base
+
+
+def test_sigkill_mid_step_then_resume_matches_uninterrupted_run(probed):
+    params = REPO / "params" / "ci.yaml"
+    full = _run(params, probed / "a", resume=False)
+    assert full.returncode == 0, full.stderr[-2000:]
+    # every step logs the world's question diagnostics and the collapse guard's record; the run ends with the
+    # diagnostics of the trained and the untrained teacher on the same fresh samples
+    rows = [json.loads(l) for l in (probed / "a" / "ci" / "meta" / "metrics.jsonl").read_text().splitlines()]
+    assert all("useful_share" in r["diagnostics"] and r["diagnostics"]["n"] == 12 for r in rows)
+    assert all({"retries", "kl_prev", "reject_after", "kept_previous"} <= set(r["guard"]) for r in rows)
+    end = json.loads((probed / "a" / "ci" / "meta" / "diagnostics.json").read_text())
+    assert end["step"] == 4 and {"useful_share", "reject_rate"} <= set(end["trained"]) & set(end["untrained"])
+    run_b = probed / "b" / "ci"
+    proc = _run(params, probed / "b", resume=False, wait=False)
+    metrics = run_b / "meta" / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    time.sleep(0.3)  # inside the third outer step
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(metrics.read_text().splitlines())
+    assert done_before < 4
+    resumed = _run(params, probed / "b", resume=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed at outer step" in resumed.stdout
+    a, b = _metrics(probed / "a" / "ci"), _metrics(run_b)
+    assert [r["step"] for r in b] == [0, 1, 2, 3]
+    assert a == b
+    pq_a = json.loads((probed / "a" / "ci" / "meta" / "pq.json").read_text())
+    pq_b = json.loads((run_b / "meta" / "pq.json").read_text())
+    assert pq_a == pq_b and len(pq_a) == 4 * 6  # tau < 0: a promotion at every step
+    # the teacher kept after outer step 2 (meta.teacher_snapshots) is the same in both runs
+    import torch
+
+    kept_a, kept_b = (torch.load(d / "ci" / "meta" / "checkpoints" / "teacher_step00002.pt") for d in (probed / "a", probed / "b"))
+    assert kept_a.keys() == kept_b.keys() and all(torch.equal(kept_a[k], kept_b[k]) for k in kept_a)
+
+
+def test_fresh_run_refuses_to_overwrite_a_checkpointed_run(probed):
+    params = REPO / "params" / "ci.yaml"
+    again = _run(params, probed / "a", resume=False)
+    assert again.returncode != 0 and "resume" in again.stderr
