@@ -17,23 +17,26 @@ online = False  # allow downloads from the Hugging Face hub (always on in Colab)
 # %%
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
 import glob, importlib.util, os, shutil, subprocess, sys  # noqa: E401
-if importlib.util.find_spec("soar_lite") is None:
-    found = sorted(glob.glob("soar_lite-*.whl")) + [d for d in ("soar_lite", "/content/soar_lite")
-                                                    if os.path.isfile(os.path.join(d, "pyproject.toml"))]
+_have = importlib.util.find_spec("soar_lite")
+if _have is None or _have.origin is None:  # a clone named soar_lite in the working directory is a namespace package
+    _clones = [os.path.dirname(p) for p in sorted(glob.glob("*/pyproject.toml") + glob.glob("/content/*/pyproject.toml"))
+               if 'name = "soar-lite"' in open(p).read()]  # a clone of this repository, under any name
+    found = ["./" + w for w in sorted(glob.glob("soar_lite-*.whl"))] + [c if c[0] == "/" else "./" + c for c in _clones]
     spec = install_spec or (found[0] + ("[gpu]" if shutil.which("nvidia-smi") else "") if found else "")
     if not spec:
         raise ImportError("soar_lite is not installed: upload its wheel (make wheel -> dist/soar_lite-*.whl) or clone "
                           "the repository into the working directory, or set install_spec to a pip spec")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec], check=True)
+    importlib.invalidate_caches()
 from IPython.display import display  # noqa: E402
 from soar_lite import plots  # noqa: E402
-from soar_lite.stages.common import findings_markdown, notebook_setup, score_label  # noqa: E402
-cfg, run_dir = notebook_setup(params_path, overrides, online)
+from soar_lite.stages.common import findings_markdown, notebook_setup, summary_frame  # noqa: E402
+cfg, run_dir = notebook_setup(params_path, overrides, online, stage="probe")
 
 # %%
 from soar_lite.stages import probe
 res = probe.run(cfg)
-res.summary
+display(summary_frame(res.summary))
 
 # %% [markdown]
 # ## Table 2 analogue (ours) and the paper's Table 2

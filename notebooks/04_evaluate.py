@@ -27,23 +27,28 @@ online = False  # allow downloads from the Hugging Face hub (always on in Colab)
 # %%
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
 import glob, importlib.util, os, shutil, subprocess, sys  # noqa: E401
-if importlib.util.find_spec("soar_lite") is None:
-    found = sorted(glob.glob("soar_lite-*.whl")) + [d for d in ("soar_lite", "/content/soar_lite")
-                                                    if os.path.isfile(os.path.join(d, "pyproject.toml"))]
+_have = importlib.util.find_spec("soar_lite")
+if _have is None or _have.origin is None:  # a clone named soar_lite in the working directory is a namespace package
+    _clones = [os.path.dirname(p) for p in sorted(glob.glob("*/pyproject.toml") + glob.glob("/content/*/pyproject.toml"))
+               if 'name = "soar-lite"' in open(p).read()]  # a clone of this repository, under any name
+    found = ["./" + w for w in sorted(glob.glob("soar_lite-*.whl"))] + [c if c[0] == "/" else "./" + c for c in _clones]
     spec = install_spec or (found[0] + ("[gpu]" if shutil.which("nvidia-smi") else "") if found else "")
     if not spec:
         raise ImportError("soar_lite is not installed: upload its wheel (make wheel -> dist/soar_lite-*.whl) or clone "
                           "the repository into the working directory, or set install_spec to a pip spec")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", spec], check=True)
+    importlib.invalidate_caches()
 from IPython.display import display  # noqa: E402
 from soar_lite import plots  # noqa: E402
-from soar_lite.stages.common import findings_markdown, notebook_setup, score_label  # noqa: E402
-cfg, run_dir = notebook_setup(params_path, overrides, online)
+from soar_lite.stages.common import findings_markdown, notebook_setup  # noqa: E402
+cfg, run_dir = notebook_setup(params_path, overrides, online, stage="evaluate")
 
 # %%
+import pandas as pd
 from soar_lite.stages import evaluate
 res = evaluate.run(cfg)
-res.skipped
+for method, why in res.skipped.items():
+    print(f"{method}: skipped ({why})")
 
 # %% [markdown]
 # ## Table 4/5 analogue: hard-test pass@k (%), mean ± SD (n students), beside the paper's Table 4
@@ -111,13 +116,14 @@ for k in (1, kmax):
 
 # %% [markdown]
 # ## Training length: stop steps and evaluation points in the window after the stop
-# The length of training is chosen so that the stop step of the Curated and Hard-Only students leaves the
-# window after it inside the run (`window_points` = evaluation points averaged).
+# pass@k of a trained student is the mean over the `after_stop_window` steps after its stop step (App. B.8); a stop
+# late in the run leaves few evaluation points in that window. Seconds per method: wall time of its students.
 
 # %%
 if len(res.stops):
-    display(res.stops.groupby("method")[["stop_step", "window_points"]].agg(["mean", "min", "max"]))
-res.timings
+    display(res.stops.groupby("method")[["stop_step", "window_points"]].agg(["mean", "min", "max"]).round(1))
+    print(res.stops_sentence())
+display(pd.Series(res.timings, name="seconds").round(0).to_frame())
 
 # %% [markdown]
 # ## Findings (each sentence computed from the tables above)

@@ -135,17 +135,27 @@ class JudgeReplyError(RuntimeError):
 MAX_REPLY_BYTES = 4 << 20  # a judge's JSON block is a few hundred bytes; a body over 4 MiB is not a reply
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib follows a 301/302/303/307/308 and re-sends every header, the judge's API key included, to whatever host
+    the redirect names: refused here, so the key goes only to analyze.judge_base_url."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise JudgeUnavailable(f"judge {req.full_url} answered {code} redirecting to {newurl}: redirects are refused (the "
+                               f"API key would follow them); set analyze.judge_base_url to the final address")
+
+
 def _post_json(url: str, body: bytes, headers: dict, timeout_s: float, max_bytes: int):
     """POST and read the reply within `timeout_s` in all (connect, headers and every chunk of the body: a server
-    that trickles bytes cannot stretch it) and at most `max_bytes` of body."""
+    that trickles bytes cannot stretch it) and at most `max_bytes` of body; a redirect is refused."""
     import threading
 
     out: dict = {}
+    opener = urllib.request.build_opener(_RefuseRedirects)
 
     def call():
         try:
             req = urllib.request.Request(url, data=body, headers=headers)
-            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            with opener.open(req, timeout=timeout_s) as resp:
                 chunks, size = [], 0
                 while True:
                     chunk = resp.read1(65536)

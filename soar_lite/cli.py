@@ -1,7 +1,8 @@
 """`soar-lite run PARAMS [--only STAGE] [--resume] [--jobs N] [--online] [-o key=value ...]`: the notebooks through
 papermill; `soar-lite cost PARAMS [--from-run METRICS]`: the cost model (cost.py); `soar-lite params`: every
 params key with its default, help and paper source; `soar-lite notebooks DIR`: the shipped notebooks and params
-copied out; `soar-lite snr PARAMS`: the teacher-gradient SNR per outer step, before a run (snr.py).
+copied out; `soar-lite snr PARAMS`: the teacher-gradient SNR per outer step, before a run (snr.py); `soar-lite
+index RUN_DIR`: the run's index page (report_index.py).
 
 Each stage's notebook is executed into `results/<name>/<notebook>.ipynb` and exported to HTML beside it;
 with `--jobs N` stages whose inputs are ready run side by side, one process each. The params file is
@@ -51,19 +52,71 @@ def copy_notebooks(dest: Path, force: bool = False) -> list[Path]:
     return [d for _, d in files]
 
 
-def check_hub_model(cfg) -> None:
-    """With downloads off, a hub model that is not in the local cache is named now, not as the hub's 'check your
-    internet connection' deep inside the first stage."""
+def hub_models(cfg, stages) -> list[tuple[str, str]]:
+    """(params key, hub id) of every hub model the selected stages will load: model.path, an embedder named by id
+    (analyze.embedder), an hf: judge (analyze.judge)."""
     from .models import resolve_model_path
+    from .tasks import make_task
 
-    path = resolve_model_path(cfg.model.path)
-    if Path(path).exists() or os.environ.get("HF_HUB_OFFLINE") != "1":
+    out = [("model.path", resolve_model_path(cfg.model.path))]
+    if "analyze" in stages:
+        embedder = make_task(cfg.task).default_embedder if cfg.analyze.embedder == "auto" else cfg.analyze.embedder
+        if embedder not in ("char-ngram", "minilm"):
+            out.append(("analyze.embedder", embedder))
+        if cfg.analyze.judge.startswith("hf:"):
+            out.append(("analyze.judge", cfg.analyze.judge.partition(":")[2]))
+    return out
+
+
+def check_hub_model(cfg, stages=None) -> None:
+    """With downloads off, every hub model or dataset a run will need that is not in the local cache is named now,
+    not as the hub's 'check your internet connection' deep inside a stage: model.path, analyze.embedder, an hf:
+    judge, an hf: data pool (probe.pool, probe.level_pool)."""
+    from .models import check_model_folder
+
+    stages = stages or list(STAGES)
+    for key, path in hub_models(cfg, stages):
+        check_model_folder(path, key)
+    if os.environ.get("HF_HUB_OFFLINE") != "1":
         return
     from huggingface_hub import try_to_load_from_cache
 
-    if not isinstance(try_to_load_from_cache(path, "config.json"), str):
-        raise FileNotFoundError(f"model.path {path!r} is not a folder and not in the local Hugging Face cache, and hub "
-                                f"downloads are off: pass --online (or set SOAR_LITE_ONLINE=1) to download it")
+    for key, path in hub_models(cfg, stages):
+        if path and not Path(path).exists() and not isinstance(try_to_load_from_cache(path, "config.json"), str):
+            what = "is not a folder and not" if key == "model.path" else "is not a folder or"
+            raise FileNotFoundError(f"{key} {path!r} {what} in the local Hugging Face cache, and hub downloads are off: "
+                                    f"pass --online (or set SOAR_LITE_ONLINE=1) to download it")
+    if "probe" in stages:
+        for key in ("pool", "level_pool"):
+            pool = getattr(cfg.probe, key)
+            if pool.startswith("hf:"):
+                raise FileNotFoundError(f"probe.{key} {pool!r} is a hub dataset and hub downloads are off: pass --online "
+                                        f"(or set SOAR_LITE_ONLINE=1), or point it at a local file")
+
+
+def preflight(cfg, stages: list[str], resume: bool) -> None:
+    """Every refusal of `soar-lite run` before anything is written (RunDirError, DataError, FileNotFoundError, one
+    line each): a results path that is a file or read-only, a hub model or dataset that cannot be had, the probe's
+    data files (missing, empty, malformed, an unknown pool), a fresh meta-training run into checkpoints or a resume
+    with other values; a stale temporary file of a killed write is removed."""
+    from .rundir import remove_stale_tmp
+
+    check_writable(cfg.run_dir)
+    check_hub_model(cfg, stages)
+    if "probe" not in stages and any("probe" in STAGES[s].needs or s in ("evaluate", "analyze") for s in stages) \
+            and not cfg.layout.hard_train.exists():
+        raise RunDirError(f"{cfg.layout.hard_train} does not exist: run the probe first (soar-lite run PARAMS --only "
+                          f"probe, or without --only)")
+    if "probe" in stages:
+        from .stages import probe
+
+        probe.check_inputs(cfg)
+    if "meta_train" in stages:
+        from .stages import meta_train
+
+        meta_train.preflight(cfg, resume)
+    if cfg.run_dir.exists():
+        remove_stale_tmp(cfg.run_dir)
 
 
 def waves(stages: list[str]) -> list[list[str]]:
@@ -91,7 +144,8 @@ def export_html(ipynb: Path) -> Path:
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(ipynb, as_version=4)
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    title = nb.metadata.get("title") or ipynb.stem
+    body, _ = HTMLExporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     out = ipynb.with_suffix(".html")
     out.write_text(body)
     return out
@@ -109,13 +163,37 @@ def run_stage(stage: str, params: Path, overrides: list[str], resume: bool, out_
     # its partial notebook to read and the last good report (.ipynb and .html) untouched
     # the kernel listens on the loopback interface only; its start-up warning about TCP without encryption is
     # dropped with its other warnings (errors still show)
-    pm.execute_notebook(str(src), str(partial), parameters={"params_path": str(params), "overrides": list(overrides),
+    from .rundir import display_path, record_provenance
+    from .stages.common import provenance
+
+    shown = display_path(params)  # relative to the working directory, or a shipped name: no machine path in reports
+    prov = provenance(str(params), overrides)
+    t0 = time.time()
+    pm.execute_notebook(str(src), str(partial), parameters={"params_path": shown, "overrides": list(overrides),
                                                              "resume": bool(resume)},
                         kernel_name="python3", progress_bar=False, cwd=os.getcwd(),
                         extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    strip_machine_paths(partial, src.name, dst.name, STAGES[stage].title)
     os.replace(partial, dst)
     export_html(dst)
+    record_provenance(layout, stage, **prov, seconds=round(time.time() - t0, 1),
+                      finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     return dst
+
+
+def strip_machine_paths(ipynb: Path, source_name: str, output_name: str, title: str) -> None:
+    """papermill records the absolute input and output paths in the notebook's metadata: keep the file names only,
+    and give the report its title (the HTML page's <title>)."""
+    import json
+
+    nb = json.loads(ipynb.read_text())
+    pmeta = nb.get("metadata", {}).get("papermill", {})
+    if "input_path" in pmeta:
+        pmeta["input_path"] = f"notebooks/{source_name}"
+    if "output_path" in pmeta:
+        pmeta["output_path"] = output_name
+    nb.setdefault("metadata", {})["title"] = title
+    ipynb.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def stage_progress(partial: Path) -> str | None:
@@ -140,7 +218,9 @@ def stage_progress(partial: Path) -> str | None:
 
 
 class Progress:
-    """Prints each running stage's progress every `every` seconds when it changed, with elapsed minutes."""
+    """Every `every` seconds, one line per running stage: elapsed minutes, work done / total in the stage's own unit
+    (outer steps, students, problems probed; the jobs' progress files, `rundir.report_progress`) with an ETA from the
+    rate seen so far, and the notebook cell it is in with its last printed line."""
 
     def __init__(self, out_dir: Path, every: float):
         import threading
@@ -152,24 +232,62 @@ class Progress:
             self._thread.start()
 
     def start(self, stage: str) -> None:
+        import shutil
+
+        shutil.rmtree(self.layout.progress(stage), ignore_errors=True)  # counts of an earlier run of the stage
         with self.lock:
-            self.running[stage] = (time.time(), None)
+            self.running[stage] = {"t0": time.time(), "first": None}
 
     def done(self, stage: str) -> None:
         with self.lock:
             self.running.pop(stage, None)
 
+    def line(self, stage: str, now: float | None = None) -> str | None:
+        """The progress line of a running stage (None before it says anything)."""
+        now = time.time() if now is None else now
+        st = self.running[stage]
+        parts = [f"[{stage}] {(now - st['t0']) / 60:.1f} min"]
+        work = work_done(self.layout.progress(stage))
+        if work:
+            done, total, unit = work
+            if st["first"] is None or done < st["first"][0]:
+                st["first"] = (done, now)
+            d0, t0 = st["first"]
+            eta = ""
+            if done > d0 and now > t0:
+                eta = f", ETA {(total - done) * (now - t0) / (done - d0) / 60:.0f} min"
+            parts.append(f"{done}/{total} {unit}{eta}")
+        cell = stage_progress(self.layout.partial_notebook(STAGES[stage].notebook))
+        if cell:
+            parts.append(cell)
+        return ", ".join(parts) if len(parts) > 1 else None
+
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
             with self.lock:
-                for stage, (t0, said) in list(self.running.items()):
-                    line = stage_progress(self.layout.partial_notebook(STAGES[stage].notebook))
-                    if line and line != said:
-                        print(f"[{stage}] {(time.time() - t0) / 60:.1f} min, {line}", flush=True)
-                        self.running[stage] = (t0, line)
+                for stage in list(self.running):
+                    text = self.line(stage)
+                    if text:
+                        print(text, flush=True)
 
     def close(self) -> None:
         self._stop.set()
+
+
+def work_done(folder: Path) -> tuple[int, int, str] | None:
+    """(done, total, unit) summed over a stage's progress files (one per job), or None when there are none."""
+    import json
+
+    done = total = 0
+    units = []
+    for f in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
+        try:
+            p = json.loads(f.read_text())
+            done, total = done + int(p["done"]), total + int(p["total"])
+            units.append(str(p["unit"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return (done, total, "/".join(dict.fromkeys(units))) if units else None
 
 
 def print_cost(args) -> int:
@@ -238,6 +356,41 @@ def print_snr(args) -> int:
     return 0
 
 
+def run_compare(args) -> int:
+    """soar-lite compare: the summary lines here, the tables and the rendered 06_compare report in --out."""
+    from .compare import CompareError, load_run, summary_lines, write_summary
+
+    if len(args.runs) < 2:
+        print("soar-lite compare: name at least two run directories", file=sys.stderr)
+        return 2
+    try:
+        runs = [load_run(r) for r in args.runs]
+    except CompareError as e:
+        print(f"soar-lite compare: {e}", file=sys.stderr)
+        return 2
+    names = [r.name for r in runs]
+    if len(set(names)) < len(names):  # two runs of one name: tell them apart by their parent folder
+        for r in runs:
+            r.name = f"{r.path.parent.name}/{r.path.name}"
+    out = args.out or Path("results") / "compare" / "_vs_".join(reversed([n.replace("/", "-") for n in names[:2]]))
+    check_writable(out)
+    print("\n".join(summary_lines(runs)))
+    write_summary(runs, out)
+    import papermill as pm
+
+    from .rundir import display_path
+
+    nb = out / "06_compare.ipynb"
+    pm.execute_notebook(str(default_notebook_dir() / "06_compare.ipynb"), str(nb), progress_bar=False,
+                        parameters={"runs": [display_path(r) for r in args.runs], "out_dir": display_path(out)},
+                        kernel_name="python3",
+                        cwd=os.getcwd(), extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    strip_machine_paths(nb, "06_compare.ipynb", nb.name, "06 Compare runs")
+    export_html(nb)
+    print(f"report: {nb.with_suffix('.html')}")
+    return 0
+
+
 def parse_grouping(text: str) -> tuple[int, int, int]:
     parts = text.split(",")
     try:
@@ -292,6 +445,15 @@ def main(argv=None) -> int:
     cost.add_argument("--throughput", help="GEN,TRAIN tokens/s of one device, e.g. 20000,8000")
     cost.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
     sub.add_parser("params", help="list every params key: type, default, help and the paper's source")
+    cmp = sub.add_parser("compare", help="compare run directories: params diff, pass@k with intervals, meta-training "
+                                         "curves, the rerun tolerance check; renders notebook 06_compare")
+    cmp.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="two or more run directories; the first is "
+                                                                          "the reference")
+    cmp.add_argument("--out", type=Path, default=None, help="folder of the rendered report (default: "
+                                                           "results/compare/<b>_vs_<a>)")
+    idx = sub.add_parser("index", help="write a run directory's index page (index.md, index.html): the paper's tables "
+                                       "and figures -> this run's reports, provenance, wall times, findings")
+    idx.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     snr = sub.add_parser("snr", help="estimate the teacher-gradient SNR per outer step before a run (soar_lite.snr)",
                          description="Estimates the teacher-gradient signal-to-noise ratio per outer step from K draws "
                                      "of the untrained teacher (each a full outer step with the real reward) and "
@@ -309,6 +471,16 @@ def main(argv=None) -> int:
         return print_cost(args)
     if args.cmd == "snr":
         return print_snr(args)
+    if args.cmd == "compare":
+        return run_compare(args)
+    if args.cmd == "index":
+        from .report_index import write
+
+        if not args.run_dir.is_dir():
+            print(f"soar-lite index: {args.run_dir} is not a run directory", file=sys.stderr)
+            return 2
+        print(f"wrote {write(args.run_dir)}")
+        return 0
     if args.cmd == "params":
         from .config import describe
 
@@ -323,6 +495,12 @@ def main(argv=None) -> int:
         print(f"copied {len(copied)} files to {args.dest}/ (notebooks, params/); open one in Jupyter or Colab")
         return 0
 
+    import signal
+
+    def _terminate(signum, frame):  # a parent `soar-lite run` ending this stage process: clean up like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     if args.online:
         os.environ["SOAR_LITE_ONLINE"] = "1"
     if args.pin_cpu:  # inherited by the stage processes and their workers, which import torch after this
@@ -335,37 +513,36 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"soar-lite: {e}", file=sys.stderr)
         return 2
-    stages = args.only or stages_for(cfg)
+    stages = list(dict.fromkeys(args.only)) if args.only else stages_for(cfg)  # --only X --only X: one process
     out_dir = cfg.run_dir
     notebooks = args.notebooks or default_notebook_dir()
-    try:  # every refusal before anything is written: a results path that is a file or read-only, a run in use, ...
-        check_writable(out_dir)
-        check_hub_model(cfg)
-        if "probe" in stages:  # its data files: missing, empty, malformed
-            from .stages import probe
-
-            probe.check_inputs(cfg)
-        if "meta_train" in stages:
-            from .stages import meta_train
-
-            meta_train.preflight(cfg, args.resume)  # a fresh run into checkpoints, a resume with other values
+    try:
+        preflight(cfg, stages, args.resume)
         with run_lock(out_dir, "run"):  # ... or another `soar-lite run` writing into the same folder
             t_all = time.time()
             progress = Progress(out_dir, args.progress_every)
             try:
                 if args.jobs > 1:
-                    ok = run_parallel(stages, args, params, out_dir, notebooks, progress)
+                    rc = run_parallel(stages, args, params, out_dir, notebooks, progress)
                 else:
-                    ok = all(run_logged(stage, f"[{i}/{len(stages)}]", args, params, out_dir, notebooks, progress)
-                             for i, stage in enumerate(stages, 1))
+                    rc = 0 if all(run_logged(stage, f"[{i}/{len(stages)}]", args, params, out_dir, notebooks, progress)
+                                  for i, stage in enumerate(stages, 1)) else 1
             finally:
                 progress.close()
     except (RunDirError, DataError, FileNotFoundError) as e:
         print(f"soar-lite: {e}", file=sys.stderr)
         return 2
-    if not ok:
-        return 1
-    print(f"all stages done in {time.time() - t_all:.0f} s; results in {out_dir}/")
+    except KeyboardInterrupt:  # the stage processes and their kernels were ended on the way out (run_parallel,
+        # papermill's kernel manager); every checkpoint and finished report is kept
+        print(f"soar-lite: interrupted; finished stages and meta-training checkpoints are kept in {out_dir}/: run the "
+              f"same command with --resume to continue", file=sys.stderr)
+        return 130
+    from .report_index import write as write_index
+
+    write_index(out_dir)  # what finished is indexed even when a stage failed
+    if rc:
+        return rc
+    print(f"all stages done in {time.time() - t_all:.0f} s; results in {out_dir}/ (open {out_dir}/index.html first)")
     return 0
 
 
@@ -398,9 +575,11 @@ def _as_finished(procs: dict):
         time.sleep(0.5)
 
 
-def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks: Path, progress=None) -> bool:
+def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks: Path, progress=None) -> int:
     """Each wave's stages as `soar-lite run --only STAGE` processes, at most args.jobs at a time; a stage's
-    output goes to logs/<stage>.log. Stops after the wave in which a stage failed."""
+    output goes to logs/<stage>.log. Stops after the wave in which a stage failed. Returns 0, or 2 when a stage
+    process was refused (exit 2), else 1 when one failed. On an interrupt every stage process still running is
+    ended before the KeyboardInterrupt goes on."""
     import subprocess
 
     layout = RunLayout(out_dir)
@@ -419,23 +598,34 @@ def run_parallel(stages: list[str], args, params: Path, out_dir: Path, notebooks
                                 time.time())
                 if progress:
                     progress.start(stage)
-            failed = []
-            for stage, (proc, log, t0) in _as_finished(procs):
-                rc = proc.returncode
-                log.close()
-                if progress:
-                    progress.done(stage)
-                if rc == 0:
-                    print(f"[{stage}] done in {time.time() - t0:.0f} s", flush=True)
-                else:
-                    failed.append(stage)
-                    lines = Path(log.name).read_text().strip().splitlines() or [f"rc={rc}"]
-                    why = next((l for l in lines if l.startswith(f"soar-lite: stage {stage} failed")), lines[-1])
-                    print(f"{why} (log: {log.name}; partial notebook: {layout.partial_notebook(STAGES[stage].notebook)})",
-                          file=sys.stderr)
-            if failed:
-                return False
-    return True
+            codes = []
+            try:
+                for stage, (proc, log, t0) in _as_finished(procs):
+                    rc = proc.returncode
+                    log.close()
+                    if progress:
+                        progress.done(stage)
+                    if rc == 0:
+                        print(f"[{stage}] done in {time.time() - t0:.0f} s", flush=True)
+                    else:
+                        codes.append(rc)
+                        lines = Path(log.name).read_text().strip().splitlines() or [f"rc={rc}"]
+                        why = next((l for l in lines if l.startswith(f"soar-lite: stage {stage} failed")), lines[-1])
+                        print(f"{why} (log: {log.name}; partial notebook: {layout.partial_notebook(STAGES[stage].notebook)})",
+                              file=sys.stderr)
+            finally:  # an interrupt: end the stage processes (each ends its kernel) before going on
+                for proc, log, _ in procs.values():
+                    if proc.poll() is None:
+                        proc.terminate()
+                for proc, log, _ in procs.values():
+                    try:
+                        proc.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                    log.close()
+            if codes:
+                return 2 if 2 in codes else 1
+    return 0
 
 
 if __name__ == "__main__":

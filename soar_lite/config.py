@@ -17,6 +17,7 @@ them; the resolved values are what `config.yaml` records and what runs.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -30,11 +31,16 @@ class ConfigError(ValueError):
     """A params file is wrong; the message names the file and the key."""
 
 
+MAX_COUNT = 10**9  # the largest value of an int knob without its own bound (a count of samples, steps, ...)
+
+
 def param(default=dataclasses.MISSING, *, help: str, source: str = "", factory=dataclasses.MISSING,
-          ge: float | None = None, gt: float | None = None, lt: float | None = None):
-    """A config field with its help text, paper source and range (ge: >=, gt: >, lt: <) as metadata; the range
-    is checked by `Section.__post_init__` (for a list, on every item) and printed by `soar-lite params`."""
-    meta = {"help": help, "source": source, "ge": ge, "gt": gt, "lt": lt}
+          ge: float | None = None, gt: float | None = None, lt: float | None = None, le: float | None = None,
+          nonempty: bool = False):
+    """A config field with its help text, paper source and range (ge: >=, gt: >, lt: <, le: <=; an int without
+    `le` is at most MAX_COUNT; `nonempty`: a string that must not be empty) as metadata; the range is checked by
+    `Section.__post_init__` (for a list, on every item) and printed by `soar-lite params`."""
+    meta = {"help": help, "source": source, "ge": ge, "gt": gt, "lt": lt, "le": le, "nonempty": nonempty}
     if factory is not dataclasses.MISSING:
         return field(default_factory=factory, metadata=meta)
     if isinstance(default, (list, dict)):
@@ -49,12 +55,18 @@ def _require(ok: bool, key: str, msg: str) -> None:
 
 def _in_range(value, meta: dict) -> str | None:
     """Why `value` is outside the field's range, or None."""
+    if meta.get("nonempty") and isinstance(value, str) and not value.strip():
+        return "must not be empty"
     for v in value if isinstance(value, list) else [value]:
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             return None
-        for bound, ok, word in (("ge", lambda b: v >= b, ">="), ("gt", lambda b: v > b, ">"), ("lt", lambda b: v < b, "<")):
-            if meta.get(bound) is not None and not ok(meta[bound]):
-                return f"must be {word} {meta[bound]}, got {v!r}"
+        le = meta.get("le")
+        if le is None and isinstance(v, int):
+            le = MAX_COUNT
+        for bound, limit, ok, word in (("ge", meta.get("ge"), lambda b: v >= b, ">="), ("gt", meta.get("gt"), lambda b: v > b, ">"),
+                                       ("lt", meta.get("lt"), lambda b: v < b, "<"), ("le", le, lambda b: v <= b, "<=")):
+            if limit is not None and not ok(limit):
+                return f"must be {word} {limit:,}, got {v!r}" if bound == "le" else f"must be {word} {limit}, got {v!r}"
     return None
 
 
@@ -84,7 +96,7 @@ Method = Literal["base-model", "hard-only", "hard-only-4x-group", "soar-pq", "so
 @dataclass
 class ModelConfig(Section):
     path: str = param("meta-llama/Llama-3.2-3B-Instruct", help="HF model id or folder; 'tiny' = the shipped tiny model",
-                      source="§1.1")
+                      source="§1.1", nonempty=True)
     backend: Backend = param("auto", help="auto = unsloth when CUDA is there and it imports, else hf (transformers + peft)")
     dtype: Dtype = param("bfloat16", help="weights dtype on GPU (CPU always runs float32)")
     lora_r: int = param(64, help="LoRA rank. DEVIATION: the paper fine-tunes all parameters", source="§1.1 (INFERRED full)", ge=1)
@@ -126,7 +138,10 @@ class TaskConfig(Section):
 
 @dataclass
 class ProbeConfig(Section):
-    pool: str = param("test", help="problem pool the hard set is filtered from (MATH: the official test split)",
+    pool: str = param("test", help="problem pool the hard set is filtered from: a pool of the world (MATH: math-test, "
+                                   "the official test split; harp; olympiadbench; tiny: hard-candidates), a file of your "
+                                   "own (file:path/to/problems.jsonl: one JSON object per line with question or problem, "
+                                   "answer, optional id and level), or a hub dataset (hf:<id>:<split>, with --online)",
                       source="§1.2")
     limit: int = param(0, help="0 = the whole pool; >0 = the first `limit` problems (smoke runs)", ge=0)
     samples: int = param(128, help="samples per problem; a hard problem is solved 0 times", source="App. B.5", ge=1)
@@ -227,7 +242,7 @@ class MetaConfig(Section):
                                                        "Table 3 grouping; an odd r gives a true median student)",
                                       source="Table 3", ge=1)
     runs: int = param(1, help="independent meta-training runs (teacher seeds) per teacher kind; run i > 0 writes "
-                              "<dir>_run<i>/", source="App. B.8: 4 SOAR teachers, 3 per baseline", ge=1)
+                              "<dir>_run<i>/", source="App. B.8: 4 SOAR teachers, 3 per baseline", ge=1, le=1000)
     reward_decoding: RewardDecoding = param("greedy", help="the score behind the grounded reward: greedy accuracy (paper), "
                                                            "sampled accuracy, or logprob (mean log p of the true answer; tiny world)",
                                             source="§2.3")
@@ -235,6 +250,10 @@ class MetaConfig(Section):
     intrinsic_samples: int = param(32, help="samples per question behind the learnability reward", source="§3, App. B.4", ge=1)
     max_teacher_tries: int = param(20, help="rejection-sampling rounds before giving up with an error", source="App. B.2", ge=1)
     promote: bool = param(True, help="False = the no-promotion ablation", source="§2.5")
+    pq_questions: int = param(0, help="questions that join the Promotion Questions at a promotion: 0 = the best "
+                                      "dataset's n (paper); more = the best datasets, best first, until this many -- with "
+                                      "small datasets (fine credit granularity) it keeps the paper's 64 per promotion. "
+                                      "DEVIATION where > n", source="§2.5: D_best U= X_k*", ge=0)
     checkpoint_every: int = param(1, help="checkpoint every N outer steps", ge=1)
     teacher_snapshots: list[int] = param([], help="keep the teacher after these outer steps", source="§2.3: HARP 170", ge=1)
     diagnostics_samples: int = param(2048, help="after the run: fresh samples of each trained teacher and of the "
@@ -302,16 +321,21 @@ class EvalConfig(FreshStudentConfig):
 @dataclass
 class AnalyzeConfig(Section):
     embedder: str = param("auto", help="auto (the task's default) | char-ngram | minilm | an HF model id",
-                          source="Table 1: Qwen3-Embedding-8B")
+                          source="Table 1: Qwen3-Embedding-8B", nonempty=True)
     n_questions: int = param(384, help="questions sampled per teacher for Tables 1/7", source="Table 7: ~384 per set", ge=1)
     vendi_subsample: int = param(128, help="subsample size of the Vendi score", source="Table 1", ge=2)
     vendi_bootstrap: int = param(100, help="bootstrap subsamples of the Vendi score", ge=1)
     judge: str = param("exact", help="exact (the task labels itself, tiny world) | hf:<model path> | openai:<model>",
-                       source="App. C.4: Claude-4.5-Sonnet")
+                       source="App. C.4: Claude-4.5-Sonnet", nonempty=True)
     judge_base_url: str = param("", help="OpenAI-compatible endpoint for judge openai:<model>")
     ablation: FreshStudentConfig = param(factory=lambda: FreshStudentConfig(mode="mixed"),
                                          help="fresh students of the well-posed vs correct-only ablation; starts from "
                                               "the evaluate section's values in mixed mode", source="v3 Fig. 15, App. C.5")
+
+    def check(self):
+        kind, _, name = self.judge.partition(":")
+        _require(self.judge == "exact" or (kind in ("hf", "openai") and name.strip()), "judge",
+                 f"must be exact, hf:<model path> or openai:<model>, got {self.judge!r}")
 
 
 @dataclass
@@ -326,6 +350,7 @@ class WorldCheckConfig(Section):
 
 
 Executor = Literal["local", "ray"]
+Tracking = Literal["none", "trackio", "wandb", "mlflow"]
 
 
 @dataclass
@@ -346,6 +371,12 @@ class ExecutorConfig(Section):
                                       "per GPU)", ge=0)
     max_restarts: int = param(3, help="ray: restarts of a dead actor, and retries of the job it was running", ge=0)
 
+    def check(self):
+        import importlib.util
+
+        _require(self.kind != "ray" or importlib.util.find_spec("ray") is not None, "kind",
+                 "ray needs the Ray package, which is not installed: pip install 'soar_lite[ray]' (or executor.kind: local)")
+
 
 @dataclass
 class RunConfig(Section):
@@ -362,8 +393,16 @@ class RunConfig(Section):
     analyze: AnalyzeConfig = param(factory=AnalyzeConfig, help="question analysis", source="§5")
     world_check: WorldCheckConfig = param(factory=WorldCheckConfig, help="the tiny world's own report")
     executor: ExecutorConfig = param(factory=ExecutorConfig, help="worker processes for independent runs")
+    tracking: Tracking = param("none", help="mirror metrics rows and evaluation results to an experiment tracker "
+                                            "(soar_lite/tracking.py); none = nothing is sent anywhere; trackio is "
+                                            "local-first (pip install 'soar_lite[track]')")
 
     def check(self):
+        import importlib.util
+
+        _require(self.tracking == "none" or importlib.util.find_spec(self.tracking) is not None, "tracking",
+                 f"{self.tracking} is not installed: pip install {self.tracking} (trackio: pip install 'soar_lite[track]'), "
+                 f"or tracking: none")
         _require(bool(self.name) and self.name not in (".", "..") and "/" not in self.name and "\\" not in self.name,
                  "name", f"must be a plain folder name (results go to <results_dir>/<name>/), got {self.name!r}")
         _require(self.evaluate.teacher_step == 0 or self.evaluate.teacher_step in self.meta.teacher_snapshots,
@@ -400,6 +439,8 @@ def _check_type(value, annotation, where: str):
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {type(value).__name__} {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: must be a finite number, got {value!r}")
         return float(value)
     if annotation in (int, str, bool):
         if type(value) is not annotation:
@@ -603,6 +644,7 @@ def to_dict(cfg: RunConfig) -> dict:
 # what a resumed meta-training run may change: how long it runs, how it checkpoints, where and how it computes,
 # and the later stages' sections; every other value must equal what its checkpoints were made with
 RESUME_MAY_CHANGE = ("name", "results_dir", "description", "deviations", "evaluate", "analyze", "world_check", "executor",
+                     "tracking",
                      "meta.outer_steps", "meta.checkpoint_every", "meta.teacher_snapshots", "model.threads",
                      "model.gen_batch_size")
 
@@ -643,6 +685,7 @@ def describe(cls=RunConfig, prefix: str = "") -> list[str]:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         kind = getattr(hints[f.name], "__name__", None) or str(hints[f.name]).replace("typing.", "")
         src = f" [{meta['source']}]" if meta.get("source") else ""
-        rng = ", ".join(f"{w} {meta[b]}" for b, w in (("ge", ">="), ("gt", ">"), ("lt", "<")) if meta.get(b) is not None)
+        rng = ", ".join(f"{w} {meta[b]}" for b, w in (("ge", ">="), ("gt", ">"), ("lt", "<"), ("le", "<="))
+                        if meta.get(b) is not None)
         lines.append(f"{key} ({kind}, default {default!r}{', ' + rng if rng else ''}): {meta.get('help', '')}{src}")
     return lines

@@ -36,6 +36,16 @@ def resolve_model_path(path: str) -> str:
     return path
 
 
+def check_model_folder(path: str, key: str = "model.path") -> None:
+    """A local folder given as a model must hold one (its config.json): named in one line, not as a tokenizer
+    error from inside transformers."""
+    p = Path(path)
+    if p.is_dir() and not (p / "config.json").exists():
+        what = "is empty" if not any(p.iterdir()) else "holds no config.json"
+        raise FileNotFoundError(f"{key} {path!r}: the folder {what}: give a model folder written by save_pretrained "
+                                f"(config.json, weights, tokenizer) or a hub id")
+
+
 def explain_backend(requested: str) -> tuple[str, str]:
     """(backend, why) without importing transformers/peft: the line every run prints says which path trains.
 
@@ -169,6 +179,7 @@ def load_policy(cfg, seed: int = 0, log=None) -> Policy:
     if log is not None:
         log(backend_line(cfg.backend))
     path = resolve_model_path(cfg.path)
+    check_model_folder(path)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu":
         torch.set_num_threads(cfg.threads)

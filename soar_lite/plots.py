@@ -26,9 +26,13 @@ def savefig(fig, path: Path) -> None:
 
 
 def _finish(ax, xlabel: str, ylabel: str, title: str, legend: bool = True):
+    from matplotlib.ticker import MaxNLocator
+
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    if xlabel in ("outer step", "student RL step"):  # steps are whole numbers
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if legend:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -168,25 +172,64 @@ def curves_with_reference(curve: pd.DataFrame, table: pd.DataFrame, k: int, meth
     return fig
 
 
-def delta_over(table: pd.DataFrame, reference: str = "hard-only", methods=None, title: str = "Δ pass@k over Hard-Only (Fig. 3)"):
-    """Per method: mean and SD over seeds of pass@k minus the reference method's mean, vs k."""
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+def delta_over(table: pd.DataFrame, reference: str = "hard-only", methods=None, title: str = "Δ pass@k over Hard-Only (Fig. 3)",
+               separate=("curated",)):
+    """Per method: mean and SD over seeds of pass@k minus the reference method's mean, vs k, in points (as the tables);
+    methods in `separate` (the curated upper bound, tens of points above the rest) get their own panel so that they
+    do not squeeze the others flat."""
+    methods = methods or [m for m in table.method.unique() if m != reference]
+    apart = [m for m in methods if m in separate]
+    panels = [[m for m in methods if m not in separate]] + ([apart] if apart else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.8), squeeze=False)
     ref = table[table.method == reference].groupby("k").pass_at_k.mean()
-    for m in methods or [m for m in table.method.unique() if m != reference]:
-        g = table[table.method == m].groupby("k").pass_at_k
-        mean, sd = g.mean() - ref, g.std().fillna(0)
-        ax.plot(mean.index, mean.values, marker="o", label=m, color=METHOD_COLORS.get(m))
-        ax.fill_between(mean.index, mean - sd, mean + sd, alpha=0.15, color=METHOD_COLORS.get(m))
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_xscale("log", base=2)
-    _finish(ax, "k", f"Δ pass@k vs {reference} (band ±1 SD over seeds)", title)
+    for ax, group in zip(axes[0], panels):
+        for m in group:
+            g = table[table.method == m].groupby("k").pass_at_k
+            mean, sd = 100 * (g.mean() - ref), 100 * g.std().fillna(0)
+            n = int(g.size().max())
+            ax.plot(mean.index, mean.values, marker="o", label=f"{m} (n={n})", color=METHOD_COLORS.get(m))
+            ax.fill_between(mean.index, mean - sd, mean + sd, alpha=0.15, color=METHOD_COLORS.get(m))
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xscale("log", base=2)
+        _finish(ax, "k", f"Δ pass@k vs {reference} (points; band ±1 SD over students)", title if ax is axes[0][0] else "")
+    fig.tight_layout()
     return fig
 
 
 def diversity_over_training(div: pd.DataFrame, title: str = "Teacher diversity over meta-training (Fig. 17b/20b)"):
+    """One line per teacher kind (mean over its runs, band ±1 SD over runs), each with its own dash pattern, so that
+    two identical lines (a grounded run and its no-promotion twin before the first promotion) stay visible."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    sns.lineplot(data=div, x="step", y="mean_pairwise_cosine_distance", hue="teacher", marker=".", ax=ax)
-    _finish(ax, "outer step", "mean pairwise cosine distance", title)
+    sns.lineplot(data=div, x="step", y="mean_pairwise_cosine_distance", hue="teacher", style="teacher", dashes=True,
+                 markers=True, ax=ax, errorbar="sd")
+    _finish(ax, "outer step", "mean pairwise cosine distance", title + " (band ±1 SD over runs)")
+    return fig
+
+
+def compare_pass_at_k(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str, k: int):
+    """Two runs' pass@k of every method both evaluated, side by side (points; bars: mean, whiskers: ±1 SD over
+    students)."""
+    import numpy as np
+
+    methods = [m for m in dict.fromkeys(a.method) if m in set(b.method)]
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(methods)), 3.8))
+    x = np.arange(len(methods))
+    for i, (df, name) in enumerate(((a, name_a), (b, name_b))):
+        g = df[df.k == k].groupby("method").pass_at_k
+        mean, sd = 100 * g.mean().reindex(methods), 100 * g.std().reindex(methods).fillna(0)
+        ax.bar(x + (i - 0.5) * 0.4, mean, 0.4, yerr=sd, capsize=3, label=name, alpha=0.8)
+    ax.set_xticks(x, methods, rotation=30, ha="right")
+    _finish(ax, "method", f"hard-test pass@{k} (%; ±1 SD over students)", f"pass@{k}: {name_b} vs {name_a}")
+    return fig
+
+
+def compare_curves(frame: pd.DataFrame, key: str):
+    """A meta-training quantity over outer steps, one line per (run, meta folder)."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for (run, folder), g in frame.groupby(["run", "folder"]):
+        ax.plot(g["step"], g[key], marker=".", label=f"{run}/{folder}")
+    _finish(ax, "outer step", key, f"{key} per outer step, every meta-training run of every compared run")
+    ax.legend(fontsize=7, ncol=2)
     return fig
 
 
@@ -206,4 +249,5 @@ def mean_sd_table(table: pd.DataFrame, index="method", value="pass_at_k", scale:
 
 __all__ = ["savefig", "pass_at_k_by_level", "teacher_reward", "promotion_stages", "question_diagnostics",
            "null_distribution", "guard_over_steps", "step_diagnostics", "curves",
-           "curves_with_reference", "delta_over", "diversity_over_training", "histogram", "mean_sd_table"]
+           "curves_with_reference", "delta_over", "diversity_over_training", "compare_pass_at_k", "compare_curves",
+           "histogram", "mean_sd_table"]

@@ -37,12 +37,24 @@ def mean_pass_at_k(counts: list[int], n: int, ks: list[int]) -> dict[int, float]
 
 
 def count_correct(policy, task, problems: list[Problem], samples: int, temperature: float, seed: int,
-                  batch_size: int = 256) -> np.ndarray:
-    """Correct samples out of `samples` per problem (student prompt, T = temperature)."""
-    prompts = [task.student_prompt(p.question) for p in problems]
-    texts, _ = sample(policy, prompts, [p.id for p in problems], samples, temperature,
-                      task.student_max_new_tokens, seed, batch_size)
-    return np.array([sum(task.is_correct_many(t, [p.answer] * len(t))) for t, p in zip(texts, problems)])
+                  batch_size: int = 256, on_progress=None) -> np.ndarray:
+    """Correct samples out of `samples` per problem (student prompt, T = temperature). `on_progress(done, total)`
+    is told after each chunk of problems; the chunks are whole generation batches (a multiple of lcm(samples,
+    batch_size) rows), and every row's draws come from its own seed, so chunking changes no sample."""
+    import math
+
+    per = math.lcm(samples, batch_size) // samples  # problems per whole number of batches
+    chunk = per * max(1, -(-32 // per))
+    out = []
+    for start in range(0, len(problems), chunk):
+        part = problems[start:start + chunk]
+        prompts = [task.student_prompt(p.question) for p in part]
+        texts, _ = sample(policy, prompts, [p.id for p in part], samples, temperature,
+                          task.student_max_new_tokens, seed, batch_size)
+        out += [sum(task.is_correct_many(t, [p.answer] * len(t))) for t, p in zip(texts, part)]
+        if on_progress is not None:
+            on_progress(start + len(part), len(problems))
+    return np.array(out, dtype=int)
 
 
 @dataclass
@@ -93,14 +105,19 @@ def split_train_test(problems: list[Problem], test_fraction: float, seed: int,
 
 def find_hard_set(policy, task, pool_name: str, problems: list[Problem], *, samples: int, confirm_samples: int,
                   temperature: float, test_fraction: float, first_seed: int, confirm_seed: int, split_seed: int,
-                  batch_size: int = 256) -> HardSet:
+                  batch_size: int = 256, on_progress=None) -> HardSet:
     """fail@samples filter, confirmed by a second independent batch (its own seed), then a random split that
-    keeps the task's split groups together (`Task.split_groups`: no hard-test chain inside a hard-train chain)."""
-    first = count_correct(policy, task, problems, samples, temperature, first_seed, batch_size)
+    keeps the task's split groups together (`Task.split_groups`: no hard-test chain inside a hard-train chain).
+    `on_progress(done, total)` counts problems probed over both batches (the confirming one's size is known once the
+    first is done)."""
+    first = count_correct(policy, task, problems, samples, temperature, first_seed, batch_size,
+                          on_progress and (lambda d, t: on_progress(d, 2 * t)))
     survivors = [p for p, c in zip(problems, first) if c == 0]
     confirm = np.zeros(0, dtype=int)
     if confirm_samples:
-        confirm = count_correct(policy, task, survivors, confirm_samples, temperature, confirm_seed, batch_size)
+        n = len(problems)
+        confirm = count_correct(policy, task, survivors, confirm_samples, temperature, confirm_seed, batch_size,
+                                on_progress and (lambda d, t: on_progress(n + d, n + t)))
         survivors = [p for p, c in zip(survivors, confirm) if c == 0]
     train, test = split_train_test(survivors, test_fraction, split_seed, task.split_groups(survivors))
     return HardSet(pool_name, len(problems), first, confirm, train, test, split_seed)

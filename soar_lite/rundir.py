@@ -35,6 +35,25 @@ PACKAGES = ["soar-lite", "torch", "transformers", "peft", "trl", "papermill", "m
 
 
 # ---- the one atomic write -----------------------------------------------------------------------
+def remove_stale_tmp(folder: Path) -> int:
+    """Delete the `<name>.<pid>.tmp` files `atomic_write` left under `folder` when its writer was killed mid-write
+    (the writer's pid no longer runs); a live writer's file is left alone. Returns how many were removed."""
+    removed = 0
+    for tmp in Path(folder).rglob("*.tmp"):
+        pid = tmp.suffixes[-2][1:] if len(tmp.suffixes) >= 2 else ""
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+                continue  # its writer is alive
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """`write(tmp)` into a temporary file beside `path`, then rename it over `path`: a reader (or a resumed
     run) sees the old file or the new one, never half of one. The temporary name is per process, because
@@ -253,6 +272,14 @@ class RunLayout:
         failed or refused stage never replaces the last good report."""
         return self.base / filename.replace(".ipynb", ".partial.ipynb")
 
+    def provenance(self, stage: str) -> Path:
+        """What rendered a stage's report: commit, params and their hash, start and end (`record_provenance`)."""
+        return self.base / "provenance" / f"{stage}.json"
+
+    def progress(self, stage: str) -> Path:
+        """Folder of a running stage's progress files, one per job (`report_progress`; not committed)."""
+        return self.base / "progress" / stage
+
     def summary(self, stage: str) -> Path:
         """A stage's summary.json in its own folder (probe, tiny_world, evaluate, analyze)."""
         return self.base / stage / "summary.json"
@@ -272,6 +299,69 @@ class RunLayout:
         return self
 
 
+def git_revision() -> tuple[str | None, bool]:
+    """(short commit of the checkout this package runs from, whether it has uncommitted changes to tracked files);
+    (None, False) outside a git checkout (a pip install)."""
+    here = Path(__file__).parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here,
+                             timeout=5).stdout.strip()
+        if not rev:
+            return None, False
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                               cwd=here, timeout=10).stdout.strip()
+        return rev, bool(dirty)
+    except (OSError, subprocess.SubprocessError):
+        return None, False
+
+
+def display_path(path) -> str:
+    """A path as a report may show it: relative to the working directory when inside it, the file name of a shipped
+    params file, else as given (never made absolute here)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        pass
+    from .config import shipped_params
+
+    shipped = shipped_params()
+    if path.stem in shipped and path.resolve() == Path(shipped[path.stem]).resolve():
+        return path.stem
+    return str(path)
+
+
+def params_fingerprint(params_path, overrides) -> str:
+    """sha256 (first 12 hex digits) of the params file's bytes and the overrides: two reports with the same value
+    ran the same params."""
+    import hashlib
+
+    from .config import resolve_params
+
+    h = hashlib.sha256(resolve_params(params_path).read_bytes())
+    for ov in overrides or []:
+        h.update(b"\0" + str(ov).encode())
+    return h.hexdigest()[:12]
+
+
+def record_provenance(layout: "RunLayout", stage: str, **fields) -> dict:
+    """Merge `fields` into the stage's provenance file and return it."""
+    path = layout.provenance(stage)
+    old = json.loads(path.read_text()) if path.exists() else {}
+    new = {**old, "stage": stage, **fields}
+    write_json(path, new)
+    return new
+
+
+def report_progress(layout: "RunLayout", stage: str, job: str, done: int, total: int, unit: str) -> None:
+    """One job's progress in its stage's own unit (outer steps, students, problems), read by `soar-lite run`'s
+    progress lines (work done / total and an ETA); best effort, never an error."""
+    try:
+        write_json(layout.progress(stage) / f"{job}.json", {"done": done, "total": total, "unit": unit})
+    except OSError:
+        pass
+
+
 def versions() -> dict:
     out = {"python": platform.python_version()}
     for p in PACKAGES:
@@ -279,9 +369,6 @@ def versions() -> dict:
             out[p] = importlib.metadata.version(p)
         except importlib.metadata.PackageNotFoundError:
             out[p] = None
-    try:
-        out["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                    cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        out["git"] = None
+    rev, dirty = git_revision()
+    out["git"] = rev + ("+uncommitted" if dirty else "") if rev else None
     return out

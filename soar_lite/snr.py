@@ -96,7 +96,7 @@ def estimate(cfg, task, hard_train, grouping: tuple[int, int, int], draws: int, 
     snr_*, g, n, r, draw); the draws are independent of every meta-training run."""
     import dataclasses
 
-    from .rundir import MetaLayout
+    from .rundir import MetaLayout, report_progress
     from .sampling import encode_prompts
     from .soar import MetaTrainer
     from .student import reward_questions
@@ -125,6 +125,7 @@ def estimate(cfg, task, hard_train, grouping: tuple[int, int, int], draws: int, 
         grads.append(teacher_gradient(trainer.teacher, [prompt] * len(sample.completion_ids), sample.completion_ids, adv))
         log(f"snr g={g} n={n} r={r}: draw {d + 1}/{draws}, R_k {r_k.mean():+.4f} ± {r_k.std():.4f} "
             f"({time.time() - t0:.0f} s)")
+        report_progress(cfg.layout, "meta_train", f"snr_g{g}_n{n}_r{r}", d + 1, draws, "outer steps")
     gmat = np.stack(grads)
     est = snr_with_interval(gmat @ gmat.T)
     rewards = np.stack(rewards)

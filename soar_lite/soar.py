@@ -50,7 +50,8 @@ from .executor import fans_out_students, run_jobs, worker_cache
 from .models import Snapshot, load_policy, load_snapshot, restore, save_snapshot, snapshot
 from .profile import tally
 from .rloo import cosine_lr, make_optimizer
-from .rundir import MetaLayout, RunDirError, append_jsonl, read_checked, read_jsonl, rewrite_jsonl, write_json
+from .rundir import (MetaLayout, RunDirError, append_jsonl, read_checked, read_jsonl, report_progress, rewrite_jsonl,
+                     write_json)
 from .sampling import encode_prompts
 from .seeds import derive
 from .student import RLItem, StudentJob, StudentResult, reward_questions, run_student_job, score, score_problems
@@ -209,6 +210,7 @@ class MetaState:
     tau: float | None = None  # the promotion threshold this run uses (meta.tau, or calibrated: meta.tau_null_steps)
     tau_null: list = field(default_factory=list)  # the calibration's null steps: one list of dataset rewards R_k each
     tau_null_summary: dict = field(default_factory=dict)  # NullThreshold fields (rhat_mean, rhat_sd, z_per_step, ...)
+    lr_horizon: int | None = None  # the teacher's cosine schedule spans the outer_steps of the run's first start
 
 
 def check_meta_dir(cfg, paths: MetaLayout, resume: bool) -> str:
@@ -275,6 +277,7 @@ class MetaTrainer:
         self.teacher_opt = make_optimizer(self.teacher, self.meta.teacher.lr, self.meta.teacher.weight_decay)
         self.baseline: Snapshot = snapshot(self.student)
         self.state = MetaState()
+        self.tracker = None  # opened by `run` when the params name one
         if len(self.hard_train) == 0:
             raise ValueError("hard-train set is empty: run the probe first (nothing to reward against)")
 
@@ -331,6 +334,12 @@ class MetaTrainer:
         return True
 
     # -- ALG1: sample g*n QA pairs with rejection sampling ---------------------------------------
+    def _progress(self, done: int) -> None:
+        """Outer steps done, the null steps of the calibration included (for `soar-lite run`'s progress lines)."""
+        null = self.meta.tau_null_steps if self.promotes else 0
+        report_progress(self.cfg.layout, "meta_train", self.paths.dir.name, done, null + self.meta.outer_steps,
+                        "outer steps")
+
     def _sample(self, stream) -> TeacherSample:
         need = self.g * self.n
         return sample_qa_pairs(self.teacher, self.task, need, stream=stream,
@@ -374,6 +383,8 @@ class MetaTrainer:
             row = self._outer_step()
         row["profile"] = work.as_dict()
         append_jsonl(self.paths.metrics, row)
+        if self.tracker is not None:  # an optional live view (params `tracking`); metrics.jsonl stays the record
+            self.tracker.log({k: v for k, v in row.items() if k not in ("questions", "answers")}, step=row["step"])
         if self.state.step % self.meta.checkpoint_every == 0 or self.state.step == self.meta.outer_steps:
             self.save()
         return row
@@ -407,10 +418,13 @@ class MetaTrainer:
             j_med = median_student(list(rewards_kj[k_best]))  # ALG1: j* = the median-reward student of k*
             self.baseline = trained[(k_best, j_med)]  # ALG1: theta <- theta'_{k*, j*}
             stage = len(self.state.promotions) + 1
+            # ALG1: D_best U= X_{k*} (meta.pq_questions > n: the best datasets, best first, up to that many questions;
+            # a named deviation for small n)
+            top = [int(k) for k in np.argsort(-r_k, kind="stable")[:max(1, min(g, m.pq_questions // n))]]
             self.state.pq.extend({"question": qa.question, "answer": qa.answer, "stage": stage, "step": step}
-                                 for qa in datasets[k_best])  # ALG1: D_best U= X_{k*}
+                                 for k in top for qa in datasets[k])
             restore(self.student, self.baseline)
-            self.state.promotions.append({"step": step, "dataset": k_best, "student": j_med,
+            self.state.promotions.append({"step": step, "dataset": k_best, "student": j_med, "pq_datasets": top,
                                           "reward": float(rewards_kj[k_best, j_med]),
                                           "hard_train_score": self.hard_train_score(),
                                           "hard_train_greedy_acc": self.hard_train_greedy_acc()})
@@ -421,7 +435,7 @@ class MetaTrainer:
         # ALG1: teacher RLOO update, every rollout of X_k gets A_k (rewards from before the promotion), under the guard
         adv = dataset_advantages(r_k, [n] * g, m.teacher.normalize_advantages)
         prompt = encode_prompts(self.teacher.tokenizer, [self.task.teacher_prompt()])[0]
-        lr = cosine_lr(step, m.outer_steps, m.teacher.lr, m.teacher.warmup_steps)
+        lr = cosine_lr(step, self.state.lr_horizon or m.outer_steps, m.teacher.lr, m.teacher.warmup_steps)
         update = teacher_update(self.teacher, self.teacher_opt, self.task, [prompt] * len(comp_ids), comp_ids, adv,
                                 m.teacher, lr, m.guard, reject_before=teacher.reject_rate,
                                 probe=GuardProbe(stream=lambda a: (f"guard{step}a{a}", self._seed("guard_probe", step, a)),
@@ -473,6 +487,7 @@ class MetaTrainer:
                 student_seed=lambda k, j, s=s: self._seed("tau_null_student", s, k, j),
                 eval_seed=self._seed("tau_null_score", s))
             null.append(rewards_kj.mean(axis=1).tolist())
+            self._progress(s + 1)
         thr = null_threshold(null, g=self.g, window=m.ma_window, steps=m.outer_steps, fwer=m.tau_fwer,
                              sims=m.tau_null_sims, seed=self._seed("tau_null_simulation"))
         self.state.tau, self.state.tau_null, self.state.tau_null_summary = thr.tau, null, asdict(thr)
@@ -514,19 +529,40 @@ class MetaTrainer:
         return out
 
     def run(self, resume: bool = False, on_step=None) -> list[dict]:
+        if self.cfg.tracking != "none":
+            from .tracking import tracker
+
+            self.tracker = tracker(self.cfg, self.paths.dir.name)
+        try:
+            return self._run(resume, on_step)
+        finally:
+            if self.tracker is not None:
+                self.tracker.close()
+
+    def _run(self, resume: bool, on_step) -> list[dict]:
         if check_meta_dir(self.cfg, self.paths, resume) == "resume":
             self.try_resume()
         else:  # a fresh start: rows of steps never checkpointed (a kill before the first checkpoint) go
             self.paths.metrics.unlink(missing_ok=True)
             write_json(self.paths.recorded_config, resume_key(self.cfg))
+        if self.state.lr_horizon is None:
+            self.state.lr_horizon = self.meta.outer_steps
+        elif self.state.lr_horizon != self.meta.outer_steps:
+            # a resume that grows (or shrinks) meta.outer_steps: the schedule is not re-stretched mid-run
+            self.log(f"meta.outer_steps is {self.meta.outer_steps}, the run started with {self.state.lr_horizon}: the "
+                     f"teacher's cosine learning-rate schedule keeps its {self.state.lr_horizon}-step horizon (lr 0 from "
+                     f"there on); tau was set for a family-wise false-promotion rate over {self.state.lr_horizon} steps (over more "
+                     f"steps the rate is higher)")
         if self.state.initial_hard_train_acc is None:
             restore(self.student, self.baseline)
             self.state.initial_hard_train_acc = self.hard_train_greedy_acc()
             self.state.initial_hard_train_score = self.hard_train_score()
         if self.state.tau is None:
             self.calibrate_tau()
+        null = self.meta.tau_null_steps if self.promotes else 0
         while self.state.step < self.meta.outer_steps:
             row = self.outer_step()
+            self._progress(null + self.state.step)
             msg = (f"step {row['step']:3d}  R={row['reward_mean']:+.4f}  MA={row['reward_ma']:+.4f}  base={row['baseline_score']:.3f}"
                    f"  inner={row['inner_steps']}  rej={row['rejected']}  {'PROMOTED ' if row['promoted'] else ''}{row['seconds']:.1f}s")
             self.log(msg)

@@ -4,8 +4,9 @@
 - `answers_match(completion, reference)`: math-verify equivalence of the last boxed answer against the
   reference, run in a separate worker process with a hard timeout. math-verify uses `signal.alarm`,
   which does not work in threads, and it is known to hang on some inputs (measured here): a call that
-  outlives `timeout_s` kills the worker, counts as "not equal", and a new worker serves the next call; timeouts
-  are remembered per answer, and a worker that dies is replaced (`Verifier`).
+  outlives `timeout_s` kills the worker, counts as "not equal", and a new worker serves the next call; a timed-out
+  pair is remembered and the string that caused it found by a probe, and a worker that dies is replaced
+  (`Verifier`).
 
 Model text never reaches eval/exec/sympify in this process; math-verify parses it in the worker.
 """
@@ -74,24 +75,29 @@ def _worker(conn) -> None:  # runs in the child process
 class Verifier:
     """A math-verify worker process with a hard per-call timeout.
 
-    - a call that outlives `timeout_s` kills the worker and counts as unequal; the pair is remembered, and a
-      reference that has timed out against `poison_after` different answers is unequal to every later answer
-      without a call (a teacher answer such as 9^{9^{9^{9}}} passes the format check, then would cost the full
-      timeout at every student check against it);
+    - a call that outlives `timeout_s` kills the worker and counts as unequal; the pair is remembered, and each of
+      its two strings not probed before is probed once against a plain number (`PROBE_PARTNER`): a string whose
+      probe also times out is the culprit, unequal to everything later without a call, on either side. So only the
+      string that hangs pays: a teacher answer such as 9^{9^{9^{9}}} costs two timeouts (its pair and its probe),
+      not one per student check, and a reference such as `1` that a pathological student answer timed out against
+      stays comparable (`1.0` still equals it). A string that hangs only with particular partners costs one
+      timeout per such pair;
     - a worker that dies mid-call (the OOM killer) is replaced and the call retried once on the new worker;
     - the worker starts with the caller's main module hidden, so a script without an `if __name__ == "__main__":`
       guard works (spawn would re-import it).
     `stats` counts calls, timeouts, calls answered from the memo and worker restarts."""
 
-    def __init__(self, timeout_s: float = 5.0, startup_timeout_s: float = 60.0, poison_after: int = 2):
+    PROBE_PARTNER = "2"
+
+    def __init__(self, timeout_s: float = 5.0, startup_timeout_s: float = 60.0):
         self.timeout_s = timeout_s
         self.startup_timeout_s = startup_timeout_s
-        self.poison_after = poison_after
         self._proc = None
         self._conn = None
-        self._timed_out: set[tuple[str, str]] = set()
-        self._timeouts_of: dict[str, int] = {}
-        self.stats = {"calls": 0, "timeouts": 0, "memo": 0, "restarts": 0}
+        self._timed_out: set[tuple[str, str]] = set()  # pairs that timed out
+        self._probed: set[str] = set()  # strings probed after a timeout
+        self._slow: set[str] = set()  # strings whose probe timed out: the culprits
+        self.stats = {"calls": 0, "timeouts": 0, "memo": 0, "restarts": 0, "probes": 0}
 
     def _start(self) -> None:
         from .executor import main_hidden
@@ -127,13 +133,8 @@ class Verifier:
             return bool(self._conn.recv())
         return None
 
-    def equal(self, reference: str, answer: str) -> bool:
-        """math-verify equivalence of two answer strings; False after `timeout_s`, or at once for a pair or a
-        reference the memo holds."""
-        if (reference, answer) in self._timed_out or self._timeouts_of.get(reference, 0) >= self.poison_after:
-            self.stats["memo"] += 1
-            return False
-        self.stats["calls"] += 1
+    def _call(self, reference: str, answer: str) -> bool | None:
+        """One verdict, None on a timeout (the worker then killed; a fresh one serves the next call)."""
         verdict = None
         for _ in (0, 1):
             try:
@@ -142,11 +143,27 @@ class Verifier:
             except (EOFError, OSError):  # the worker died mid-call: a new one gets the call once more; an input
                 self._kill()               # that kills two workers counts as a timeout
                 self.stats["restarts"] += 1
-        if verdict is None:  # hung (or killed twice): kill, remember, and start a fresh worker next time
+        if verdict is None:
             self._kill()
             self.stats["timeouts"] += 1
+        return verdict
+
+    def equal(self, reference: str, answer: str) -> bool:
+        """math-verify equivalence of two answer strings; False after `timeout_s`, or at once for a pair that timed
+        out or a string found to hang (class docstring)."""
+        if (reference, answer) in self._timed_out or reference in self._slow or answer in self._slow:
+            self.stats["memo"] += 1
+            return False
+        self.stats["calls"] += 1
+        verdict = self._call(reference, answer)
+        if verdict is None:  # hung (or killed twice): remember the pair, then find which string hangs
             self._timed_out.add((reference, answer))
-            self._timeouts_of[reference] = self._timeouts_of.get(reference, 0) + 1
+            for s in (reference, answer):
+                if s not in self._probed and s != self.PROBE_PARTNER:
+                    self._probed.add(s)
+                    self.stats["probes"] += 1
+                    if self._call(s, self.PROBE_PARTNER) is None:
+                        self._slow.add(s)
             return False
         return verdict
 

@@ -276,3 +276,47 @@ def test_a_bad_line_in_the_judge_cache_is_skipped_not_a_stop(tmp_path):
         f.write(b'[1, 2]\n{"key": 1, "labels": {}}\n\xff\xfe garbage\n{"key": "k", "labels": []}\n{"torn": \n')
     again = JudgeCache(path)
     assert again.get("j", "q", "a") == {"is_well_posed": True} and again.skipped_lines == 5
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_the_judge_key_goes_only_to_the_named_host(code):
+    """Before: urllib followed a redirect and re-sent `Authorization` to the host it named. Now the redirect is
+    refused in one line and the second server never sees a request, let alone the key."""
+    from soar_lite.analysis import JudgeUnavailable, openai_chat
+
+    seen = []
+
+    class Second(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            seen.append(dict(self.headers))
+            self.send_response(500)
+            self.end_headers()
+
+        do_GET = do_POST  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    second, second_url = _serve(Second)
+
+    class First(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(code)
+            self.send_header("Location", second_url + "/chat/completions")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    first, first_url = _serve(First)
+    try:
+        with pytest.raises(JudgeUnavailable, match="redirects are refused") as e:
+            openai_chat(first_url, "m", "prompt", timeout_s=10.0, api_key="sk-secret")
+        assert "\n" not in str(e.value) and "sk-secret" not in str(e.value)
+        assert seen == []
+    finally:
+        for s in (first, second):
+            s.shutdown()
+            s.server_close()

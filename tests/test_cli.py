@@ -31,6 +31,10 @@ def test_stage_waves(stages, expected):
 
 
 def test_parallel_stage_failure_names_the_stage_and_its_log(tmp_path):
+    probe_dir = tmp_path / "ci" / "probe"  # probe outputs that exist (the run is not refused) but cannot be read
+    probe_dir.mkdir(parents=True)
+    for name in ("hard_train.json", "hard_test.json"):
+        (probe_dir / name).write_text("{")
     r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", str(REPO / "params" / "ci.yaml"), "--jobs", "2",
                         "--only", "evaluate", "--only", "analyze", "-o", f"results_dir={tmp_path}"],
                        capture_output=True, text=True, timeout=600, cwd=REPO)
@@ -72,6 +76,23 @@ def test_papermill_end_to_end_on_ci_params(tmp_path):
     metrics = [json.loads(l) for l in (run / "meta" / "metrics.jsonl").read_text().splitlines()]
     assert {"step", "reward_mean", "reward_ma", "promoted", "baseline_score", "inner_steps", "rejected", "seconds"} <= set(metrics[0])
     assert len(list((run / "figures").glob("*.png"))) >= 10
+    # provenance (issue 23): each report's commit, params (relative) and hash, wall time; no machine path in any
+    # report; each HTML page titled; the run's index page first
+    from soar_lite.stages import STAGES
+
+    for stage, st in STAGES.items():
+        prov = json.loads((run / "provenance" / f"{stage}.json").read_text())
+        assert prov["params"] == "params/ci.yaml" and len(prov["params_sha256"]) == 12 and prov["seconds"] > 0
+        assert prov["commit"] and prov["finished"]
+        text = (run / st.notebook).read_text() + (run / st.notebook.replace(".ipynb", ".html")).read_text()
+        assert str(REPO) not in text, stage
+        assert f"<title>{st.title}</title>" in (run / st.notebook.replace(".ipynb", ".html")).read_text()
+        assert f"report {stage}: rendered from commit {prov['commit']}" in (run / st.notebook).read_text()
+    index = (run / "index.md").read_text()
+    assert (run / "index.html").exists() and "| Tables 4-5 | pass@k of every method |" in index
+    assert "01_probe.html" in index and "## Findings" in index and str(REPO) not in index
+    # progress lines with work done in the stage's unit
+    assert re.search(r"^\[meta_train\] \d+\.\d min, \d+/\d+ outer steps", r.stdout, re.M), r.stdout
 
 
 def test_notebook_runs_outside_the_repository_with_a_shipped_params_name(tmp_path):
@@ -213,3 +234,104 @@ def test_snr_command_prints_the_snr_per_grouping(tmp_path):
     assert again.stdout == r.stdout  # read back, not recomputed
     bad = subprocess.run(cmd[:-4] + ["--grouping", "2,x,1"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "G,N,R" in bad.stderr
+
+
+def test_ctrl_c_ends_the_run_in_one_line_and_leaves_no_process(tmp_path):
+    """Before: Ctrl-C printed a 42-line traceback and could leave the kernel running. Now: one line saying how to
+    resume, exit 130, and every process of the run's session gone."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "soar_lite.cli", "run", "ci", "-o", f"results_dir={tmp_path}",
+                             "--jobs", "2", "--progress-every", "0"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    partial = tmp_path / "ci" / "01_probe.partial.ipynb"
+    deadline = time.time() + 240
+    while time.time() < deadline and not partial.exists() and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    time.sleep(3)  # inside the probe's kernel
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole foreground process group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "interrupted" in err and "--resume" in err
+    time.sleep(2)
+    left = subprocess.run(["ps", "-o", "pid=,args=", "-s", str(proc.pid)], capture_output=True, text=True).stdout.strip()
+    assert left == "", left
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["probe.pool=abc"], "probe.pool 'abc': tiny world has no pool 'abc'"),
+    (["probe.pool=''"], "probe.pool is empty"),
+    (["probe.level_pool=abc"], "probe.level_pool 'abc'"),
+    (["probe.pool=hf:some/dataset:test"], "probe.pool 'hf:some/dataset:test' is a hub dataset and hub downloads are off"),
+    (["analyze.embedder=org/not-cached-embedder"], "analyze.embedder 'org/not-cached-embedder' is not a folder or in the "
+                                                  "local Hugging Face cache"),
+    (["analyze.judge=hf:org/not-cached-judge"], "analyze.judge 'org/not-cached-judge' is not a folder or in the local"),
+    (["model.path=EMPTY"], "the folder is empty"),
+    (["analyze.judge=abc"], "must be exact, hf:<model path> or openai:<model>"),
+])
+def test_a_bad_value_is_one_line_before_anything_is_written(tmp_path, overrides, message):
+    """Before: raw tracebacks (a ValueError from the tiny world, the hub's ConnectionError deep in a stage, a
+    tokenizer error for an empty model folder)."""
+    import os
+
+    (tmp_path / "empty").mkdir()
+    overrides = [o.replace("EMPTY", str(tmp_path / "empty")) for o in overrides]
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    env.pop("SOAR_LITE_ONLINE", None)
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", "ci", "-o", f"results_dir={tmp_path / 'r'}",
+                        *[a for o in overrides for a in ("-o", o)]], capture_output=True, text=True, cwd=REPO, env=env,
+                       timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_only_twice_starts_one_process(tmp_path):
+    """Before: `--only probe --only probe --jobs 2` started two probes into one folder."""
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", "ci", "-o", f"results_dir={tmp_path}", "--only",
+                        "probe", "--only", "probe", "--jobs", "2", "--progress-every", "0"], capture_output=True, text=True,
+                       cwd=REPO, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("[probe] started") == 1
+
+
+def test_executor_ray_without_ray_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from soar_lite.config import ConfigError, load_config
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"executor\.kind: ray needs the Ray package.*pip install 'soar_lite\[ray\]'"):
+        load_config("ci", ["executor.kind=ray"])
+
+
+def test_a_stage_before_the_probe_is_refused_before_the_model_loads(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", "ci", "-o", f"results_dir={tmp_path}", "--only",
+                        "evaluate"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 2 and "run the probe first" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "ci").exists()
+
+
+def test_progress_lines_show_work_done_and_an_eta(tmp_path):
+    """Before: a stage was silent while its last printed line did not change (the probe ~3 min; a paper-world fresh
+    student for hours). Now every line has work done / total in the stage's unit and an ETA from the rate so far."""
+    from soar_lite.cli import Progress
+    from soar_lite.rundir import RunLayout, report_progress
+
+    layout = RunLayout(tmp_path)
+    prog = Progress(tmp_path, every=0)
+    prog.start("meta_train")
+    t0 = prog.running["meta_train"]["t0"]
+    assert prog.line("meta_train", t0 + 1) is None  # nothing reported yet
+    report_progress(layout, "meta_train", "meta", 2, 26, "outer steps")
+    report_progress(layout, "meta_train", "meta_run1", 1, 26, "outer steps")
+    assert prog.line("meta_train", t0 + 60) == "[meta_train] 1.0 min, 3/52 outer steps"
+    report_progress(layout, "meta_train", "meta", 5, 26, "outer steps")
+    # 3 more steps in 60 s: 46 left at 0.05 steps/s
+    assert prog.line("meta_train", t0 + 120) == "[meta_train] 2.0 min, 6/52 outer steps, ETA 15 min"
+    prog.start("meta_train")  # a new run of the stage forgets the old counts
+    assert prog.line("meta_train") is None

@@ -9,17 +9,20 @@ from soar_lite.notebook_sources import render, sources, sync
 from soar_lite.stages import STAGES
 
 NOTEBOOKS = sources(REPO / "notebooks")
+REPORTS = {"06_compare.ipynb"}  # notebooks that report on runs rather than run a stage (soar-lite compare)
+STAGE_NOTEBOOKS = [p for p in NOTEBOOKS if p.with_suffix(".ipynb").name not in REPORTS]
 
 
 def test_every_stage_has_a_source_and_nothing_else_is_there():
-    assert sorted(p.with_suffix(".ipynb").name for p in NOTEBOOKS) == sorted(s.notebook for s in STAGES.values())
+    assert sorted(p.with_suffix(".ipynb").name for p in STAGE_NOTEBOOKS) == sorted(s.notebook for s in STAGES.values())
+    assert {p.with_suffix(".ipynb").name for p in NOTEBOOKS} - {s.notebook for s in STAGES.values()} == REPORTS
 
 
 def test_ipynb_files_are_in_sync_with_their_sources():
     assert sync(REPO / "notebooks", check=True) == [], "run: python -m soar_lite.notebook_sources (make notebooks)"
 
 
-@pytest.mark.parametrize("source", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("source", STAGE_NOTEBOOKS, ids=[p.stem for p in STAGE_NOTEBOOKS])
 def test_one_parameters_cell_and_one_stage_call(source):
     nb = json.loads(render(source))
     tagged = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
@@ -35,3 +38,10 @@ def test_regenerating_a_source_gives_the_same_bytes(tmp_path):
     assert sync(tmp_path) == [tmp_path / "01_probe.ipynb"]
     first = (tmp_path / "01_probe.ipynb").read_bytes()
     assert sync(tmp_path) == [] and (tmp_path / "01_probe.ipynb").read_bytes() == first
+
+
+def test_the_compare_notebook_has_one_parameters_cell_and_reads_runs_only():
+    nb = json.loads(render(REPO / "notebooks" / "06_compare.py"))
+    assert len([c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]) == 1
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "compare.load_run" in code and ".run(cfg" not in code

@@ -177,3 +177,17 @@ def test_an_unwritable_results_root_is_named(tmp_path, monkeypatch):
     with pytest.raises(RunDirError, match=f"{tmp_path} is not writable"):
         check_writable(tmp_path / "results" / "ci")
 
+
+
+def test_a_resume_that_grows_outer_steps_keeps_the_teachers_schedule(run_copy):
+    """Before: the cosine horizon was re-stretched mid-run (lr fell to 0 by step 1, then jumped back at step 2).
+    Now the schedule keeps the horizon the run started with, and the resume says so."""
+    from soar_lite.rloo import cosine_lr
+
+    said = []
+    meta_train.run(_cfg(run_copy, "meta.outer_steps=3"), resume=True, log=said.append)
+    rows = [json.loads(l) for l in (run_copy / "ci" / "meta" / "metrics.jsonl").read_text().splitlines()]
+    lr = _cfg(run_copy).meta.teacher.lr
+    assert [r["teacher_lr"] for r in rows] == pytest.approx([cosine_lr(s, 2, lr, 0) for s in range(3)])
+    assert rows[2]["teacher_lr"] == 0.0
+    assert any("keeps its 2-step horizon" in m for m in said)

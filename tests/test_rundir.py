@@ -54,3 +54,19 @@ def test_rewrite_jsonl_round_trip(tmp_path):
 ])
 def test_layout_paths(tmp_path, path, expected):
     assert path(RunLayout(tmp_path)) == tmp_path / expected
+
+
+def test_stale_tmp_files_of_a_killed_write_are_removed_at_the_next_start(tmp_path):
+    """A write killed mid-way leaves `<name>.<pid>.tmp`; the next start removes it unless its writer still runs."""
+    import os
+
+    from soar_lite.rundir import remove_stale_tmp
+
+    (tmp_path / "tables").mkdir()
+    dead = tmp_path / "tables" / "pass_at_k.csv.99999999.tmp"
+    live = tmp_path / "tables" / f"curves.csv.{os.getpid()}.tmp"
+    odd = tmp_path / "x.tmp"
+    for f in (dead, live, odd):
+        f.write_text("partial")
+    assert remove_stale_tmp(tmp_path) == 2
+    assert not dead.exists() and not odd.exists() and live.exists()

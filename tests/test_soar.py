@@ -223,3 +223,20 @@ def test_fresh_run_refuses_to_overwrite_a_checkpointed_run(probed):
     params = REPO / "params" / "ci.yaml"
     again = _run(params, probed / "a", resume=False)
     assert again.returncode != 0 and "resume" in again.stderr
+
+
+def test_pq_questions_takes_the_best_datasets_up_to_that_many(probed):
+    """meta.pq_questions = 8 with datasets of n = 4: each promotion adds the 2 best datasets (best first); the
+    promoted student is still the median student of the best one (Algorithm 1)."""
+    from soar_lite.stages import meta_train
+
+    cfg = load_config(REPO / "params" / "ci.yaml", [f"results_dir={probed / 'pq'}", "meta.teachers=[grounded]",
+                                                    "meta.g=3", "meta.n=4", "meta.pq_questions=8"])
+    shutil.copytree(probed / "a" / "ci" / "probe", probed / "pq" / "ci" / "probe")
+    run = meta_train.run(cfg, log=lambda m: None).runs[("grounded", 0)]
+    rows = run.metrics
+    assert len(run.promotions) == len(rows) == 2  # tau = -1: every step promotes
+    for p, (_, r) in zip(run.promotions, rows.iterrows()):
+        order = sorted(range(3), key=lambda k: -r.rewards[k])
+        assert p["pq_datasets"] == order[:2] and p["dataset"] == order[0]
+    assert len(run.pq) == 2 * 8

@@ -1,4 +1,6 @@
 """Benchmark loaders and the paper's prompts."""
+import re
+
 import pytest
 
 from soar_lite.tasks.math_data import STUDENT_PROMPT, MathTask, load_problems
@@ -77,6 +79,8 @@ GOOD = b'{"unique_id": "a", "problem": "1+1?", "answer": "2"}\n'
     (GOOD + b'\n{"unique_id": "b", "question": "2+2?", "answer": "4"}\n', r"test\.jsonl:3: the record lacks a field"),
     (GOOD + b'{"unique_id": "b", "problem": "' + b"x" * 2_000_000 + b'", "answer": "4"}\n', r"test\.jsonl:2: the question has 2,000,000 characters"),
     (b"\xff\xfe" + "x".encode("utf-16-le"), r"not UTF-8"),
+    (GOOD + b"[" * 100_000 + b"]" * 100_000 + b"\n", r"test\.jsonl:2: the JSON is nested too deeply"),  # RecursionError
+    (GOOD + b'{"unique_id": "a", "problem": "3+3?", "answer": "6"}\n', r"test\.jsonl:2: id 'a' again \(first at line 1\)"),
 ])
 def test_a_bad_local_data_file_is_one_error_naming_file_and_line(tmp_path, content, message):
     from soar_lite.tasks.base import DataError
@@ -106,3 +110,46 @@ def test_the_cli_stops_on_a_bad_data_file_before_writing_anything(tmp_path):
                        capture_output=True, text=True, cwd=REPO, timeout=300)
     assert r.returncode == 2 and "test.jsonl: no records" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "res").exists()
+
+
+def test_identical_questions_under_other_ids_stay_on_one_side_of_the_split(tmp_path):
+    """Before: the same question twice landed on both sides of hard-train / hard-test."""
+    from soar_lite.probe import split_train_test
+    from soar_lite.tasks.math_data import MathTask
+
+    lines = b"".join(b'{"unique_id": "%d", "problem": "Q%d?", "answer": "1"}\n' % (i, i % 5) for i in range(40))
+    _write(tmp_path, lines)
+    task = MathTask("math", str(tmp_path))
+    probs = task.problems("math-test")
+    for seed in range(10):
+        train, test = split_train_test(probs, 0.5, seed, task.split_groups(probs))
+        assert not {p.question for p in train} & {p.question for p in test}
+
+
+@pytest.mark.parametrize("pool, message", [
+    ("hf:some/dataset:test", "hub downloads are off"),
+    ("hf:nosplit", "hf:<id>:<split>"),
+    ("nope", "unknown data source 'nope'"),
+])
+def test_a_bad_math_pool_is_one_line(pool, message, monkeypatch):
+    from soar_lite.tasks.base import DataError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match=re.escape(message)) as e:
+        load_problems(pool)
+    assert "\n" not in str(e.value)
+
+
+def test_a_users_own_file_is_a_pool(tmp_path):
+    """probe.pool: file:<path> reads a user's JSONL (question or problem, answer, optional id and level)."""
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"id": "p1", "question": "1+2?", "answer": "3", "level": "easy"}\n{"problem": "2*3?", "answer": 6}\n')
+    probs = load_problems(f"file:{path}")
+    assert [(p.id, p.question, p.answer, p.level) for p in probs] == [("p1", "1+2?", "3", "easy"), ("1", "2*3?", "6", "")]
+    from soar_lite.tasks.base import DataError
+
+    path.write_text('{"question": "1+2?"}\n')
+    with pytest.raises(DataError, match=re.escape(f"{path}:1: the record lacks a field")):
+        load_problems(f"file:{path}")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_problems(f"file:{tmp_path / 'nope.jsonl'}")

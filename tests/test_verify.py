@@ -65,14 +65,30 @@ def test_a_worker_killed_mid_call_is_replaced_and_the_call_answered():
 
 def test_a_reference_that_hangs_costs_the_timeout_a_bounded_number_of_times():
     """9^{9^{9^{9}}} passes the format check; before, every student check against it cost the full timeout."""
-    v = Verifier(timeout_s=1.0, poison_after=2)
+    v = Verifier(timeout_s=1.0)
     v._start()
     t = time.time()
     results = [v.equal("9^{9^{9^{9}}}", str(i)) for i in range(1, 7)]  # a student answering a number
     results.append(v.equal("9^{9^{9^{9}}}", "1"))  # a pair already timed out
     assert results == [False] * 7
-    assert v.stats["timeouts"] == 2 and v.stats["memo"] == 5
-    assert time.time() - t < 2 * 1.0 + 60  # two timeouts (+ two worker start-ups), not seven
+    assert v.stats["timeouts"] == 2 and v.stats["memo"] == 6  # the pair and the tower's probe; then the memo
+    assert time.time() - t < 2 * 1.0 + 60  # two timeouts (+ worker start-ups), not seven
+    v.close()
+
+
+def test_only_the_answer_that_timed_out_pays():
+    """Before: the memo counted timeouts per reference, whichever side caused them: two pathological student
+    answers against `1` made `1.0` and `\frac{2}{2}` unequal to `1` for the rest of the process."""
+    v = Verifier(timeout_s=1.0)
+    v._start()
+    for bad in ("9^{9^{9^{9}}}", "8^{8^{8^{8^{8}}}}"):
+        assert v.equal("1", bad) is False
+    assert v.stats["timeouts"] == 4  # each pair and each tower's probe; `1` probed fast
+    assert v.equal("1", "1.0") is True and v.equal("1", r"\frac{2}{2}") is True
+    # a pathological answer stays bounded: against new references it is unequal without a call
+    calls = v.stats["calls"]
+    assert [v.equal(ref, "9^{9^{9^{9}}}") for ref in ("3", "4", "5")] == [False] * 3
+    assert v.stats["calls"] == calls and v.stats["timeouts"] == 4
     v.close()
 
 

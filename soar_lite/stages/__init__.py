@@ -18,13 +18,14 @@ class Stage:
     name: str
     notebook: str  # file name under notebooks/ (and of the rendered report in the run directory)
     needs: tuple[str, ...]  # stages whose outputs it reads
+    title: str = ""  # the report's title (its HTML page's <title>, the run index)
     world_report: bool = False  # runs only for tasks with `world_report`
 
 
 STAGES = {s.name: s for s in (
-    Stage("probe", "01_probe.ipynb", ()),
-    Stage("tiny_world", "02_tiny_world.ipynb", ("probe",), world_report=True),
-    Stage("meta_train", "03_meta_train.ipynb", ("probe",)),
-    Stage("evaluate", "04_evaluate.ipynb", ("meta_train",)),
-    Stage("analyze", "05_analyze.ipynb", ("meta_train",)),
+    Stage("probe", "01_probe.ipynb", (), "01 Probe: the fail@128 hard sets"),
+    Stage("tiny_world", "02_tiny_world.ipynb", ("probe",), "02 The tiny world's own evidence", world_report=True),
+    Stage("meta_train", "03_meta_train.ipynb", ("probe",), "03 Meta-training: SOAR's teacher-student loop"),
+    Stage("evaluate", "04_evaluate.ipynb", ("meta_train",), "04 Evaluation: every method with fresh students"),
+    Stage("analyze", "05_analyze.ipynb", ("meta_train",), "05 Analysis: question labels, diversity, the ablation"),
 )}

@@ -20,7 +20,7 @@ from .. import stats
 from ..evaluate import summarize, train_fresh_student
 from ..executor import run_jobs, worker_cache
 from ..models import snapshot
-from ..rundir import read_jsonl, write_json, write_table
+from ..rundir import read_jsonl, report_progress, write_json, write_table
 from ..seeds import derive
 from ..student import RLItem
 from . import meta_train
@@ -146,8 +146,14 @@ def wellposed_ablation(cfg, pairs, labels, source: str, log=print) -> pd.DataFra
         "hard-only": [],
     }
     jobs = [(cfg, arm, items, s) for arm, items in arms.items() for s in range(cfg.analyze.ablation.seeds)]
-    rows = run_jobs(ablation_job, jobs, cfg.executor,
-                    on_done=lambda job, _: log(f"{job[1]} student {job[3]}: {len(job[2])} questions, done"))
+    finished = []
+
+    def done(job, _):
+        finished.append(job)
+        log(f"{job[1]} student {job[3]}: {len(job[2])} questions, done")
+        report_progress(cfg.layout, "analyze", "ablation", len(finished), len(jobs), "students")
+
+    rows = run_jobs(ablation_job, jobs, cfg.executor, on_done=done)
     return pd.DataFrame([r for rs in rows for r in rs])
 
 

@@ -8,7 +8,7 @@ import functools
 from pathlib import Path
 
 from ..models import Snapshot, load_policy, load_snapshot, restore
-from ..rundir import RunLayout, check_writable, read_json, run_lock, write_json
+from ..rundir import RunLayout, check_writable, read_json, remove_stale_tmp, run_lock, write_json
 from ..seeds import derive
 from ..teacher import sample_qa_pairs
 from ..tasks import make_task
@@ -33,6 +33,20 @@ SCORE_LABELS = {"logprob": "mean log-likelihood of the true answer (nats/token)"
 def score_label(cfg) -> str:
     """What the grounded reward's score is, for axis labels (meta.reward_decoding)."""
     return SCORE_LABELS[cfg.meta.reward_decoding]
+
+
+def summary_frame(summary: dict):
+    """A stage's summary dict as a two-column table (nested keys dotted, numbers rounded), not a raw dict."""
+    import pandas as pd
+
+    def rows(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from rows(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}", (f"{v:.4g}" if isinstance(v, float) else v)
+
+    return pd.DataFrame(list(rows(summary)), columns=["quantity", "value"]).set_index("quantity")
 
 
 def findings_markdown(sentences: list[str]):
@@ -71,6 +85,8 @@ def open_run(cfg) -> RunLayout:
         if not getattr(stack, "locked", False):
             stack.enter_context(run_lock(cfg.run_dir, stage))
             stack.locked = True
+    if cfg.run_dir.exists():
+        remove_stale_tmp(cfg.run_dir)  # left by a writer killed mid-write
     return cfg.layout.prepare(cfg)
 
 
@@ -112,9 +128,12 @@ def teacher_questions(cfg, policy, task, checkpoint: Path | None, base: Snapshot
     return pairs
 
 
-def notebook_setup(params_path: str, overrides: list[str], online: bool = False):
+def notebook_setup(params_path: str, overrides: list[str], online: bool = False, stage: str | None = None):
     """A report's set-up: hub access (off unless `online`, SOAR_LITE_ONLINE=1 -- `soar-lite run --online` -- or on
-    Colab), the params loaded strictly, the banner and the backend line printed. Returns (cfg, layout)."""
+    Colab), the params loaded strictly, the banner and the backend line printed. With `stage`, the report's
+    provenance -- the commit it is rendered from (and whether the checkout had uncommitted changes), the params file
+    (relative), its hash with the overrides, the start time -- is printed and recorded in provenance/<stage>.json.
+    Returns (cfg, layout)."""
     import os
     import sys
     import warnings
@@ -132,5 +151,29 @@ def notebook_setup(params_path: str, overrides: list[str], online: bool = False)
 
     cfg = load_config(params_path, overrides)  # a shipped name works without this repository (Colab)
     print(banner(cfg))
+    if stage is not None:
+        print(provenance_line(cfg, stage, params_path, overrides))
     print(f"torch {torch.__version__}; " + backend_line(cfg.model.backend))
     return cfg, cfg.layout
+
+
+def provenance(params_path: str, overrides: list[str]) -> dict:
+    """Where a report comes from: the commit it is rendered from (and whether the checkout had uncommitted changes),
+    the params file as a report may show it, its hash with the overrides, and the time."""
+    import datetime
+
+    from ..rundir import display_path, git_revision, params_fingerprint
+
+    rev, dirty = git_revision()
+    return {"commit": rev, "uncommitted_changes": dirty, "params": display_path(params_path),
+            "params_sha256": params_fingerprint(params_path, overrides), "overrides": list(overrides),
+            "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def provenance_line(cfg, stage: str, params_path: str, overrides: list[str]) -> str:
+    """One line for a report's banner (`soar-lite run` records the same in provenance/<stage>.json)."""
+    p = provenance(params_path, overrides)
+    commit = f"commit {p['commit']}" + (" with uncommitted changes" if p["uncommitted_changes"] else "") \
+        if p["commit"] else "no git checkout"
+    return (f"report {stage}: rendered from {commit}, params {p['params']} (sha256 {p['params_sha256']}"
+            f"{', overrides ' + ' '.join(overrides) if overrides else ''}), started {p['started']}")

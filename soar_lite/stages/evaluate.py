@@ -40,7 +40,7 @@ from .. import stats
 from ..evaluate import summarize, test_pass_at_k, train_fresh_student
 from ..executor import run_jobs, worker_cache
 from ..models import load_snapshot, restore, snapshot
-from ..rundir import write_json, write_table
+from ..rundir import report_progress, write_json, write_table
 from ..seeds import derive
 from ..student import RLItem
 from . import meta_train
@@ -68,6 +68,15 @@ class EvaluateResult:
     pq_runs: list[int]  # grounded runs with >= min_promotions promotions (the PQ/PS sources)
     ps_stages: dict[int, int]  # run -> the promotion stage SOAR-PS evaluates
     teacher_status: dict[str, dict[int, str]] = dataclasses.field(default_factory=dict)  # method -> seed -> status
+
+    def stops_sentence(self) -> str:
+        """What the stop-step table says, computed: students whose window holds fewer than 5 evaluation points."""
+        s = self.stops
+        few = s[s.window_points < 5]
+        last = s[s.stop_step >= int(self.curves.step.max())] if len(self.curves) else s.iloc[0:0]
+        return (f"{len(s) - len(few)} of {len(s)} trained students have >= 5 evaluation points after their stop "
+                f"step; {len(few)} have fewer (mean {few.window_points.mean() if len(few) else float('nan'):.1f}), "
+                f"{len(last)} stopped at the last step.")
 
     def summary_table(self) -> pd.DataFrame:
         """method x k: 'mean ± SD (n)' in percent, the paper's statistic."""
@@ -270,12 +279,20 @@ def run(cfg, log=print) -> EvaluateResult:
             continue
         jobs += [(cfg, method, s) for s in range(students(ecfg, method, len(eligible)))]
     done = []
+    from ..tracking import tracker
+
+    track = tracker(cfg, "evaluate")  # does nothing unless the params name a tracker
 
     def progress(job, res):
         done.append(job)
         log(f"[{len(done)}/{len(jobs)}] {job[1]} student {job[2]}: {res['seconds']:.0f} s")
+        report_progress(layout, "evaluate", "students", len(done), len(jobs), "students")
+        track.log({f"{r['method']}/pass@{r['k']}": r["pass_at_k"] for r in res["finals"]}, step=len(done))
 
-    results = run_jobs(student_job, jobs, cfg.executor, on_done=progress)
+    try:
+        results = run_jobs(student_job, jobs, cfg.executor, on_done=progress)
+    finally:
+        track.close()
     finals = [row for r in results for row in r["finals"]]
     curves = [r["curve"] for r in results if "curve" in r]
     stops = [r["stop"] for r in results if "stop" in r]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..probe import HardSet, count_correct, find_hard_set, mean_pass_at_k
-from ..rundir import write_json, write_table
+from ..rundir import report_progress, write_json, write_table
 from ..seeds import derive
 from ..tasks import make_task
 from ..tasks.base import DataError, Problem
@@ -39,6 +39,10 @@ class ProbeResult:
         out = [f"{s['fail_first_batch']} of {s['n_pool']} problems fail the first batch of samples; {s['leaked_in_confirmation']} "
                f"of them are solved by the independent confirming batch, leaving {s['fail_both_batches']} hard problems "
                f"({s['n_train']} hard-train, {s['n_test']} hard-test)."]
+        dup = s.get("duplicate_questions", 0)
+        out.append(f"{dup} problem(s) of the pool repeat an earlier question under another id: grouped, so each such "
+                   f"question lands on one side of the split." if dup else
+                   "No question of the pool repeats another (duplicate ids are refused when the data is read).")
         sh = s.get("shared_structure") or {}
         if sh:
             out.append(f"Split leak check: {100 * sh['test_subchains_of_train']:.0f}% of hard-test chains lie inside a "
@@ -48,8 +52,9 @@ class ProbeResult:
         if self.levels is not None and not self.levels.empty:
             kmax = int(self.levels.k.max())
             lv = self.levels[self.levels.k == kmax].set_index("level").pass_at_k
-            out.append(f"Base model pass@{kmax} falls with difficulty: from {lv.iloc[0]:.3f} ({lv.index[0]}) to "
-                       f"{lv.iloc[-1]:.3f} ({lv.index[-1]}).")
+            lowest = lv.idxmin()
+            out.append(f"Base model pass@{kmax} per difficulty level: " + ", ".join(f"{lvl} {v:.3f}" for lvl, v in lv.items())
+                       + f" (lowest {lv.min():.3f} at {lowest}).")
         return out
 
 
@@ -57,13 +62,31 @@ def check_inputs(cfg) -> list[Problem]:
     """The probe's pool (and level pool) read and validated before anything is written: a missing, empty or
     malformed data file is one error naming the file and line (tasks.base.DataError)."""
     task, p = make_task(cfg.task), cfg.probe
-    pool = task.problems(p.pool)
+    pool = _pool(task, "pool", p.pool)
     if p.level_pool:
-        task.problems(p.level_pool)
+        _pool(task, "level_pool", p.level_pool)
     pool = pool[: p.limit] if p.limit else pool
     if not pool:
         raise DataError(f"probe.pool {p.pool!r}: no problems to probe")
     return pool
+
+
+def _pool(task, key: str, name: str) -> list[Problem]:
+    """A pool by name; a name the world does not know is one DataError naming the key (a file's own errors name
+    the file and line)."""
+    if not name.strip():
+        raise DataError(f"probe.{key} is empty: name a pool of the world (task.name={task.name})")
+    try:
+        return task.problems(name)
+    except DataError:
+        raise
+    except (ValueError, KeyError) as e:
+        raise DataError(f"probe.{key} {name!r}: {e}") from None
+
+
+def duplicate_questions(pool: list[Problem]) -> int:
+    """Problems whose question repeats an earlier one's under another id (the split keeps them on one side)."""
+    return len(pool) - len({q.question.strip() for q in pool})
 
 
 @exclusive("probe")
@@ -79,7 +102,8 @@ def run(cfg, log=print) -> ProbeResult:
                        temperature=p.temperature, test_fraction=p.test_fraction,
                        first_seed=derive(cfg.seed, "probe", "first_batch"),
                        confirm_seed=derive(cfg.seed, "probe", "confirm_batch"),
-                       split_seed=derive(cfg.seed, "probe", "split"), batch_size=cfg.model.gen_batch_size)
+                       split_seed=derive(cfg.seed, "probe", "split"), batch_size=cfg.model.gen_batch_size,
+                       on_progress=lambda d, t: report_progress(layout, "probe", "probe", d, t, "problems probed"))
     seconds = time.time() - t0
     save_problems(layout.hard_train, hs.train)
     save_problems(layout.hard_test, hs.test)
@@ -91,6 +115,7 @@ def run(cfg, log=print) -> ProbeResult:
     summary = {"seconds": round(seconds, 1), "n_pool": len(pool), "fail_first_batch": n_first,
                "fail_both_batches": hs.n_fail, "leaked_in_confirmation": n_first - hs.n_fail,
                "n_train": len(hs.train), "n_test": len(hs.test), "split_seed": hs.split_seed,
+               "duplicate_questions": duplicate_questions(pool),
                "shared_structure": task.shared_structure(hs.train, hs.test)}
     levels = None
     if p.level_pool:

@@ -22,7 +22,7 @@ import pandas as pd
 from ..evaluate import train_fresh_student
 from ..models import TINY_MODEL_DIR, restore, snapshot
 from ..probe import count_correct
-from ..rundir import write_json, write_table
+from ..rundir import report_progress, write_json, write_table
 from ..seeds import derive
 from ..soar import null_threshold
 from ..teacher import sample_qa_pairs
@@ -163,8 +163,9 @@ def run(cfg, log=print) -> TinyWorldResult:
     stones = [RLItem(p.question, p.answer, p.id) for p in task.problems("stones")]
     hard_items = [RLItem(p.question, p.answer, p.id) for p in hard_train]
     curves = []
-    for arm, items in (("stones", stones), ("hard-only", hard_items)):
+    for a, (arm, items) in enumerate((("stones", stones), ("hard-only", hard_items))):
         for seed in range(wc.arms.seeds):
+            report_progress(layout, "tiny_world", "arms", a * wc.arms.seeds + seed, 2 * wc.arms.seeds + 1, "students")
             t0 = time.time()
             curve, rewards = train_fresh_student(policy, task, start, synthetic=[], hard_train=items,
                                                  test_problems=hard_test, ecfg=wc.arms,

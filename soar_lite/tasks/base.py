@@ -121,9 +121,11 @@ class Task:
         return {}
 
     def split_groups(self, problems: list[Problem]) -> list:
-        """One label per problem; the hard-train/hard-test split keeps each label on one side (default: every
-        problem its own group, the paper's plain random split)."""
-        return list(range(len(problems)))
+        """One label per problem; the hard-train/hard-test split keeps each label on one side (default: the paper's
+        plain random split, except that identical questions -- a duplicate record under another id -- share a label,
+        so a question is never on both sides)."""
+        first: dict[str, int] = {}
+        return [first.setdefault(p.question.strip(), i) for i, p in enumerate(problems)]
 
     def shared_structure(self, train: list[Problem], test: list[Problem]) -> dict[str, float]:
         """How much structure hard-test still shares with hard-train (reported by the probe; {} = not measured)."""

@@ -79,6 +79,8 @@ def read_jsonl_lines(path: Path) -> list[tuple[int, dict]]:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}:{i}: not valid JSON ({e.msg}, column {e.colno})") from None
+        except RecursionError:
+            raise DataError(f"{path}:{i}: the JSON is nested too deeply to be a record") from None
         if not isinstance(rec, dict):
             raise DataError(f"{path}:{i}: a record must be a JSON object, got {type(rec).__name__}")
         out.append((i, rec))
@@ -92,9 +94,16 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def source_path(name: str, data_dir: str = "") -> Path:
-    """The file behind a named source: the vendored copy, or `data_dir`'s (gzipped or plain)."""
+    """The file behind a named source: the vendored copy, or `data_dir`'s (gzipped or plain); `file:<path>` names a
+    user's own .jsonl / .jsonl.gz file directly."""
+    if name.startswith("file:"):
+        path = Path(name[len("file:"):]).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"data file {name!r} not found: {path}")
+        return path
     if name not in SOURCES:
-        raise DataError(f"unknown data source {name!r}; choose one of {', '.join(SOURCES)} or hf:<id>:<split>")
+        raise DataError(f"unknown data source {name!r}; choose one of {', '.join(SOURCES)}, file:<path.jsonl> or "
+                        f"hf:<id>:<split>")
     rel = SOURCES[name]
     path = Path(data_dir) / rel if data_dir else DATA_DIR / rel
     if data_dir and not path.exists():
@@ -109,10 +118,20 @@ def load_records(name: str, data_dir: str = "") -> list[tuple[int, dict]]:
     """(line, record) of a source: vendored copy, a local folder, or a hub dataset id ('hf:<id>:<split>', the row
     number standing in for the line)."""
     if name.startswith("hf:"):
+        import os
+
+        parts = name.split(":", 2)
+        if len(parts) != 3 or not parts[1] or not parts[2]:
+            raise DataError(f"data source {name!r}: a hub dataset is hf:<id>:<split>")
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+            raise DataError(f"data source {name!r} is a hub dataset and hub downloads are off: pass --online (or set "
+                            f"SOAR_LITE_ONLINE=1), or point the pool at a local file")
         from datasets import load_dataset
 
-        _, ds_id, split = name.split(":", 2)
-        return [(i, dict(r)) for i, r in enumerate(load_dataset(ds_id, split=split), 1)]
+        try:
+            return [(i, dict(r)) for i, r in enumerate(load_dataset(parts[1], split=parts[2]), 1)]
+        except Exception as e:  # the hub's own errors (connection, unknown id or split) as one line
+            raise DataError(f"data source {name!r}: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from None
     return read_jsonl_lines(source_path(name, data_dir))
 
 
@@ -137,7 +156,8 @@ def _problem(name: str, i: int, r: dict) -> Problem:
     if name == "olympiadbench":
         return Problem(str(r["id"]), r["question"], strip_dollars(r["final_answer"][0]), r.get("subfield", ""),
                        {"answer_type": r.get("answer_type", "")})
-    return Problem(str(r.get("id", i)), r.get("problem") or r["question"], r["answer"], "")
+    # a user's file (file:<path>) or a hub dataset: id (default: the row), problem or question, answer, level
+    return Problem(str(r.get("id", i)), r.get("problem") or r["question"], r["answer"], str(r.get("level", "")))
 
 
 def _text(value, what: str, where: str, empty_ok: bool = False) -> str:
@@ -153,7 +173,7 @@ def _text(value, what: str, where: str, empty_ok: bool = False) -> str:
 def to_problems(name: str, records: list[tuple[int, dict]], where: str = "") -> list[Problem]:
     """Problems from (line, record) pairs; a record missing a field, with an empty or null question or answer, or a
     question over MAX_QUESTION_CHARS is a DataError naming `where` (the file) and the line."""
-    out = []
+    out, first_line = [], {}
     for i, (line, r) in enumerate(records):
         at = f"{where or name}:{line}"
         try:
@@ -166,6 +186,9 @@ def to_problems(name: str, records: list[tuple[int, dict]], where: str = "") -> 
         if len(p.question) > MAX_QUESTION_CHARS:
             raise DataError(f"{at}: the question has {len(p.question):,} characters (at most {MAX_QUESTION_CHARS:,}): "
                             f"a broken record")
+        if p.id in first_line:
+            raise DataError(f"{at}: id {p.id!r} again (first at line {first_line[p.id]}): ids must be unique")
+        first_line[p.id] = line
         out.append(p)
     return out
 

@@ -1,0 +1,139 @@
+"""The README's generated blocks: every number in them comes from a rendered run's tables or from the cost model, so
+none is typed by hand. A block sits between
+
+    <!-- generated: NAME -->  ...  <!-- end generated: NAME -->
+
+    python scripts/readme_tables.py --write   # regenerate every block in README.md
+    python scripts/readme_tables.py --check   # exit 1 and name the blocks that drifted (tests/test_readme.py)
+
+Blocks: results-<run>-pass-at-k, results-<run>-comparisons, results-<run>-meta (for each committed run under results/),
+cost-paper (the cost model on the shipped paper params).
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.S)
+
+
+def pass_at_k_table(run: Path) -> str:
+    from soar_lite.stats import mean_sd
+
+    pk = pd.read_csv(run / "tables" / "pass_at_k.csv")
+    ks = sorted(pk.k.unique())
+    out = ["| method | n | " + " | ".join(f"pass@{k} (%)" for k in ks) + " |", "|---|---|" + "---|" * len(ks)]
+    for m in dict.fromkeys(pk.method):
+        cells = [mean_sd(pk[(pk.method == m) & (pk.k == k)].pass_at_k).rsplit(" (", 1)[0] for k in ks]
+        out.append(f"| {m} | {pk[pk.method == m].seed.nunique()} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def comparisons_table(run: Path) -> str:
+    c = pd.read_csv(run / "tables" / "comparisons.csv")
+    kmax = int(c.k.max())
+    out = [f"| comparison (pass@{kmax}) | difference (points) | 95% CI | test | p | n | power for the paper's ratio |",
+           "|---|---|---|---|---|---|---|"]
+    for _, r in c[c.k == kmax].iterrows():
+        if r.test == "untestable":
+            out.append(f"| {r.comparison} | {100 * r.difference:+.1f} | — | untestable | — | {r.n_a}/{r.n_b} | {r.note} |")
+            continue
+        power = f"{r.power:.2f} ({r.paper_ratio:.2f}x)" if pd.notna(r.power) else (r.get("note") if isinstance(r.get("note"), str) else "—")
+        ci = f"{100 * r.ci_low:+.1f} to {100 * r.ci_high:+.1f}" if pd.notna(r.ci_low) else "—"
+        p = f"{r.p_value:.2g}" if pd.notna(r.p_value) else "—"
+        out.append(f"| {r.comparison} | {100 * r.difference:+.1f} | {ci} | {r.test} | {p} | {r.n_a}/{r.n_b} | {power} |")
+    return "\n".join(out)
+
+
+def meta_lines(run: Path) -> str:
+    out = []
+    for d in sorted(p for p in run.glob("meta*") if (p / "metrics.jsonl").exists()):
+        m = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+        tau = m[-1].get("tau")
+        useful = [r.get("diagnostics", {}).get("useful_share") for r in m]
+        diag = {}
+        if (d / "diagnostics.json").exists():
+            diag = json.loads((d / "diagnostics.json").read_text())
+        end = (f"; useful share at the end {diag['trained']['useful_share']:.3f} vs the untrained teacher's "
+               f"{diag['untrained']['useful_share']:.3f} ({diag['samples']:,} samples)"
+               if diag.get("trained", {}).get("useful_share") is not None else "")
+        first = f"{useful[0]:.3f}" if useful and useful[0] is not None else "n/a"
+        out.append(f"- `{d.name}`: {len(m)} outer steps, {m[-1]['promotions']} promotions"
+                   + (f", tau {tau:.4f}" if tau is not None else "")
+                   + f"; reward first / last 5 steps {pd.Series([r['reward_mean'] for r in m[:5]]).mean():+.4f} / "
+                   f"{pd.Series([r['reward_mean'] for r in m[-5:]]).mean():+.4f}; useful share of the step-0 sample "
+                   f"{first}" + end)
+    return "\n".join(out)
+
+
+def cost_table() -> str:
+    from soar_lite.config import load_config
+    from soar_lite.cost import cost_report
+
+    def h(x: float) -> str:
+        return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 1 else f"{x:.3f}"
+
+    out = ["| params | student rollouts per run | GPU-hours per outer step | meta-training run | whole pipeline "
+           "(probe, every meta-training run, every fresh student) |", "|---|---|---|---|---|"]
+    for name in ("paper-math", "paper-math-full", "paper-harp", "paper-harp-full", "colab-small"):
+        cfg = load_config(name)
+        rows, _ = cost_report(cfg)
+        if not rows:
+            continue
+        lo, hi = rows[0], rows[-1]  # the paper's efficiency at 1,500 and at 1,900 GPU-hours per run
+        n_lo, n_hi = lo["student_rollouts_per_run"]
+        count = lambda n: f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n:,.0f}"  # noqa: E731
+        out.append(f"| {name}.yaml | {count(n_lo)}-{count(n_hi)} | {h(lo['h_per_outer_step'][0])}-"
+                   f"{h(hi['h_per_outer_step'][1])} | {h(lo['h_per_meta_run'][0])}-{h(hi['h_per_meta_run'][1])} | "
+                   f"{h(lo['h_pipeline'][0])}-{h(hi['h_pipeline'][1])} |")
+    return "\n".join(out)
+
+
+def blocks() -> dict[str, str]:
+    out = {"cost-paper": cost_table()}
+    for run in sorted((REPO / "results").glob("*")):
+        if (run / "tables" / "pass_at_k.csv").exists():
+            out[f"results-{run.name}-pass-at-k"] = pass_at_k_table(run)
+            out[f"results-{run.name}-comparisons"] = comparisons_table(run)
+            out[f"results-{run.name}-meta"] = meta_lines(run)
+    return out
+
+
+def render(text: str, generated: dict[str, str]) -> tuple[str, list[str]]:
+    """The README with every block it holds regenerated, and the names of the blocks whose text changed."""
+    changed = []
+
+    def sub(m):
+        name = m.group("name")
+        if name not in generated:
+            return m.group(0)
+        body = generated[name].rstrip("\n") + "\n"
+        if body != m.group("body"):
+            changed.append(name)
+        return m.group(1) + body + m.group(4)
+
+    return BLOCK.sub(sub, text), changed
+
+
+def main(argv) -> int:
+    text = README.read_text()
+    new, changed = render(text, blocks())
+    if "--write" in argv:
+        README.write_text(new)
+        print(f"README.md: {len(changed)} block(s) regenerated: {', '.join(changed) or 'none changed'}")
+        return 0
+    if changed:
+        print(f"README.md: generated blocks out of date: {', '.join(changed)} (python scripts/readme_tables.py --write)")
+        return 1
+    print("README.md: every generated block matches its tables")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,141 @@
+"""The page a reader opens first: `results/<run>/index.md` and `index.html` (`soar-lite index RUN_DIR`; `soar-lite run`
+writes it after its stages).
+
+It maps each table and figure of the paper (PAPER.md's list) to the report, figure and table that is its analogue in
+this run, or says why it is not produced; it gives the run's params, the commit each report was rendered from (and
+says so, in words, when the reports of one run directory come from different commits or params), the wall time of
+each stage, and every report's findings sentences (read from the rendered notebooks' closing cells). It computes
+nothing new: it reads what the stages wrote.
+"""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from .rundir import RunLayout, read_json
+from .stages import STAGES
+
+# (paper item, what it shows, report stage, figure/table files that are its analogue here, why not produced)
+PAPER_ITEMS = [
+    ("Fig. 1-2", "schematics of the method", None, [], "diagrams, not results"),
+    ("Table 2", "hard-set sizes before and after fail@128", "probe", ["tables/hard_sets.csv"], ""),
+    ("Table 3", "hyperparameters", None, ["config.yaml"], ""),
+    ("Fig. 3", "Δ pass@k over Hard-Only for PQ, PS, Intrinsic-T", "evaluate", ["figures/eval_delta_over_hard_only.png"], ""),
+    ("Fig. 4 / Table 6", "OlympiadBench transfer at step 50", None, [],
+     "no transfer arm yet (a second hard set the teacher never saw; the paper-table issue)"),
+    ("Fig. 5", "pass@32 curves: Grounded-T vs Base-T vs Hard-Only; per teacher seed Grounded-T vs Intrinsic-T",
+     "evaluate", ["figures/eval_fig5_left.png", "figures/eval_fig5_right.png"], ""),
+    ("Fig. 6", "baseline student across promotion stages, questions per stage", "meta_train",
+     ["figures/meta_promotion_stages_grounded_run0.png"], ""),
+    ("Table 1", "Vendi score of 128-question sets", "analyze", ["tables/vendi.csv"], ""),
+    ("Fig. 7-8", "mixed vs curriculum training", None, [], "one mode per run (evaluate.mode); no side-by-side arm yet"),
+    ("Fig. 9", "pass@k curves with SOAR-PS as a line", "evaluate", ["figures/eval_fig9_pass1.png",
+                                                                  "figures/eval_fig9_pass32.png"], ""),
+    ("Fig. 10 (v3)", "Hard-Only trained much longer", None, [], "no extended Hard-Only arm yet"),
+    ("Tables 4-5", "pass@k of every method", "evaluate", ["tables/pass_at_k.csv", "tables/comparisons.csv"], ""),
+    ("Figs. 10-12 / 11-13", "Grounded-T vs Base-T, Intrinsic-T, no-promotion curves", "evaluate",
+     ["tables/curves.csv"], ""),
+    ("Fig. 15 (v3)", "correct-only vs well-posed questions", "analyze", ["tables/wellposed_ablation.csv"], ""),
+    ("Table 7", "judge taxonomy of teacher questions", "analyze", ["tables/question_labels.csv"], ""),
+    ("Figs. 14/16, 15/17", "question count \\|X\\|; tau x n", None, [], "no sweep arms yet"),
+    ("Table 8", "multi-turn teacher", None, [], "single-turn teacher only"),
+    ("Table 9 / Fig. 18", "8B model", None, [], "GPU only; no 8B params file yet"),
+    ("Fig. 16/19", "teacher reward with promotion markers", "meta_train",
+     ["figures/meta_teacher_reward_grounded_run0.png"], ""),
+    ("Fig. 17/20", "Intrinsic-T reward; diversity over training", "meta_train",
+     ["figures/meta_teacher_reward_intrinsic_run0.png", "figures/analyze_diversity_over_training.png"], ""),
+    ("(ours)", "does the teacher learn: useful share, tau's null, gradient SNR, collapse guard", "meta_train",
+     ["figures/meta_useful_share.png", "tables/teacher_snr.csv", "figures/meta_guard.png"], ""),
+]
+
+
+def findings_of(ipynb: Path) -> list[str]:
+    """The findings sentences of a rendered report: its last cell's Markdown output, one sentence per '- ' line."""
+    try:
+        nb = json.loads(ipynb.read_text())
+    except (OSError, ValueError):
+        return []
+    for cell in reversed(nb.get("cells", [])):
+        for out in cell.get("outputs", []):
+            md = out.get("data", {}).get("text/markdown")
+            if md:
+                text = "".join(md) if isinstance(md, list) else md
+                return [line[2:].strip() for line in text.splitlines() if line.startswith("- ")]
+    return []
+
+
+def build(run_dir) -> str:
+    """index.md of a run directory (the HTML page is rendered from it by `write`)."""
+    layout = RunLayout(Path(run_dir))
+    name = layout.base.name
+    prov = {s: read_json(layout.provenance(s)) for s in STAGES if layout.provenance(s).exists()}
+    reports = {s: layout.notebook(st.notebook) for s, st in STAGES.items() if layout.notebook(st.notebook).exists()}
+    cfg = {}
+    if layout.config.exists():
+        import yaml
+
+        cfg = yaml.safe_load(layout.config.read_text()) or {}
+    lines = [f"# Run `{name}`", ""]
+    if cfg.get("description"):
+        lines += [" ".join(str(cfg["description"]).split()), ""]
+    lines += ["## Reports", "", "| report | rendered from | params | sha256 | started | wall time |", "|---|---|---|---|---|---|"]
+    for s, path in reports.items():
+        p = prov.get(s, {})
+        commit = (p.get("commit") or "?") + (" + uncommitted changes" if p.get("uncommitted_changes") else "")
+        secs = p.get("seconds")
+        wall = f"{secs / 60:.1f} min" if isinstance(secs, (int, float)) else "?"
+        lines.append(f"| [{STAGES[s].title}]({path.with_suffix('.html').name}) | {commit if p else 'not recorded'} | "
+                     f"{p.get('params', '?')} | {p.get('params_sha256', '?')} | {p.get('started', '?')} | {wall} |")
+    commits = {(p.get("commit"), p.get("uncommitted_changes")) for p in prov.values()}
+    hashes = {p.get("params_sha256") for p in prov.values()}
+    lines.append("")
+    if not prov:
+        lines.append("Provenance: not recorded (reports rendered outside `soar-lite run`, or before it recorded it).")
+    elif len(commits) == 1 and len(hashes) == 1:
+        lines.append("Every report of this run comes from one commit and one params file.")
+    else:
+        if len(commits) > 1:
+            lines.append(f"**The reports of this run come from {len(commits)} different commits** (table above): "
+                         f"compare them with that in mind.")
+        if len(hashes) > 1:
+            lines.append(f"**The reports of this run were rendered with {len(hashes)} different params** (sha256 "
+                         f"above).")
+    lines += ["", "## The paper's tables and figures here", "", "| paper | shows | here |", "|---|---|---|"]
+    for item, shows, stage, files, why in PAPER_ITEMS:
+        if stage is None and not files:
+            here = f"not produced: {why}"
+        else:
+            present = [f for f in files if (layout.base / f).exists()]
+            missing = [f for f in files if f not in present]
+            links = ", ".join(f"[{f}]({f})" for f in present)
+            report = f"[{STAGES[stage].title}]({reports[stage].with_suffix('.html').name})" if stage in reports else ""
+            here = "; ".join(x for x in (report, links) for x in [x] if x) or "not produced in this run"
+            if missing:
+                here += f" (not in this run: {', '.join(missing)})"
+        lines.append(f"| {item} | {shows} | {here} |")
+    lines += ["", "## Findings (the reports' closing cells)", ""]
+    for s, path in reports.items():
+        found = findings_of(path)
+        if found:
+            lines += [f"**{STAGES[s].title}**", ""] + [f"- {f}" for f in found] + [""]
+    if cfg.get("deviations"):
+        lines += ["## Deviations from the paper (params)", ""] + [f"- {d}" for d in cfg["deviations"]] + [""]
+    return "\n".join(lines) + "\n"
+
+
+def write(run_dir) -> Path:
+    """Write index.md and index.html into the run directory; returns the HTML path."""
+    import markdown_it
+
+    from .rundir import atomic_write_text
+
+    run_dir = Path(run_dir)
+    text = build(run_dir)
+    atomic_write_text(run_dir / "index.md", text)
+    body = markdown_it.MarkdownIt("commonmark").enable("table").render(text)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(run_dir.name)}: soar_lite run index"
+            f"</title><style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}}"
+            f"table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}</style>"
+            f"</head><body>{body}</body></html>\n")
+    return atomic_write_text(run_dir / "index.html", page)

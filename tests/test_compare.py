@@ -1,0 +1,76 @@
+"""compare.py and `soar-lite compare`: two ci runs that differ in one knob (the params diff names it; pass@k side by
+side with intervals, paired because both runs share the run seed; the 06_compare report renders), and the rerun
+tolerance check on a copy of a run (within) and on a copy with one student's pass@k moved (outside)."""
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from soar_lite.compare import compare_pass_at_k, load_run, params_diff, rerun_check
+from soar_lite.config import load_config
+from soar_lite.stages import evaluate, meta_train, probe
+
+from conftest import REPO
+
+FAST = ["evaluate.methods=[hard-only, base-t]", "meta.teachers=[grounded]"]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("compare")
+    for name, extra in (("a", []), ("b", ["evaluate.student.lr=2.0e-3"])):
+        cfg = load_config("ci", [f"results_dir={base / name}", *FAST, *extra])
+        quiet = lambda *a: None  # noqa: E731
+        probe.run(cfg, log=quiet)
+        meta_train.run(cfg, log=quiet)
+        evaluate.run(cfg, log=quiet)
+    return base / "a" / "ci", base / "b" / "ci"
+
+
+def test_the_params_diff_names_the_one_knob(two_runs):
+    a, b = (load_run(p) for p in two_runs)
+    diff = params_diff(a, b)
+    # the one knob, and the two sections that inherit it from `evaluate` (config.INHERITED): what ran
+    assert set(diff.key) == {"evaluate.student.lr", "analyze.ablation.student.lr", "world_check.arms.student.lr"}
+    assert all(list(r)[1:] == [0.001, 0.002] for _, r in diff.iterrows())
+
+
+def test_pass_at_k_side_by_side_with_intervals(two_runs):
+    a, b = (load_run(p) for p in two_runs)
+    cmp = compare_pass_at_k(a, b)
+    assert set(cmp.method) == {"hard-only", "base-t"} and set(cmp.k) == {1, 4}
+    assert (cmp.test == "paired t").all()  # one run seed: student s is index-matched
+    r = cmp.iloc[0]
+    assert r.difference == pytest.approx(r.mean_b - r.mean_a)
+
+
+def test_rerun_check_within_and_outside_tolerance(two_runs, tmp_path):
+    a = load_run(two_runs[0])
+    copy = tmp_path / "copy" / "ci"
+    shutil.copytree(two_runs[0], copy)
+    same = rerun_check(a, load_run(copy))
+    assert same["same_params"] and same["within_tolerance"] and same["max_pass_at_k_gap"] == 0.0
+    pk = pd.read_csv(copy / "tables" / "pass_at_k.csv")
+    pk.loc[0, "pass_at_k"] += 0.2
+    pk.to_csv(copy / "tables" / "pass_at_k.csv", index=False)
+    moved = rerun_check(a, load_run(copy))
+    assert not moved["within_tolerance"] and moved["max_pass_at_k_gap"] == pytest.approx(0.2)
+    assert rerun_check(a, load_run(two_runs[1])) == {"same_params": False}
+
+
+def test_the_compare_command_prints_and_renders(two_runs, tmp_path):
+    out = tmp_path / "cmp"
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "compare", str(two_runs[0]), str(two_runs[1]), "--out",
+                        str(out)], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "evaluate.student.lr (0.001 -> 0.002)" in r.stdout
+    assert "hard-only pass@4:" in r.stdout and "paired t" in r.stdout
+    nb = json.loads((out / "06_compare.ipynb").read_text())
+    assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert (out / "06_compare.html").exists() and list((out / "tables").glob("pass_at_k_*.csv"))
+    bad = subprocess.run([sys.executable, "-m", "soar_lite.cli", "compare", str(two_runs[0]), str(tmp_path / "nope")],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert bad.returncode == 2 and "not a run directory" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
