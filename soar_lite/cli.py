@@ -107,14 +107,8 @@ def preflight(cfg, stages: list[str], resume: bool) -> None:
             and not cfg.layout.hard_train.exists():
         raise RunDirError(f"{cfg.layout.hard_train} does not exist: run the probe first (soar-lite run PARAMS --only "
                           f"probe, or without --only)")
-    if "probe" in stages:
-        from .stages import probe
-
-        probe.check_inputs(cfg)
-    if "meta_train" in stages:
-        from .stages import meta_train
-
-        meta_train.preflight(cfg, resume)
+    for stage in stages:  # each stage's own refusals (its module's preflight)
+        STAGES[stage].preflight(cfg, resume)
     if cfg.run_dir.exists():
         remove_stale_tmp(cfg.run_dir)
 
@@ -163,8 +157,8 @@ def run_stage(stage: str, params: Path, overrides: list[str], resume: bool, out_
     # its partial notebook to read and the last good report (.ipynb and .html) untouched
     # the kernel listens on the loopback interface only; its start-up warning about TCP without encryption is
     # dropped with its other warnings (errors still show)
-    from .rundir import display_path, record_provenance
-    from .stages.common import provenance
+    from .rundir import record_provenance
+    from .stages.common import display_path, provenance
 
     shown = display_path(params)  # relative to the working directory, or a shipped name: no machine path in reports
     prov = provenance(str(params), overrides)
@@ -378,7 +372,7 @@ def run_compare(args) -> int:
     write_summary(runs, out)
     import papermill as pm
 
-    from .rundir import display_path
+    from .stages.common import display_path
 
     nb = out / "06_compare.ipynb"
     pm.execute_notebook(str(default_notebook_dir() / "06_compare.ipynb"), str(nb), progress_bar=False,

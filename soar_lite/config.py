@@ -122,18 +122,34 @@ class ModelConfig(Section):
 
 @dataclass
 class TaskConfig(Section):
-    name: str = param("math", help="the world: a name registered in soar_lite.tasks (tiny, math, harp, olympiadbench)")
-    data_dir: str = param("", help="folder of the benchmark files; '' = the copies vendored in soar_lite/data")
+    name: str = param("math", help="the world: a built-in name (tiny, math, harp, olympiadbench), or a world of your own "
+                                   "as package.module:Factory, imported in every process of the run (soar_lite/tasks)",
+                      nonempty=True)
+    module_path: str = param("", help="a folder put first on the import path of every process of the run (kernels, "
+                                      "worker processes, Ray actors) before task.name is imported; in a params file "
+                                      "relative to that file's folder ('.' = beside it), in -o relative to the working "
+                                      "directory")
+    settings: dict = param({}, help="the world's own settings, passed to its factory as task_cfg.settings; each world "
+                                    "documents and checks its own (a world of your own; the built-in ones take none)")
+    data_dir: str = param("", help="math worlds: folder of the benchmark files; '' = the copies vendored in soar_lite/data")
     student_max_new_tokens: int = param(1024, help="student max generated tokens", source="Table 3", ge=1)
     teacher_max_new_tokens: int = param(512, help="teacher max generated tokens", source="Table 3", ge=1)
-    verify_timeout_s: float = param(5.0, help="hard kill of one math-verify call (it can hang on some inputs)", gt=0)
-    teacher_chat_template: bool = param(True, help="send the teacher prompt as a user turn of the chat template",
-                                        source="§2.1 (INFERRED)")
+    verify_timeout_s: float = param(5.0, help="math worlds: hard kill of one math-verify call (it can hang on some "
+                                              "inputs)", gt=0)
+    teacher_chat_template: bool = param(True, help="math worlds: send the teacher prompt as a user turn of the chat "
+                                                   "template", source="§2.1 (INFERRED)")
 
     def check(self):
-        from .tasks import task_names
+        from .tasks import BUILT_IN, WorldError, make_task
 
-        _require(self.name in task_names(), "name", f"unknown task {self.name!r} (registered: {', '.join(task_names())})")
+        _require(self.name not in BUILT_IN or not self.settings, "settings",
+                 f"the built-in world {self.name!r} takes no settings")
+        try:
+            make_task(self)  # imports a world of one's own, which checks its settings as it builds
+        except WorldError as e:
+            raise ConfigError(f"name: {e}") from None
+        except (ValueError, TypeError, KeyError) as e:
+            raise ConfigError(f"settings: the world {self.name!r} refused them: {e}") from None
 
 
 @dataclass
@@ -442,6 +458,10 @@ def _check_type(value, annotation, where: str):
         if not math.isfinite(value):
             raise ConfigError(f"{where}: must be a finite number, got {value!r}")
         return float(value)
+    if annotation is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
+        return dict(value)
     if annotation in (int, str, bool):
         if type(value) is not annotation:
             raise ConfigError(f"{where}: expected {annotation.__name__}, got {type(value).__name__} {value!r}")
@@ -520,6 +540,13 @@ def _set_override(data: dict, dotted: str, raw: str) -> None:
             raise ConfigError(f"override {dotted}={raw}: {where} has no key '{k}'{_did_you_mean(k, names)}")
         hint = typing.get_type_hints(cls)[k]
         if i < len(keys) - 1:
+            if hint is dict:  # a free mapping (task.settings): the rest of the dotted key names inside it
+                node = node.setdefault(k, {})
+                for inner in keys[i + 1:-1]:
+                    node = node.setdefault(inner, {})
+                    if not isinstance(node, dict):
+                        raise ConfigError(f"override {dotted}={raw}: '{inner}' is not a mapping")
+                break
             if not dataclasses.is_dataclass(hint):
                 raise ConfigError(f"override {dotted}={raw}: '{k}' is a value, not a section")
             node = node.setdefault(k, {})
@@ -626,6 +653,12 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     path = resolve_params(path)
     data = read_params(path)
     data.setdefault("name", path.stem)
+    task = data.get("task")
+    if isinstance(task, dict) and isinstance(task.get("module_path"), str) and task["module_path"] \
+            and not Path(task["module_path"]).is_absolute():  # a params file names its world's folder from where it is
+        import os
+
+        task["module_path"] = os.path.relpath(path.resolve().parent / task["module_path"])
     for ov in overrides or []:
         if "=" not in ov:
             raise ConfigError(f"override {ov!r}: expected key=value")

@@ -197,13 +197,6 @@ def measured(metrics_path: Path) -> tuple[Throughput, Lengths, float]:
     return thr, lengths, seconds
 
 
-def accounted_share(metrics_path: Path) -> float:
-    """Share of the measured step time that the profiled generation/training/scoring spans account for."""
-    rows = read_profiles(metrics_path)
-    spans = sum(r["profile"]["gen_s"] + r["profile"]["train_s"] + r["profile"]["score_s"] for r in rows)
-    return spans / sum(r["seconds"] for r in rows)
-
-
 # parameter counts of the models the params files name (compute per token scales with them)
 MODEL_PARAMETERS = {"meta-llama/Llama-3.2-3B-Instruct": 3.21e9, "Qwen/Qwen2.5-0.5B-Instruct": 0.49e9,
                     "Qwen/Qwen2.5-1.5B-Instruct": 1.54e9, "tiny": 1.08e6}

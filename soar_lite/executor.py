@@ -100,7 +100,9 @@ def ray_init(executor) -> None:
 
     if ray.is_initialized():
         return
-    env = {"env_vars": {k: v for k, v in os.environ.items() if k in (CHAOS_ENV, "HF_HUB_OFFLINE", "OMP_NUM_THREADS")}}
+    # PYTHONPATH: a world of your own (task.module_path) must import in the actors too
+    env = {"env_vars": {k: v for k, v in os.environ.items()
+                        if k in (CHAOS_ENV, "HF_HUB_OFFLINE", "OMP_NUM_THREADS", "PYTHONPATH")}}
     if executor.ray_address:
         ray.init(address=executor.ray_address, runtime_env=env, log_to_driver=False)
     else:  # a local instance, loopback only, no dashboard

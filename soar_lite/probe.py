@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .sampling import sample
+from .seeds import stream_key
 from .tasks.base import Problem
 
 
@@ -49,7 +50,7 @@ def count_correct(policy, task, problems: list[Problem], samples: int, temperatu
     for start in range(0, len(problems), chunk):
         part = problems[start:start + chunk]
         prompts = [task.student_prompt(p.question) for p in part]
-        texts, _ = sample(policy, prompts, [p.id for p in part], samples, temperature,
+        texts, _ = sample(policy, prompts, [stream_key("problem", p.id) for p in part], samples, temperature,
                           task.student_max_new_tokens, seed, batch_size)
         out += [sum(task.is_correct_many(t, [p.answer] * len(t))) for t, p in zip(texts, part)]
         if on_progress is not None:

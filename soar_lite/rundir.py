@@ -290,11 +290,9 @@ class RunLayout:
 
     def prepare(self, cfg) -> RunLayout:
         """Create the run directory and record what runs in it (the resolved config and the versions)."""
-        from .config import to_dict
-
         for d in (self.base / "tables", self.base / "figures"):
             d.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.config, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        atomic_write_text(self.config, yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
         write_json(self.versions, versions())
         return self
 
@@ -313,35 +311,6 @@ def git_revision() -> tuple[str | None, bool]:
         return rev, bool(dirty)
     except (OSError, subprocess.SubprocessError):
         return None, False
-
-
-def display_path(path) -> str:
-    """A path as a report may show it: relative to the working directory when inside it, the file name of a shipped
-    params file, else as given (never made absolute here)."""
-    path = Path(path)
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        pass
-    from .config import shipped_params
-
-    shipped = shipped_params()
-    if path.stem in shipped and path.resolve() == Path(shipped[path.stem]).resolve():
-        return path.stem
-    return str(path)
-
-
-def params_fingerprint(params_path, overrides) -> str:
-    """sha256 (first 12 hex digits) of the params file's bytes and the overrides: two reports with the same value
-    ran the same params."""
-    import hashlib
-
-    from .config import resolve_params
-
-    h = hashlib.sha256(resolve_params(params_path).read_bytes())
-    for ov in overrides or []:
-        h.update(b"\0" + str(ov).encode())
-    return h.hexdigest()[:12]
 
 
 def record_provenance(layout: "RunLayout", stage: str, **fields) -> dict:

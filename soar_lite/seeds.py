@@ -13,6 +13,11 @@ teacher question draws are the same for the base, grounded and intrinsic teacher
 `recording()` collects every derivation made inside it (stage, role, indices, seed); the tests use it to check
 that a whole run never derives one seed for two different roles.
 
+Sampling streams have names too. A generated row's draws are seeded by (seed, stream key, sample index), so a key
+decides which draws two rows share: `stream_key(kind, *indices)` builds every key of the package from one table
+(`STREAM_KEYS`), and `recording_keys()` collects them, so the tests check the keys as they check the seeds (no two
+kinds of stream ever produce one key; the evaluation's arms draw the same keys: common random numbers).
+
 One exception, named: the tiny model's pretraining (`soar_lite/tiny/pretrain.py`) builds the world before any
 run exists; its two streams (torch init from the seed, the corpus from the seed plus one) are kept as they were
 so that a rebuild reproduces the shipped weights.
@@ -24,6 +29,28 @@ import hashlib
 
 STAGES = ("model", "probe", "tiny_world", "meta_train", "evaluate", "analyze")
 _records: list[list[tuple]] = []
+_key_records: list[list[tuple]] = []
+
+# kind of sampling stream -> the format of its key (positional indices)
+STREAM_KEYS = {
+    "problem": "{}",  # a real problem (probe, hard-train, hard-test, Q_R): its id
+    "training_step": "{}#s{}",  # an item's samples at a student's RL step: the item's key, the step
+    "teacher_step": "t{}r{}",  # meta-training's teacher sample: outer step, rejection round
+    "inner_question": "s{}d{}q{}",  # an inner-loop question: outer step, dataset, position
+    "null_teacher": "null{}r{}",  # tau's null steps: null step, rejection round
+    "null_question": "null{}d{}q{}",  # a null step's question: null step, dataset, position
+    "guard_probe": "guard{}a{}",  # the collapse guard's fresh samples: outer step, attempt
+    "diagnostics": "diagnostics",  # the end-of-run question diagnostics (one stream: trained vs untrained)
+    "snr_teacher": "snr{}x{}x{}d{}r{}",  # the SNR estimate's teacher sample: g, n, r, draw, round
+    "snr_question": "snr{}d{}q{}",  # its questions: draw, dataset, position
+    "teacher_draw": "{}-draw{}-r{}",  # a teacher question set of evaluation or analysis: stage, draw, round
+    "synthetic": "syn{}",  # a teacher arm's training question in evaluation: its position (same in every arm)
+    "pq": "pq{}",  # a Promotion Question in evaluation: its position
+    "curated": "cur-{}",  # a curated problem: its id
+    "ablation": "q{}",  # the ablation's question: its index in the labelled set (same in both arms)
+    "world_teacher": "teacher-r{}",  # the tiny world report's teacher sample: rejection round
+    "world_dataset": "d{}q{}",  # its latent-signal datasets: dataset, position
+}
 
 
 def derive(run_seed: int, stage: str, role: str, *indices) -> int:
@@ -35,6 +62,33 @@ def derive(run_seed: int, stage: str, role: str, *indices) -> int:
     for rec in _records:
         rec.append((stage, role, tuple(indices), seed))
     return seed
+
+
+def stream_key(kind: str, *indices) -> str:
+    """The sampling-stream key of `kind` (STREAM_KEYS) with `indices`."""
+    key = STREAM_KEYS[kind].format(*indices)
+    for rec in _key_records:
+        rec.append((kind, key))
+    return key
+
+
+@contextlib.contextmanager
+def recording_keys():
+    """Collect (kind, key) for every stream key built inside the block."""
+    rec: list[tuple] = []
+    _key_records.append(rec)
+    try:
+        yield rec
+    finally:
+        _key_records.remove(rec)
+
+
+def shared_keys(records) -> dict[str, set[str]]:
+    """Keys built by more than one kind of stream: must be empty for a run."""
+    kinds: dict[str, set[str]] = {}
+    for kind, key in records:
+        kinds.setdefault(key, set()).add(kind)
+    return {k: v for k, v in kinds.items() if len(v) > 1}
 
 
 @contextlib.contextmanager

@@ -20,10 +20,9 @@ Each step also logs the world's own question diagnostics of the teacher's sample
 e.g. the tiny world's share of useful stepping stones); they never enter the reward.
 
 Randomness is derived from (run seed, role, teacher-seed index, step, ...) by `seeds.derive`, never carried in a
-generator, so a run killed at any
-point and resumed from its last checkpoint redoes the interrupted step exactly (the "RNG state" of a
-checkpoint is its step number). Checkpoints (teacher adapter + optimizer, baseline student adapter,
-promoted students, MA buffer, PQ, promotion log) are written atomically after every step.
+generator, so a run killed at any point and resumed from its last checkpoint redoes the interrupted step exactly
+(the "RNG state" of a checkpoint is its step number). Checkpoints (teacher adapter + optimizer, baseline student
+adapter, promoted students, MA buffer, PQ, promotion log) are written atomically after every step (checkpoint.py).
 
 Deviations (also listed in each params file): LoRA instead of full fine-tuning; smaller M, inner steps and
 outer steps in the tiny and Colab settings; in the tiny world the credit granularity is g = 64 datasets of n = 4
@@ -45,15 +44,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .config import resume_differences, resume_key
+from .checkpoint import check_meta_dir, load_step, save_step
+from .config import resume_key
 from .executor import fans_out_students, run_jobs, worker_cache
-from .models import Snapshot, load_policy, load_snapshot, restore, save_snapshot, snapshot
+from .models import Snapshot, load_policy, restore, save_snapshot, snapshot
 from .profile import tally
 from .rloo import cosine_lr, make_optimizer
-from .rundir import (MetaLayout, RunDirError, append_jsonl, read_checked, read_jsonl, report_progress, rewrite_jsonl,
-                     write_json)
+from .rundir import MetaLayout, RunDirError, append_jsonl, read_jsonl, report_progress, rewrite_jsonl, write_json
 from .sampling import encode_prompts
-from .seeds import derive
+from .seeds import derive, stream_key
 from .student import RLItem, StudentJob, StudentResult, reward_questions, run_student_job, score, score_problems
 from .teacher import (GuardProbe, TeacherSample, dataset_advantages, sample_qa_pairs, teacher_diagnostics,
                       teacher_update)
@@ -213,35 +212,6 @@ class MetaState:
     lr_horizon: int | None = None  # the teacher's cosine schedule spans the outer_steps of the run's first start
 
 
-def check_meta_dir(cfg, paths: MetaLayout, resume: bool) -> str:
-    """What a meta-training run into `paths` will do -- "fresh" or "resume" -- or a RunDirError, decided before
-    anything is written: a fresh run refuses a folder that holds checkpoints; a resume refuses checkpoints without
-    their state.json (deleted or never committed: the step they hold is unknown), a state.json that cannot be
-    read, and a config whose values differ from those the checkpoints were made with (each named)."""
-    stamped = paths.stamped_files()
-    if not resume:
-        if paths.state.exists() or stamped:
-            raise RunDirError(f"{paths.dir} holds a meta-training run: pass --resume (resume=True) to continue it, or "
-                              f"use another name (-o name=...)")
-        return "fresh"
-    if not paths.state.exists():
-        if stamped:
-            raise RunDirError(f"{paths.state} is missing but {paths.checkpoints} holds checkpoints "
-                              f"({', '.join(f.name for f in stamped[:3])}): which step they hold is unknown; restore "
-                              f"state.json or delete {paths.dir} to start over")
-        return "fresh"  # killed before its first checkpoint: nothing to continue
-    st = read_checked(paths.state, lambda f: json.loads(f.read_text()), "the last checkpoint's state")
-    if not isinstance(st, dict) or not isinstance(st.get("files"), dict):
-        raise RunDirError(f"{paths.state}: not a checkpoint state; restore it or delete {paths.dir} to start over")
-    if paths.recorded_config.exists():
-        recorded = read_checked(paths.recorded_config, lambda f: json.loads(f.read_text()), "the recorded config")
-        diff = resume_differences(recorded, cfg)
-        if diff:
-            raise RunDirError(f"cannot resume {paths.dir}: its checkpoints were made with other values ({'; '.join(diff)}); "
-                              f"set them back, or use another name (-o name=...) for a new run")
-    return "resume"
-
-
 def student_job(cfg, job: StudentJob) -> StudentResult:
     """One inner-loop student on a worker (executor.kind ray): the worker's model is loaded once; the baseline
     adapter arrives in `job` and the trained adapter goes back in the result (the base weights never travel)."""
@@ -287,46 +257,23 @@ class MetaTrainer:
         teacher samples, Q_R draws and student streams (common random numbers)."""
         return derive(self.cfg.seed, "meta_train", role, self.run_index, *indices)
 
-    # -- checkpointing ------------------------------------------------------------------------
+    # -- checkpointing (checkpoint.py) ---------------------------------------------------------------
     def save(self) -> None:
-        """Write the step's tensors under step-stamped names, then state.json (atomic) naming them, then
-        drop older stamps: a kill at any point leaves state.json consistent with the files it names."""
-        import torch
-
-        from .rundir import atomic_write
-
-        p, step = self.paths, self.state.step
-        files = {kind: p.stamped(kind, step).name for kind in ("teacher", "baseline_student", "teacher_opt")}
-        save_snapshot(snapshot(self.teacher), p.stamped("teacher", step))
-        save_snapshot(self.baseline, p.stamped("baseline_student", step))
-        atomic_write(p.stamped("teacher_opt", step), lambda tmp: torch.save(self.teacher_opt.state_dict(), tmp))
-        write_json(p.state, {**asdict(self.state), "files": files})  # commits the step
-        for f in p.stamped_files():
-            if f.name not in files.values():
-                f.unlink(missing_ok=True)
-        # stable names for readers (the evaluation samples the trained teacher from teacher.pt)
-        save_snapshot(snapshot(self.teacher), p.teacher)
-        save_snapshot(self.baseline, p.baseline)
-        if step in self.meta.teacher_snapshots:  # e.g. the paper's HARP teacher at step 170
-            save_snapshot(snapshot(self.teacher), p.teacher_at(step))
+        """Commit the step (checkpoint.save_step): a kill at any point leaves state.json consistent with its files."""
+        save_step(self.paths, self.state.step, asdict(self.state), snapshot(self.teacher), self.baseline,
+                  self.teacher_opt.state_dict(), keep_teacher=self.state.step in self.meta.teacher_snapshots)
 
     def try_resume(self) -> bool:
         """Load the last complete step (`check_meta_dir` has found its state.json); False when there is none."""
-        import torch
-
         p = self.paths
         if not p.state.exists():
             return False
-        st = read_checked(p.state, lambda f: json.loads(f.read_text()), "the last checkpoint's state")
+        st, teacher, self.baseline, opt = load_step(p)
         try:
-            files = st.pop("files")
             self.state = MetaState(**st)
-        except (KeyError, TypeError, AttributeError) as e:
+        except TypeError as e:
             raise RunDirError(f"{p.state}: not a checkpoint state ({e}); restore it or delete {p.dir} to start over") from None
-        restore(self.teacher, read_checked(p.checkpoints / files["teacher"], load_snapshot, "the teacher"))
-        self.baseline = read_checked(p.checkpoints / files["baseline_student"], load_snapshot, "the baseline student")
-        opt = read_checked(p.checkpoints / files["teacher_opt"], lambda f: torch.load(f, weights_only=True),
-                           "the teacher's optimizer")
+        restore(self.teacher, teacher)
         self.teacher_opt.load_state_dict(opt)
         # drop metric rows of a step that was interrupted after logging but before its checkpoint
         rewrite_jsonl(p.metrics, [r for r in read_jsonl(p.metrics) if r["step"] < self.state.step])
@@ -348,7 +295,7 @@ class MetaTrainer:
                                batch_size=self.cfg.model.gen_batch_size)
 
     def sample_teacher(self, step: int) -> TeacherSample:
-        return self._sample(lambda r: (f"t{step}r{r}", self._seed("teacher_sample", step, r)))
+        return self._sample(lambda r: (stream_key("teacher_step", step, r), self._seed("teacher_sample", step, r)))
 
     def _score(self, problems, seed: int) -> float:
         """Mean score of the student as it stands on `problems` (the quantity behind the grounded reward)."""
@@ -390,70 +337,88 @@ class MetaTrainer:
         return row
 
     def _outer_step(self) -> dict:
-        t0 = time.time()
-        m, step, g, n = self.meta, self.state.step, self.g, self.n
-        teacher = self.sample_teacher(step)
-        pairs, comp_ids = teacher.pairs, teacher.completion_ids
-        datasets = [pairs[k * n:(k + 1) * n] for k in range(g)]  # ALG1: split into X_1..X_g
+        """One outer step of Algorithm 1, phase by phase."""
+        t0, m, step = time.time(), self.meta, self.state.step
+        teacher = self.sample_teacher(step)  # ALG1: sample g*n QA pairs with rejection sampling (App. B.2)
+        datasets = [teacher.pairs[k * self.n:(k + 1) * self.n] for k in range(self.g)]  # ALG1: split into X_1..X_g
         q_r = reward_questions(self.hard_train, m.M, self._seed("reward_questions", step))  # ALG1: sample Q_R from D_train
         inner = inner_steps_for(m, len(self.state.promotions))
+        rewards_kj, trained, student_stats, base_score = self._rewards(step, datasets, q_r, inner)
+        r_k = rewards_kj.mean(axis=1)  # ALG1: R_k = mean_j R_kj
+        r_hat = float(r_k.mean())
+        self.state.reward_history.append(r_hat)
+        ma, promoted = self._promotion(step, datasets, rewards_kj, trained, r_hat)
+        # the world's own reading of the sample (never part of the reward): e.g. the share of useful stepping stones
+        diagnostics = self.task.question_diagnostics(teacher.pairs, self.hard_train)
+        lr = cosine_lr(step, self.state.lr_horizon or m.outer_steps, m.teacher.lr, m.teacher.warmup_steps)
+        update = self._update_teacher(step, teacher, r_k, lr)
+        row = {"step": step, "reward_mean": r_hat, "reward_ma": ma, "tau": self.state.tau, "promoted": promoted,
+               "promotions": len(self.state.promotions), "baseline_score": base_score, "inner_steps": inner,
+               "rejected": teacher.rejected, "accepted": len(teacher.pairs), "rewards": r_k.tolist(),
+               "rewards_kj": rewards_kj.tolist(),
+               "student_train_reward": float(np.mean(student_stats)) if student_stats else None,
+               "teacher_kl": update["teacher_kl"], "teacher_lr": lr, "guard": update["guard"], "diagnostics": diagnostics,
+               "seconds": round(time.time() - t0, 2),
+               "questions": [qa.question for qa in teacher.pairs], "answers": [qa.answer for qa in teacher.pairs]}
+        self.state.step += 1
+        return row
+
+    def _rewards(self, step: int, datasets, q_r, inner: int):
+        """ALG1: R_kj for every dataset and student -- grounded (train r students from the baseline, score on Q_R
+        against the baseline) or intrinsic (learnability of the baseline's samples, the same for every j)."""
         if self.reward == "intrinsic":
             restore(self.student, self.baseline)
             base_score = self._score(q_r, self._seed("reward_score", step))
             rewards_kj = np.repeat([[self._learnability(ds, step, k)] for k, ds in enumerate(datasets)], self.r, axis=1)
-            trained, student_stats = {}, []
-        else:
-            rewards_kj, trained, student_stats, base_score = self._grounded_rewards(
-                datasets, q_r, inner, item_key=lambda k, i: f"s{step}d{k}q{i}",
-                student_seed=lambda k, j: self._seed("student_train", step, k, j), eval_seed=self._seed("reward_score", step))
-        r_k = rewards_kj.mean(axis=1)  # ALG1: R_k = mean_j R_kj
-        r_hat = float(r_k.mean())
-        self.state.reward_history.append(r_hat)
-        # ALG1: R̄_t = MA(R̂_{t-m..t}) (R̄ <- 0 at the start; emptied after a promotion when meta.reset_ma)
+            return rewards_kj, {}, [], base_score
+        return self._grounded_rewards(datasets, q_r, inner, item_key=lambda k, i: stream_key("inner_question", step, k, i),
+                                      student_seed=lambda k, j: self._seed("student_train", step, k, j),
+                                      eval_seed=self._seed("reward_score", step))
+
+    def _promotion(self, step: int, datasets, rewards_kj, trained, r_hat: float) -> tuple[float, bool]:
+        """ALG1: R̄_t = MA(R̂_{t-m..t}) (R̄ <- 0 at the start; emptied after a promotion when meta.reset_ma); if R̄_t > tau
+        the median student of the best dataset becomes the baseline and the dataset joins PQ. Returns (R̄_t, promoted)."""
+        m, g, n = self.meta, self.g, self.n
+        r_k = rewards_kj.mean(axis=1)
         self.state.ma_buffer, ma, over_tau = promotion_window(self.state.ma_buffer, r_hat, window=m.ma_window,
                                                               tau=self.state.tau, reset=m.reset_ma and self.promotes)
-        promoted = False
-        if self.promotes and over_tau:  # ALG1: if R̄_t > tau
-            k_best = int(np.argmax(r_k))  # ALG1: k* = argmax R_k
-            j_med = median_student(list(rewards_kj[k_best]))  # ALG1: j* = the median-reward student of k*
-            self.baseline = trained[(k_best, j_med)]  # ALG1: theta <- theta'_{k*, j*}
-            stage = len(self.state.promotions) + 1
-            # ALG1: D_best U= X_{k*} (meta.pq_questions > n: the best datasets, best first, up to that many questions;
-            # a named deviation for small n)
-            top = [int(k) for k in np.argsort(-r_k, kind="stable")[:max(1, min(g, m.pq_questions // n))]]
-            self.state.pq.extend({"question": qa.question, "answer": qa.answer, "stage": stage, "step": step}
-                                 for k in top for qa in datasets[k])
-            restore(self.student, self.baseline)
-            self.state.promotions.append({"step": step, "dataset": k_best, "student": j_med, "pq_datasets": top,
-                                          "reward": float(rewards_kj[k_best, j_med]),
-                                          "hard_train_score": self.hard_train_score(),
-                                          "hard_train_greedy_acc": self.hard_train_greedy_acc()})
-            save_snapshot(self.baseline, self.paths.promoted(stage))
-            promoted = True
-        # the world's own reading of the sample (never part of the reward): e.g. the share of useful stepping stones
-        diagnostics = self.task.question_diagnostics(pairs, self.hard_train)
-        # ALG1: teacher RLOO update, every rollout of X_k gets A_k (rewards from before the promotion), under the guard
-        adv = dataset_advantages(r_k, [n] * g, m.teacher.normalize_advantages)
+        if not (self.promotes and over_tau):  # ALG1: if R̄_t > tau
+            return ma, False
+        k_best = int(np.argmax(r_k))  # ALG1: k* = argmax R_k
+        j_med = median_student(list(rewards_kj[k_best]))  # ALG1: j* = the median-reward student of k*
+        self.baseline = trained[(k_best, j_med)]  # ALG1: theta <- theta'_{k*, j*}
+        stage = len(self.state.promotions) + 1
+        # ALG1: D_best U= X_{k*} (meta.pq_questions > n: the best datasets, best first, up to that many questions; a
+        # named deviation for small n)
+        top = [int(k) for k in np.argsort(-r_k, kind="stable")[:max(1, min(g, m.pq_questions // n))]]
+        self.state.pq.extend({"question": qa.question, "answer": qa.answer, "stage": stage, "step": step}
+                             for k in top for qa in datasets[k])
+        restore(self.student, self.baseline)
+        self.state.promotions.append({"step": step, "dataset": k_best, "student": j_med, "pq_datasets": top,
+                                      "reward": float(rewards_kj[k_best, j_med]),
+                                      "hard_train_score": self.hard_train_score(),
+                                      "hard_train_greedy_acc": self.hard_train_greedy_acc()})
+        save_snapshot(self.baseline, self.paths.promoted(stage))
+        return ma, True
+
+    def _update_teacher(self, step: int, teacher: TeacherSample, r_k, lr: float) -> dict:
+        """ALG1: teacher RLOO update, every rollout of X_k gets A_k (rewards from before the promotion), under the
+        collapse guard (teacher.teacher_update)."""
+        m = self.meta
+        adv = dataset_advantages(r_k, [self.n] * self.g, m.teacher.normalize_advantages)
         prompt = encode_prompts(self.teacher.tokenizer, [self.task.teacher_prompt()])[0]
-        lr = cosine_lr(step, self.state.lr_horizon or m.outer_steps, m.teacher.lr, m.teacher.warmup_steps)
+        comp_ids = teacher.completion_ids
         update = teacher_update(self.teacher, self.teacher_opt, self.task, [prompt] * len(comp_ids), comp_ids, adv,
                                 m.teacher, lr, m.guard, reject_before=teacher.reject_rate,
-                                probe=GuardProbe(stream=lambda a: (f"guard{step}a{a}", self._seed("guard_probe", step, a)),
+                                probe=GuardProbe(stream=lambda a: (stream_key("guard_probe", step, a),
+                                                                   self._seed("guard_probe", step, a)),
                                                  temperature=m.teacher.temperature,
                                                  batch_size=self.cfg.model.gen_batch_size))
-        row = {"step": step, "reward_mean": r_hat, "reward_ma": ma, "tau": self.state.tau, "promoted": promoted,
-               "promotions": len(self.state.promotions), "baseline_score": base_score, "inner_steps": inner,
-               "rejected": teacher.rejected, "accepted": len(pairs), "rewards": r_k.tolist(), "rewards_kj": rewards_kj.tolist(),
-               "student_train_reward": float(np.mean(student_stats)) if student_stats else None,
-               "teacher_kl": update["teacher_kl"], "teacher_lr": lr, "guard": update["guard"], "diagnostics": diagnostics,
-               "seconds": round(time.time() - t0, 2),
-               "questions": [qa.question for qa in pairs], "answers": [qa.answer for qa in pairs]}
         if update["guard"]["retries"]:
             self.log(f"step {step}: collapse guard -- {update['guard']['retries']} retries"
                      + (", kept the previous teacher" if update["guard"]["kept_previous"] else
                         f", kept the update at lr x{update['guard']['lr_scale']:g}"))
-        self.state.step += 1
-        return row
+        return update
 
     def _train_students(self, jobs: list[StudentJob]) -> list[StudentResult]:
         """ALG1: theta'_{k,j} <- RLOO-Update(theta, X_k) for every student of the step: here, one after another, or
@@ -479,11 +444,11 @@ class MetaTrainer:
             return
         t0, null = time.time(), []
         for s in range(m.tau_null_steps):
-            pairs = self._sample(lambda r, s=s: (f"null{s}r{r}", self._seed("tau_null_teacher", s, r))).pairs
+            pairs = self._sample(lambda r, s=s: (stream_key("null_teacher", s, r), self._seed("tau_null_teacher", s, r))).pairs
             datasets = [pairs[k * self.n:(k + 1) * self.n] for k in range(self.g)]
             q_r = reward_questions(self.hard_train, m.M, self._seed("tau_null_questions", s))
             rewards_kj, *_ = self._grounded_rewards(
-                datasets, q_r, m.inner_steps, item_key=lambda k, i, s=s: f"null{s}d{k}q{i}",
+                datasets, q_r, m.inner_steps, item_key=lambda k, i, s=s: stream_key("null_question", s, k, i),
                 student_seed=lambda k, j, s=s: self._seed("tau_null_student", s, k, j),
                 eval_seed=self._seed("tau_null_score", s))
             null.append(rewards_kj.mean(axis=1).tolist())
@@ -504,7 +469,7 @@ class MetaTrainer:
         """App. B.4: mean over the dataset of learnability(success rate of `intrinsic_samples` base-student samples)."""
         restore(self.student, self.baseline)
         rates = score(self.student, self.task, [qa.question for qa in dataset], [qa.answer for qa in dataset],
-                      [f"s{step}d{k}q{i}" for i in range(len(dataset))], decoding="sampled",
+                      [stream_key("inner_question", step, k, i) for i in range(len(dataset))], decoding="sampled",
                       samples=self.meta.intrinsic_samples, seed=self._seed("intrinsic_score", step, k),
                       batch_size=self.cfg.model.gen_batch_size)
         return float(learnability(rates).mean())
@@ -516,7 +481,7 @@ class MetaTrainer:
         rows = self.meta.diagnostics_samples
         if rows == 0:
             return {}
-        key, seed = "diagnostics", derive(self.cfg.seed, "meta_train", "diagnostics_sample")
+        key, seed = stream_key("diagnostics"), derive(self.cfg.seed, "meta_train", "diagnostics_sample")
         args = dict(rows=rows, key=key, seed=seed, temperature=self.meta.teacher.temperature,
                     batch_size=self.cfg.model.gen_batch_size)
         trained = teacher_diagnostics(self.teacher, self.task, self.hard_train, **args)

@@ -15,6 +15,7 @@ from .models import Snapshot, restore, snapshot
 from .profile import span
 from .rloo import cosine_lr, make_optimizer, policy_gradient_step, rloo_advantages
 from .sampling import encode_prompts, sample
+from .seeds import stream_key
 
 
 @dataclass
@@ -51,7 +52,7 @@ def rl_train(policy, task, items: list[RLItem], rl, steps: int, seed: int, batch
                 cursor += 1
             batch = [items[i] for i in idx]
         prompts = [task.student_prompt(it.question) for it in batch]
-        texts, comp_ids = sample(policy, prompts, [f"{it.key}#s{step_offset + step}" for it in batch], rl.group_size,
+        texts, comp_ids = sample(policy, prompts, [stream_key("training_step", it.key, step_offset + step) for it in batch], rl.group_size,
                                  rl.temperature, task.student_max_new_tokens, seed=int(rng.integers(2**31)),
                                  batch_size=batch_size)
         rewards = np.array([task.student_rewards(texts[i], [batch[i].reference] * rl.group_size)
@@ -114,7 +115,8 @@ def score(policy, task, questions: list[str], references: list[str], keys: list[
 def score_problems(policy, task, problems, *, decoding: str, samples: int = 1, seed: int = 0,
                    batch_size: int = 256) -> np.ndarray:
     """`score` on a list of `Problem`s (question, true answer, id as the sampling key)."""
-    return score(policy, task, [p.question for p in problems], [p.answer for p in problems], [p.id for p in problems],
+    return score(policy, task, [p.question for p in problems], [p.answer for p in problems],
+                 [stream_key("problem", p.id) for p in problems],
                  decoding=decoding, samples=samples, seed=seed, batch_size=batch_size)
 
 

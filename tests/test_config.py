@@ -104,7 +104,7 @@ def test_grounded_teacher_checkpoint_follows_evaluate_teacher_step():
     ("meta.runs=0", "meta.runs"),
     ("evaluate.base_model_seeds=1", "evaluate.base_model_seeds"),
     ("executor.workers=0", "executor.workers"),
-    ("task.name=chess", "task.name: unknown task 'chess'"),
+    ("task.name=chess", "task.name: unknown world 'chess'"),
     ("model.gen_batch_size=0", "model.gen_batch_size"),
 ])
 def test_ranges_and_choices_are_checked_with_the_key(tmp_path, override, key):

@@ -2,7 +2,7 @@
 evaluation's test-sampling streams never coincide with the probe's selection batches (REVIEW F1)."""
 import pytest
 
-from soar_lite.seeds import derive, recording, shared_seeds
+from soar_lite.seeds import derive, recording, recording_keys, shared_keys, shared_seeds
 
 
 def test_derive_is_stable_and_separates_roles_and_indices():
@@ -46,12 +46,13 @@ def test_a_full_run_derives_no_seed_for_two_roles(tmp_path):
     from soar_lite.stages import analyze, evaluate, meta_train, probe, tiny_world
 
     cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.runs=2", "meta.tau_null_steps=2", "meta.snr_draws=2",
+                             "meta.tau_fwer=0.99", "meta.reward_decoding=logprob",  # a low tau: promotions (PQ, PS)
                              "meta.teachers=[grounded, intrinsic, grounded-no-promotion, grounded-paper-grouping]",
                              "meta.paper_grouping=[2, 4, 1]",
                              "evaluate.methods=[base-model, hard-only, hard-only-4x-group, soar-pq, soar-ps, grounded-t, "
                              "base-t, intrinsic-t, grounded-t-no-promotion, curated]"])
     quiet = lambda *a: None  # noqa: E731
-    with recording() as rec:
+    with recording() as rec, recording_keys() as keys:
         probe.run(cfg, log=quiet)
         tiny_world.run(cfg, log=quiet)
         meta_train.run(cfg, log=quiet)
@@ -60,3 +61,8 @@ def test_a_full_run_derives_no_seed_for_two_roles(tmp_path):
     assert len(rec) > 100
     assert {stage for stage, *_ in rec} == {"model", "probe", "tiny_world", "meta_train", "evaluate", "analyze"}
     assert shared_seeds(rec) == {}
+    # the sampling-stream keys: every kind of stream is built by seeds.stream_key, and no key serves two kinds
+    assert {kind for kind, _ in keys} >= {"problem", "training_step", "teacher_step", "inner_question", "null_teacher",
+                                           "guard_probe", "diagnostics", "snr_teacher", "teacher_draw", "synthetic",
+                                           "pq", "curated", "ablation", "world_teacher", "world_dataset"}
+    assert shared_keys(keys) == {}

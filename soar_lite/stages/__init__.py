@@ -21,6 +21,15 @@ class Stage:
     title: str = ""  # the report's title (its HTML page's <title>, the run index)
     world_report: bool = False  # runs only for tasks with `world_report`
 
+    def preflight(self, cfg, resume: bool) -> None:
+        """The stage's own refusals before anything is written (`preflight(cfg, resume)` in its module, if it has
+        one): raised as RunDirError, DataError or FileNotFoundError, one line each."""
+        import importlib
+
+        check = getattr(importlib.import_module(f"{__name__}.{self.name}"), "preflight", None)
+        if check is not None:
+            check(cfg, resume)
+
 
 STAGES = {s.name: s for s in (
     Stage("probe", "01_probe.ipynb", (), "01 Probe: the fail@128 hard sets"),

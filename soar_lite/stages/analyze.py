@@ -21,7 +21,7 @@ from ..evaluate import summarize, train_fresh_student
 from ..executor import run_jobs, worker_cache
 from ..models import snapshot
 from ..rundir import read_jsonl, report_progress, write_json, write_table
-from ..seeds import derive
+from ..seeds import derive, stream_key
 from ..student import RLItem
 from . import meta_train
 from .common import exclusive, hard_sets, load, open_run, teacher_questions
@@ -37,8 +37,11 @@ class AnalyzeResult:
     embedder: str
     ablation_source: str  # the question set the ablation filtered: pq, grounded-t or base-t
 
-    def ablation_comparison(self, k: int = 32) -> dict | None:
-        """Well-posed minus correct-only at pass@k (students paired by index: same seed derivation)."""
+    def ablation_comparison(self, k: int | None = None) -> dict | None:
+        """Well-posed minus correct-only at pass@k (default: the largest k; students paired by index: same seed
+        derivation)."""
+        if k is None:
+            k = int(self.ablation.k.max()) if not self.ablation.empty else 32
         t = self.ablation[self.ablation.k == k] if not self.ablation.empty else self.ablation
         arms = {m.split(" ")[0]: m for m in t.method.unique()} if not t.empty else {}
         if "well-posed" not in arms or "correct-only" not in arms:
@@ -124,7 +127,8 @@ def ablation_job(cfg, arm: str, items: list[RLItem], seed: int) -> list[dict]:
     def setup():
         policy, task = load(cfg)
         hard_train, hard_test = hard_sets(cfg)
-        return policy, task, snapshot(policy), [RLItem(p.question, p.answer, p.id) for p in hard_train], hard_test
+        real = [RLItem(p.question, p.answer, stream_key("problem", p.id)) for p in hard_train]
+        return policy, task, snapshot(policy), real, hard_test
 
     policy, task, base, real, hard_test = worker_cache(("analyze", repr(cfg)), setup)
     acfg = cfg.analyze.ablation
@@ -141,8 +145,10 @@ def wellposed_ablation(cfg, pairs, labels, source: str, log=print) -> pd.DataFra
     Hard-Only; student s of every arm shares its seeds (paired), and a question keeps its key (`q<i>`, its index in
     `pairs`) in both arms, so it draws the same samples there; on `executor.workers` processes."""
     arms = {
-        f"correct-only {source}": [RLItem(q, a, f"q{i}") for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_correct"]],
-        f"well-posed {source}": [RLItem(q, a, f"q{i}") for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_well_posed"]],
+        f"correct-only {source}": [RLItem(q, a, stream_key("ablation", i))
+                                   for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_correct"]],
+        f"well-posed {source}": [RLItem(q, a, stream_key("ablation", i))
+                                 for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_well_posed"]],
         "hard-only": [],
     }
     jobs = [(cfg, arm, items, s) for arm, items in arms.items() for s in range(cfg.analyze.ablation.seeds)]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..models import Snapshot, load_policy, load_snapshot, restore
 from ..rundir import RunLayout, check_writable, read_json, remove_stale_tmp, run_lock, write_json
-from ..seeds import derive
+from ..seeds import derive, stream_key
 from ..teacher import sample_qa_pairs
 from ..tasks import make_task
 from ..tasks.base import Problem, QAPair
@@ -121,7 +121,7 @@ def teacher_questions(cfg, policy, task, checkpoint: Path | None, base: Snapshot
     teacher's adapter. The sampling seed depends on (stage, draw) only, so the base, grounded and intrinsic
     teachers are compared on common random numbers. Leaves `policy` holding `base`."""
     restore(policy, base if checkpoint is None else load_snapshot(checkpoint))
-    pairs = sample_qa_pairs(policy, task, n, stream=lambda r: (f"{stage}-draw{draw}-r{r}",
+    pairs = sample_qa_pairs(policy, task, n, stream=lambda r: (stream_key("teacher_draw", stage, draw, r),
                                                                derive(cfg.seed, stage, "teacher_questions", draw, r)),
                             batch_size=cfg.model.gen_batch_size).pairs
     restore(policy, base)
@@ -157,12 +157,41 @@ def notebook_setup(params_path: str, overrides: list[str], online: bool = False,
     return cfg, cfg.layout
 
 
+def display_path(path) -> str:
+    """A path as a report may show it: relative to the working directory when inside it, the file name of a shipped
+    params file, else as given (never made absolute here)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        pass
+    from ..config import shipped_params
+
+    shipped = shipped_params()
+    if path.stem in shipped and path.resolve() == Path(shipped[path.stem]).resolve():
+        return path.stem
+    return str(path)
+
+
+def params_fingerprint(params_path, overrides) -> str:
+    """sha256 (first 12 hex digits) of the params file's bytes and the overrides: two reports with the same value
+    ran the same params."""
+    import hashlib
+
+    from ..config import resolve_params
+
+    h = hashlib.sha256(resolve_params(params_path).read_bytes())
+    for ov in overrides or []:
+        h.update(b"\0" + str(ov).encode())
+    return h.hexdigest()[:12]
+
+
 def provenance(params_path: str, overrides: list[str]) -> dict:
     """Where a report comes from: the commit it is rendered from (and whether the checkout had uncommitted changes),
     the params file as a report may show it, its hash with the overrides, and the time."""
     import datetime
 
-    from ..rundir import display_path, git_revision, params_fingerprint
+    from ..rundir import git_revision
 
     rev, dirty = git_revision()
     return {"commit": rev, "uncommitted_changes": dirty, "params": display_path(params_path),

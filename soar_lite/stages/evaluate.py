@@ -41,7 +41,7 @@ from ..evaluate import summarize, test_pass_at_k, train_fresh_student
 from ..executor import run_jobs, worker_cache
 from ..models import load_snapshot, restore, snapshot
 from ..rundir import report_progress, write_json, write_table
-from ..seeds import derive
+from ..seeds import derive, stream_key
 from ..student import RLItem
 from . import meta_train
 from .common import exclusive, hard_sets, load, open_run, teacher_questions
@@ -148,7 +148,7 @@ def curated_items(task, count: int, seed: int) -> list[RLItem]:
     count = 0 if task.curated_all else count
     rng = np.random.default_rng(seed)
     pick = pool if count <= 0 or count >= len(pool) else [pool[i] for i in rng.choice(len(pool), count, replace=False)]
-    return [RLItem(p.question, p.answer, f"cur-{p.id}") for p in pick]
+    return [RLItem(p.question, p.answer, stream_key("curated", p.id)) for p in pick]
 
 
 def students(ecfg, method: str, n_ps_runs: int = 1) -> int:
@@ -200,11 +200,11 @@ class QuestionSets:
             return curated_items(self.task, n, derive(cfg.seed, "evaluate", "curated_draw", s))
         if method == "soar-pq":
             pq = meta_train.read(cfg, "grounded", self.eligible[s % len(self.eligible)]).pq
-            return [RLItem(r["question"], r["answer"], f"pq{i}") for i, r in enumerate(pq)]
+            return [RLItem(r["question"], r["answer"], stream_key("pq", i)) for i, r in enumerate(pq)]
         kind = meta_train.TEACHER_KIND[method]
         ckpt = None if kind is None else meta_train.trained_teacher_path(cfg, kind, s % cfg.meta.runs)
         pairs = teacher_questions(cfg, self.policy, self.task, ckpt, self.base, n, stage="evaluate", draw=s)
-        return [RLItem(qa.question, qa.answer, f"syn{i}") for i, qa in enumerate(pairs)]
+        return [RLItem(qa.question, qa.answer, stream_key("synthetic", i)) for i, qa in enumerate(pairs)]
 
 
 def _setup(cfg):
@@ -212,7 +212,7 @@ def _setup(cfg):
     policy, task = load(cfg)
     base = snapshot(policy)
     hard_train, hard_test = hard_sets(cfg)
-    real = [RLItem(p.question, p.answer, p.id) for p in hard_train]
+    real = [RLItem(p.question, p.answer, stream_key("problem", p.id)) for p in hard_train]
     qsets = QuestionSets(cfg, policy, task, base)
     ps_stages = {i: best_promoted_stage(cfg, i) for i in qsets.eligible}
     return policy, task, base, real, hard_test, qsets, ps_stages

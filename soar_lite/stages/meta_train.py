@@ -23,7 +23,8 @@ from scipy import stats
 from .. import stats as st
 from ..executor import run_jobs
 from ..rundir import read_json, read_jsonl, write_json, write_table
-from ..soar import MetaTrainer, check_meta_dir
+from ..checkpoint import check_meta_dir
+from ..soar import MetaTrainer
 from ..tasks import make_task
 from .common import exclusive, hard_sets, open_run
 
@@ -375,10 +376,6 @@ def read(cfg, teacher: str = "grounded", run: int = 0) -> MetaRun:
                    initial_hard_train_score=state.get("initial_hard_train_score"), tau=state.get("tau"),
                    tau_null=state.get("tau_null", []), tau_null_summary=state.get("tau_null_summary", {}),
                    end_diagnostics=read_json(p.diagnostics) if p.diagnostics.exists() else {}, dir=p.dir)
-
-
-def read_all(cfg) -> MetaTrainResult:
-    return MetaTrainResult(runs={(k, i): read(cfg, k, i) for k, i in runs_of(cfg)})
 
 
 def trained_teacher_path(cfg, teacher: str, run: int = 0) -> Path:

@@ -58,6 +58,11 @@ class ProbeResult:
         return out
 
 
+def preflight(cfg, resume: bool = False) -> None:
+    """The probe's refusals before anything is written: its data (`check_inputs`)."""
+    check_inputs(cfg)
+
+
 def check_inputs(cfg) -> list[Problem]:
     """The probe's pool (and level pool) read and validated before anything is written: a missing, empty or
     malformed data file is one error naming the file and line (tasks.base.DataError)."""

@@ -23,7 +23,7 @@ from ..evaluate import train_fresh_student
 from ..models import TINY_MODEL_DIR, restore, snapshot
 from ..probe import count_correct
 from ..rundir import report_progress, write_json, write_table
-from ..seeds import derive
+from ..seeds import derive, stream_key
 from ..soar import null_threshold
 from ..teacher import sample_qa_pairs
 from .. import stats
@@ -127,7 +127,7 @@ def latent_signal(policy, task, start, datasets: list[list], *, rl, inner_steps:
     base, base_greedy = mean_score(decoding), mean_score("greedy")
     rows = []
     for i, ds in enumerate(datasets):
-        items = [RLItem(qa.question, qa.answer, f"d{i}q{j}") for j, qa in enumerate(ds)]
+        items = [RLItem(qa.question, qa.answer, stream_key("world_dataset", i, j)) for j, qa in enumerate(ds)]
         job = StudentJob(baseline=start, items=items, steps=inner_steps, seed=seed_of("student_train", i),
                          reward_problems=q_r, decoding=decoding, reward_samples=reward_samples, eval_seed=eval_seed)
         res = run_student_job(policy, task, job, rl, batch_size)
@@ -160,8 +160,8 @@ def run(cfg, log=print) -> TinyWorldResult:
     timings["pieces_s"] = time.time() - t0
 
     # --- stepping stones vs Hard-Only: fresh students with equal RL steps, several seeds
-    stones = [RLItem(p.question, p.answer, p.id) for p in task.problems("stones")]
-    hard_items = [RLItem(p.question, p.answer, p.id) for p in hard_train]
+    stones = [RLItem(p.question, p.answer, stream_key("problem", p.id)) for p in task.problems("stones")]
+    hard_items = [RLItem(p.question, p.answer, stream_key("problem", p.id)) for p in hard_train]
     curves = []
     for a, (arm, items) in enumerate((("stones", stones), ("hard-only", hard_items))):
         for seed in range(wc.arms.seeds):
@@ -185,7 +185,7 @@ def run(cfg, log=print) -> TinyWorldResult:
     # --- the untrained model as a teacher: difficulty and correctness of its own pairs
     t0 = time.time()
     sampled = sample_qa_pairs(policy, task, wc.datasets * cfg.meta.n,
-                              stream=lambda r: (f"teacher-r{r}", seed_of("teacher_sample", r)), batch_size=bs)
+                              stream=lambda r: (stream_key("world_teacher", r), seed_of("teacher_sample", r)), batch_size=bs)
     pairs = sampled.pairs
     labels = label_teacher_pairs(task, pairs)
     write_table(labels, layout.table("teacher_pairs"))

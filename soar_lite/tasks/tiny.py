@@ -357,7 +357,8 @@ class TinyTask(Task):
         return x, depth
 
     def question_diagnostics(self, pairs: list[QAPair], hard_train: list[Problem]) -> dict[str, float]:
-        """Shares of a teacher sample (`Task.question_diagnostics`), correctness and well-posedness by `exact_label`:
+        """Shares of a teacher sample (`Task.question_diagnostics`), correctness and well-posedness by `exact_label`
+        (so a world derived from this one with its own labeller reads its own way):
         well_posed; correct (final value right); on_path (an uncertain fact of the question's path lies on the path
         of a hard-train problem: training on it can move hard-train); useful (on_path and correct: the feature that
         explains most of a dataset's grounded reward, TEACHER_SIGNAL.md); unique (distinct questions / n)."""
