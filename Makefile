@@ -30,7 +30,7 @@ test-slow: install
 
 # Rebuild the shipped tiny model (deterministic; ~11 min on 2 cores)
 tiny-model: install
-	OMP_NUM_THREADS=2 $(PY) -m soar_lite.tiny.pretrain --out soar_lite/tiny/model
+	OMP_NUM_THREADS=2 $(PY) -m soar_lite.tasks.tiny.pretrain --out soar_lite/tasks/tiny/model
 
 # Regenerate notebooks/*.ipynb from their jupytext sources notebooks/NN_<stage>.py (edit the .py files)
 notebooks: install

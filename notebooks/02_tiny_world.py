@@ -13,7 +13,7 @@
 #    teacher can learn). Their spread is the *null spread of the reward*: what an untrained teacher earns by
 #    chance, and the τ it implies (meta-training calibrates its own τ the same way: report 03).
 #
-# Rebuild the shipped model with `make tiny-model` (`python -m soar_lite.tiny.pretrain`).
+# Rebuild the shipped model with `make tiny-model` (`python -m soar_lite.tasks.tiny.pretrain`).
 
 # %% tags=["parameters"]
 # papermill parameters (literals only; sizes, models and paths come from the params file)

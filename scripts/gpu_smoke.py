@@ -51,7 +51,7 @@ print("RESULT " + json.dumps({"times": times, "profile": metrics[-1]["profile"]}
 def build_big(path: Path, device: str, size: dict) -> int:
     """Pretrain the larger model on the tiny world's corpus; returns its parameter count."""
     from soar_lite.tasks.tiny import TinyWorldSpec
-    from soar_lite.tiny.pretrain import pretrain
+    from soar_lite.tasks.tiny.pretrain import pretrain
 
     info = pretrain(path, steps=size["steps"], batch=96, lr=size["lr"], seed=0, spec=TinyWorldSpec(), log_every=100,
                     hidden=size["hidden"], layers=size["layers"], heads=size["heads"], device=device)

@@ -5,7 +5,7 @@ Labels per (question, proposed answer): is_well_posed, is_correct (only when wel
 {None, Arithmetic, Logical_Fallacy, Ill_Posed, Ambiguous}, verified_answer.
 
 - `judge: exact`: the task labels its own pairs (`Task.exact_label`; the tiny world decides by parsing
-  and computing, with the taxonomy mapping in tasks/tiny.py).
+  and computing, with the taxonomy mapping in tasks/tiny/task.py).
 - Math worlds: an LLM judge with the paper's oracle prompt (App. C.4), through a local HF model
   (`hf:<path>`) or an OpenAI-compatible endpoint (`openai:<model>` + `judge_base_url`), answers parsed
   from the fenced JSON block, cached on disk keyed by (judge, question, answer). A malformed reply is

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .config import Backend, Sampler
 
-TINY_MODEL_DIR = Path(__file__).parent / "tiny" / "model"
+TINY_MODEL_DIR = Path(__file__).parent / "tasks" / "tiny" / "model"  # the shipped tiny model (tasks/tiny/)
 
 
 def resolve_model_path(path: str) -> str:

@@ -306,8 +306,10 @@ def git_revision() -> tuple[str | None, bool]:
                              timeout=5).stdout.strip()
         if not rev:
             return None, False
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                               cwd=here, timeout=10).stdout.strip()
+        # the code a report comes from: the package, the notebooks and the params (a render's own outputs under
+        # results/ do not make the checkout dirty)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/soar_lite",
+                                ":/notebooks", ":/params"], capture_output=True, text=True, cwd=here, timeout=10).stdout.strip()
         return rev, bool(dirty)
     except (OSError, subprocess.SubprocessError):
         return None, False

@@ -18,7 +18,7 @@ decides which draws two rows share: `stream_key(kind, *indices)` builds every ke
 (`STREAM_KEYS`), and `recording_keys()` collects them, so the tests check the keys as they check the seeds (no two
 kinds of stream ever produce one key; the evaluation's arms draw the same keys: common random numbers).
 
-One exception, named: the tiny model's pretraining (`soar_lite/tiny/pretrain.py`) builds the world before any
+One exception, named: the tiny model's pretraining (`soar_lite/tasks/tiny/pretrain.py`) builds the world before any
 run exists; its two streams (torch init from the seed, the corpus from the seed plus one) are kept as they were
 so that a rebuild reproduces the shipped weights.
 """

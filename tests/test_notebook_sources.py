@@ -9,7 +9,7 @@ from soar_lite.notebook_sources import render, sources, sync
 from soar_lite.stages import STAGES
 
 NOTEBOOKS = sources(REPO / "notebooks")
-REPORTS = {"06_compare.ipynb"}  # notebooks that report on runs rather than run a stage (soar-lite compare)
+REPORTS = {"00_your_world.ipynb", "06_compare.ipynb"}  # notebooks that run no stage: the tutorial, soar-lite compare
 STAGE_NOTEBOOKS = [p for p in NOTEBOOKS if p.with_suffix(".ipynb").name not in REPORTS]
 
 
@@ -45,3 +45,18 @@ def test_the_compare_notebook_has_one_parameters_cell_and_reads_runs_only():
     assert len([c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]) == 1
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "compare.load_run" in code and ".run(cfg" not in code
+
+
+def test_the_your_world_tutorial_renders(tmp_path):
+    """notebooks/00_your_world: a world written in a cell, probed, one outer step, the table of which function calls
+    which Task method -- executed as a reader would (papermill, a fresh kernel, another working directory)."""
+    import papermill as pm
+
+    out = tmp_path / "00_your_world.ipynb"
+    pm.execute_notebook(str(REPO / "notebooks" / "00_your_world.ipynb"), str(out), kernel_name="python3",
+                        parameters={"results_dir": str(tmp_path / "res")}, cwd=str(tmp_path), progress_bar=False)
+    nb = json.loads(out.read_text())
+    text = "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                   for c in nb["cells"] for o in c.get("outputs", []))
+    assert "ILL POSED" in text and "well posed" in text
+    assert "sample_qa_pairs" in text and "rl_train" in text and "find_hard_set" in text  # where the methods are called

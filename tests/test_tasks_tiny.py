@@ -2,7 +2,7 @@
 import pytest
 
 from soar_lite.tasks.tiny import COMMON, CONFUSED, SHAKY, TinyWorld, TinyWorldSpec
-from soar_lite.tiny.pretrain import build_tokenizer
+from soar_lite.tasks.tiny.pretrain import build_tokenizer
 
 
 @pytest.fixture(scope="module")

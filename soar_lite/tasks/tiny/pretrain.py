@@ -1,7 +1,7 @@
 """Rebuild the shipped tiny model: a tokenizer with one token per 3-digit value and per other character, and a
 LlamaForCausalLM pretrained on the world's corpus (`make tiny-model`).
 
-    python -m soar_lite.tiny.pretrain --out soar_lite/tiny/model [--steps 2500] [--seed 0]
+    python -m soar_lite.tasks.tiny.pretrain --out soar_lite/tasks/tiny/model [--steps 2500] [--seed 0]
 
 Deterministic for a given seed and torch version on CPU (one thread). The corpus is sampled on the fly
 from `TinyWorld.sample_line`; lines that are or extend a hard candidate are never emitted, so no
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..tasks.tiny import TinyWorld, TinyWorldSpec
+from .world import TinyWorld, TinyWorldSpec
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 CHARS = list("0123456789f^()=>")
