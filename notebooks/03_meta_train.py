@@ -58,7 +58,8 @@ for r in res.runs.values():
 # "Credit granularity"); `grounded-paper-grouping` runs the paper's g × n × r beside the run's own.
 
 # %%
-display(res.learning_table()[["run", "grouping", "status", "promotions", "tau"]])
+table = res.learning_table()
+display(table[["run", "grouping", "status", "promotions", "tau"]] if len(table) else "no outer step ran")
 
 # %% [markdown]
 # ## τ from the null distribution of the batch reward
@@ -103,7 +104,7 @@ else:
 # of the difference. None of these enter the reward; none looks at hard-test.
 
 # %%
-display(res.learning_table().round(4))
+display(table.round(4) if len(table) else "no outer step ran")
 
 # %%
 diag = {r.name: r.diagnostics() for r in res.runs.values() if not r.metrics.empty}

@@ -58,7 +58,12 @@ def hub_models(cfg, stages) -> list[tuple[str, str]]:
     from .models import resolve_model_path
     from .tasks import make_task
 
-    out = [("model.path", resolve_model_path(cfg.model.path))]
+    from .models import gguf_source
+
+    source = gguf_source(cfg.model.path, cfg.model.gguf_file)  # a GGUF model: the file must exist (no hub)
+    if source is not None and not source.is_file():
+        raise FileNotFoundError(f"model.path {cfg.model.path!r}: GGUF file not found: {source}")
+    out = [] if source is not None else [("model.path", resolve_model_path(cfg.model.path))]
     if "analyze" in stages:
         embedder = make_task(cfg.task).default_embedder if cfg.analyze.embedder == "auto" else cfg.analyze.embedder
         if embedder not in ("char-ngram", "minilm"):
@@ -126,11 +131,13 @@ def waves(stages: list[str]) -> list[list[str]]:
 
 
 def stages_for(cfg) -> list[str]:
-    """Every stage in run order; a world's own report only for tasks that have one (`Task.world_report`)."""
+    """The params' `stages` (in run order), else every stage; a world's own report only for tasks that have one
+    (`Task.world_report`)."""
     from .tasks import make_task
 
     has_report = make_task(cfg.task).world_report
-    return [name for name, st in STAGES.items() if has_report or not st.world_report]
+    return [name for name, st in STAGES.items() if (has_report or not st.world_report)
+            and (not cfg.stages or name in cfg.stages)]
 
 
 def export_html(ipynb: Path) -> Path:

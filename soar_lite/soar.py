@@ -54,8 +54,8 @@ from .rundir import MetaLayout, RunDirError, append_jsonl, read_jsonl, report_pr
 from .sampling import encode_prompts
 from .seeds import derive, stream_key
 from .student import RLItem, StudentJob, StudentResult, reward_questions, run_student_job, score, score_problems
-from .teacher import (GuardProbe, TeacherSample, dataset_advantages, sample_qa_pairs, teacher_diagnostics,
-                      teacher_update)
+from .teacher import (GuardProbe, TeacherSample, TeacherSamplingError, dataset_advantages, sample_qa_pairs,
+                      teacher_diagnostics, teacher_update)
 
 
 # ---- pure pieces (tested on constructed numbers) --------------------------------------------
@@ -500,11 +500,30 @@ class MetaTrainer:
             self.tracker = tracker(self.cfg, self.paths.dir.name)
         try:
             return self._run(resume, on_step)
+        except TeacherSamplingError as e:  # the teacher writes nothing the format accepts: say so, stop cleanly
+            self.stop_early(str(e))
+            return read_jsonl(self.paths.metrics)
         finally:
             if self.tracker is not None:
                 self.tracker.close()
 
+    def stop_early(self, why: str) -> dict:
+        """Record why the run stopped (stopped.json) with the teacher's format acceptance measured on
+        `meta.diagnostics_samples` fresh samples (at least 64), and say it in one line. No fallback changes the
+        paper's format rule."""
+        rows = max(64, self.meta.diagnostics_samples)
+        d = teacher_diagnostics(self.teacher, self.task, self.hard_train, rows=rows, key=stream_key("diagnostics"),
+                                seed=derive(self.cfg.seed, "meta_train", "diagnostics_sample"),
+                                temperature=self.meta.teacher.temperature, batch_size=self.cfg.model.gen_batch_size)
+        out = {"step": self.state.step, "reason": why, "samples": rows, "format_acceptance": 1.0 - d["reject_rate"]}
+        write_json(self.paths.stopped, out)
+        self.log(f"stopped at outer step {self.state.step}: the teacher's format acceptance is "
+                 f"{out['format_acceptance']:.3f} ({round(out['format_acceptance'] * rows)} of {rows} fresh samples pass "
+                 f"the format check); {why}")
+        return out
+
     def _run(self, resume: bool, on_step) -> list[dict]:
+        self.paths.stopped.unlink(missing_ok=True)
         if check_meta_dir(self.cfg, self.paths, resume) == "resume":
             self.try_resume()
         else:  # a fresh start: rows of steps never checkpointed (a kill before the first checkpoint) go
@@ -525,6 +544,7 @@ class MetaTrainer:
         if self.state.tau is None:
             self.calibrate_tau()
         null = self.meta.tau_null_steps if self.promotes else 0
+        self._progress(null + self.state.step)  # a resumed run counts what it had done
         while self.state.step < self.meta.outer_steps:
             row = self.outer_step()
             self._progress(null + self.state.step)

@@ -22,7 +22,7 @@ from scipy import stats
 
 from .. import stats as st
 from ..executor import run_jobs
-from ..rundir import read_json, read_jsonl, write_json, write_table
+from ..rundir import read_json, read_jsonl, report_progress, write_json, write_table
 from ..checkpoint import check_meta_dir
 from ..soar import MetaTrainer
 from ..tasks import make_task
@@ -52,6 +52,7 @@ class MetaRun:
     tau_null_summary: dict  # soar.NullThreshold's fields (empty for a fixed tau)
     end_diagnostics: dict  # diagnostics.json: the world's question diagnostics, trained vs untrained teacher
     dir: Path
+    stopped: dict = field(default_factory=dict)  # stopped.json: why the run stopped early, with the format acceptance
     seconds: float = 0.0  # spent in this session
 
     def diagnostics(self) -> pd.DataFrame:
@@ -82,7 +83,10 @@ class MetaRun:
         return int((d.guard_retries > 0).sum()) if "guard_retries" in d else 0
 
     def status(self) -> str:
-        """'collapsed', 'guarded (N updates retried)' or 'stable' -- how reports name this teacher."""
+        """'stopped ...', 'collapsed', 'guarded (N updates retried)' or 'stable' -- how reports name this teacher."""
+        if self.stopped:
+            return (f"stopped at outer step {self.stopped['step']} (format acceptance "
+                    f"{self.stopped['format_acceptance']:.3f} of {self.stopped['samples']} samples)")
         if self.collapsed:
             return "collapsed"
         return f"guarded ({self.guard_events} updates retried)" if self.guard_events else "stable"
@@ -214,6 +218,8 @@ class MetaTrainResult:
         """Sentences computed from the runs (the report's closing cell)."""
         out = []
         for r in self.runs.values():
+            if r.stopped:
+                out.append(f"{r.name}: {r.status()}: {r.stopped['reason']}")
             lr = r.learning()
             if not lr:
                 continue
@@ -347,6 +353,12 @@ def run(cfg, resume: bool = False, log=print) -> MetaTrainResult:
     snr_groupings = groupings(cfg) if cfg.meta.snr_draws else []
     jobs = [(cfg, "meta", kind, i, resume, here) for kind, i in runs]
     jobs += [(cfg, "snr", gr, cfg.meta.snr_draws, here) for gr in snr_groupings]
+    for kind, i in runs:  # every job's total from the start, so the progress line's ETA counts the queued ones too
+        null = cfg.meta.tau_null_steps if kind in PROMOTING and cfg.meta.promote else 0
+        report_progress(layout, "meta_train", cfg.layout.meta(kind, i).dir.name, 0, null + cfg.meta.outer_steps,
+                        "outer steps")
+    for g, n, r in snr_groupings:
+        report_progress(layout, "meta_train", f"snr_g{g}_n{n}_r{r}", 0, cfg.meta.snr_draws, "outer steps")
 
     def done(job, out):
         if job[1] == "meta":
@@ -375,7 +387,8 @@ def read(cfg, teacher: str = "grounded", run: int = 0) -> MetaRun:
                    initial_hard_train_acc=state.get("initial_hard_train_acc"),
                    initial_hard_train_score=state.get("initial_hard_train_score"), tau=state.get("tau"),
                    tau_null=state.get("tau_null", []), tau_null_summary=state.get("tau_null_summary", {}),
-                   end_diagnostics=read_json(p.diagnostics) if p.diagnostics.exists() else {}, dir=p.dir)
+                   end_diagnostics=read_json(p.diagnostics) if p.diagnostics.exists() else {}, dir=p.dir,
+                   stopped=read_json(p.stopped) if p.stopped.exists() else {})
 
 
 def trained_teacher_path(cfg, teacher: str, run: int = 0) -> Path:

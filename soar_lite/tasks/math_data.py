@@ -194,6 +194,13 @@ def to_problems(name: str, records: list[tuple[int, dict]], where: str = "") -> 
 
 
 def load_problems(name: str, data_dir: str = "") -> list[Problem]:
+    """A pool's problems; `name[<level>]` keeps one difficulty level (e.g. `math-test[Level 1]`, a CPU-sized slice)."""
+    if name.endswith("]") and "[" in name:
+        base, level = name[:-1].split("[", 1)
+        probs = [p for p in load_problems(base, data_dir) if p.level == level]
+        if not probs:
+            raise DataError(f"data source {name!r}: no problem of level {level!r} in {base!r}")
+        return probs
     where = name if name.startswith("hf:") else str(source_path(name, data_dir))
     return to_problems(name, load_records(name, data_dir), where)
 
