@@ -72,6 +72,64 @@ def meta_lines(run: Path) -> str:
     return "\n".join(out)
 
 
+def world_table(run: Path) -> str:
+    """The tiny world's measured properties (report 01 and 02's tables), one row each."""
+    from soar_lite.models import TINY_MODEL_DIR
+
+    t = run / "tables"
+    info = json.loads((TINY_MODEL_DIR / "pretrain_info.json").read_text())
+    summary = json.loads((run / "tiny_world" / "summary.json").read_text())
+    probe = json.loads((run / "probe" / "summary.json").read_text())
+    pieces = pd.read_csv(t / "piece_accuracy.csv").groupby("kind").agg(t1=("t1_accuracy", "mean"),
+                                                                          greedy=("greedy_correct", "mean"),
+                                                                          n=("x", "size"))
+    levels = pd.read_csv(t / "pass_at_k_by_level.csv")
+    lv = levels[levels.k == 1].set_index("level").pass_at_k
+    wc = pd.read_csv(t / "world_check.csv")
+    kmax = int(wc.k.max())
+    arm = lambda a, k: wc[(wc.arm == a) & (wc.k == k)].pass_at_k  # noqa: E731
+    pairs = pd.read_csv(t / "teacher_pairs.csv")
+    d = pd.read_csv(t / "base_teacher_rewards.csv")
+    sh = probe.get("shared_structure") or {}
+    rows = [
+        ("pretraining (`make tiny-model`)", f"{info['steps']:,} steps × {info['batch']} lines, {info['seconds']:.0f} s, "
+                                            f"{info['parameters']:,} parameters"),
+        ("fact accuracy at T=1 / greedy", ", ".join(f"{k} {r.t1:.3f} / {r.greedy:.2f} (n={int(r.n)})" for k, r in pieces.iterrows())),
+        ("easy chains (common facts only, depth ≤ 3), greedy", f"{summary['easy_greedy_accuracy']:.2f} ({summary['n_easy']} problems)"),
+        ("base pass@1 per level", ", ".join(f"{k} {v:.3f}" for k, v in lv.items())),
+        ("hard set (fail@128 twice)", f"{probe['n_pool']} candidates, {probe['fail_first_batch']} fail the first batch, "
+                                      f"{probe['leaked_in_confirmation']} of those solved by the second: **{probe['fail_both_batches']} "
+                                      f"hard ({probe['n_train']} train / {probe['n_test']} test)**; "
+                                      f"{100 * sh.get('test_subchains_of_train', 0):.0f}% of hard-test chains inside a hard-train "
+                                      f"chain, {100 * sh.get('test_pieces_on_train_paths', 0):.0f}% of hard-test facts on "
+                                      f"hard-train paths"),
+        (f"oracle stones vs Hard-Only, hard-test pass@{kmax} at the last step",
+         f"{arm('stones', kmax).mean():.3f} ± {arm('stones', kmax).std():.3f} vs {arm('hard-only', kmax).mean():.3f} ± "
+         f"{arm('hard-only', kmax).std():.3f} (n = {len(arm('stones', kmax))} each; pass@1 {arm('stones', 1).mean():.3f} vs "
+         f"{arm('hard-only', 1).mean():.3f})"),
+        ("the untrained model as teacher", f"{summary['teacher_pairs']} pairs, {summary['teacher_rejected']} format "
+                                          f"rejections, {100 * pairs.well_posed.mean():.0f}% well posed, "
+                                          f"{100 * pairs.correct.mean():.0f}% correct"),
+        (f"latent teaching signal: {len(d)} base-teacher datasets of {summary['teacher_pairs'] // max(len(d), 1)}, one inner loop each",
+         f"Δ greedy hard-train accuracy = 0 for {(d.delta_greedy == 0).sum()}/{len(d)}; Δ log-likelihood of the true "
+         f"chains > 0 for {(d.delta > 0).sum()}/{len(d)}, {d.delta.mean():+.4f} ± {d.delta.std():.4f} nats/token; the "
+         f"tau it implies for g = 64 datasets: {summary['null_tau']:.4f}"),
+    ]
+    return "\n".join(["| property | measured |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows])
+
+
+def snr_table(run: Path) -> str:
+    t = pd.read_csv(run / "tables" / "teacher_snr.csv")
+    out = ["| g × n × r | teacher samples per step | SNR per outer step | 95% CI | outer steps for SNR 1 | draws | mean R_k | "
+           "SD of R_k within a step |", "|---|---|---|---|---|---|---|---|"]
+    for _, r in t.iterrows():
+        steps = "never (SNR ≤ 0)" if not pd.notna(r.steps_for_snr_1) or r.steps_for_snr_1 == float("inf") or r.snr <= 0 \
+            else f"{r.steps_for_snr_1:,.0f}"
+        out.append(f"| {r.g} × {r.n} × {r.r} | {r.g * r.n} | {r.snr:.4f} | {r.ci_low:.4f} to {r.ci_high:.4f} | {steps} | "
+                   f"{r.draws} | {r.reward_mean:+.4f} | {r.reward_sd_between:.4f} |")
+    return "\n".join(out)
+
+
 def cost_table() -> str:
     from soar_lite.config import load_config
     from soar_lite.cost import cost_report
@@ -102,6 +160,10 @@ def blocks() -> dict[str, str]:
             out[f"results-{run.name}-pass-at-k"] = pass_at_k_table(run)
             out[f"results-{run.name}-comparisons"] = comparisons_table(run)
             out[f"results-{run.name}-meta"] = meta_lines(run)
+        if (run / "tiny_world" / "summary.json").exists():
+            out[f"results-{run.name}-world"] = world_table(run)
+        if (run / "tables" / "teacher_snr.csv").exists():
+            out[f"results-{run.name}-snr"] = snr_table(run)
     return out
 
 

@@ -73,14 +73,19 @@ def stream_key(kind: str, *indices) -> str:
 
 
 @contextlib.contextmanager
-def recording_keys():
-    """Collect (kind, key) for every stream key built inside the block."""
+def _collecting(registry: list):
+    """A list that collects, while the block runs, what the functions writing to `registry` record."""
     rec: list[tuple] = []
-    _key_records.append(rec)
+    registry.append(rec)
     try:
         yield rec
     finally:
-        _key_records.remove(rec)
+        registry.remove(rec)
+
+
+def recording_keys():
+    """Collect (kind, key) for every stream key built inside the block."""
+    return _collecting(_key_records)
 
 
 def shared_keys(records) -> dict[str, set[str]]:
@@ -91,15 +96,9 @@ def shared_keys(records) -> dict[str, set[str]]:
     return {k: v for k, v in kinds.items() if len(v) > 1}
 
 
-@contextlib.contextmanager
 def recording():
     """Collect (stage, role, indices, seed) for every derivation made inside the block."""
-    rec: list[tuple] = []
-    _records.append(rec)
-    try:
-        yield rec
-    finally:
-        _records.remove(rec)
+    return _collecting(_records)
 
 
 def shared_seeds(records) -> dict[int, set[tuple[str, str]]]:

@@ -52,14 +52,21 @@ def last_boxed(text: str) -> str | None:
 
 def _worker(conn) -> None:  # runs in the child process
     import logging
+    import signal
 
+    # a Ctrl-C (or the kernel's shutdown) reaches the whole process group: the parent ends this worker itself, so the
+    # worker does not print a KeyboardInterrupt traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from math_verify import parse, verify
 
     # math-verify logs the whole input on its own timeouts (a 2 MB answer: 2 MB of log); ours are counted instead
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     conn.send("ready")
     while True:
-        msg = conn.recv()
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
         if msg is None:
             return
         gold, pred = msg

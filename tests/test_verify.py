@@ -65,14 +65,14 @@ def test_a_worker_killed_mid_call_is_replaced_and_the_call_answered():
 
 def test_a_reference_that_hangs_costs_the_timeout_a_bounded_number_of_times():
     """9^{9^{9^{9}}} passes the format check; before, every student check against it cost the full timeout."""
-    v = Verifier(timeout_s=1.0)
+    v = Verifier(timeout_s=3.0)
     v._start()
     t = time.time()
     results = [v.equal("9^{9^{9^{9}}}", str(i)) for i in range(1, 7)]  # a student answering a number
     results.append(v.equal("9^{9^{9^{9}}}", "1"))  # a pair already timed out
     assert results == [False] * 7
     assert v.stats["timeouts"] == 2 and v.stats["memo"] == 6  # the pair and the tower's probe; then the memo
-    assert time.time() - t < 2 * 1.0 + 60  # two timeouts (+ worker start-ups), not seven
+    assert time.time() - t < 2 * 3.0 + 60  # two timeouts (+ worker start-ups), not seven
     v.close()
 
 
