@@ -118,6 +118,28 @@ def world_table(run: Path) -> str:
     return "\n".join(["| property | measured |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows])
 
 
+def run_summary(run: Path) -> str:
+    """A run's wall time per stage (provenance), its probe, and every meta-training run that stopped early."""
+    from soar_lite.stages import STAGES
+
+    out = []
+    for f in sorted((run / "provenance").glob("*.json"), key=lambda f: list(STAGES).index(f.stem) if f.stem in STAGES else 99):
+        p = json.loads(f.read_text())
+        out.append(f"- {p['stage']}: {p['seconds']:,.0f} s, rendered from commit {p['commit']}"
+                   + (" with uncommitted changes" if p.get("uncommitted_changes") else ""))
+    pr = run / "probe" / "summary.json"
+    if pr.exists():
+        s = json.loads(pr.read_text())
+        out.append(f"- probe: {s['fail_both_batches']} of {s['n_pool']} problems fail both batches "
+                   f"({s['n_train']} hard-train / {s['n_test']} hard-test)")
+    for st in sorted(run.glob("meta*/stopped.json")):
+        s = json.loads(st.read_text())
+        out.append(f"- `{st.parent.name}` stopped at outer step {s['step']}: format acceptance of the teacher "
+                   f"{s['format_acceptance']:.3f} ({round(s['format_acceptance'] * s['samples'])} of {s['samples']} "
+                   f"fresh samples)")
+    return "\n".join(out)
+
+
 def snr_table(run: Path) -> str:
     t = pd.read_csv(run / "tables" / "teacher_snr.csv")
     out = ["| g × n × r | teacher samples per step | SNR per outer step | 95% CI | outer steps for SNR 1 | draws | mean R_k | "
@@ -156,6 +178,8 @@ def cost_table() -> str:
 def blocks() -> dict[str, str]:
     out = {"cost-paper": cost_table()}
     for run in sorted((REPO / "results").glob("*")):
+        if (run / "provenance").is_dir():
+            out[f"results-{run.name}-summary"] = run_summary(run)
         if (run / "tables" / "pass_at_k.csv").exists():
             out[f"results-{run.name}-pass-at-k"] = pass_at_k_table(run)
             out[f"results-{run.name}-comparisons"] = comparisons_table(run)

@@ -113,10 +113,11 @@ def estimate(cfg, task, hard_train, grouping: tuple[int, int, int], draws: int, 
     t0, grads, rewards = time.time(), [], []
     prompt = encode_prompts(trainer.teacher.tokenizer, [task.teacher_prompt()])[0]
     for d in range(draws):
-        sample = trainer._sample(lambda rd, d=d: (stream_key("snr_teacher", g, n, r, d, rd), seed("snr_teacher", d, rd)))
+        sample = trainer.sample_pairs(lambda rd, d=d: (stream_key("snr_teacher", g, n, r, d, rd),
+                                                       seed("snr_teacher", d, rd)))
         datasets = [sample.pairs[k * n:(k + 1) * n] for k in range(g)]
         q_r = reward_questions(hard_train, meta.M, seed("snr_questions", d))
-        rewards_kj, *_ = trainer._grounded_rewards(
+        rewards_kj, *_ = trainer.grounded_rewards(
             datasets, q_r, meta.inner_steps, item_key=lambda k, i, d=d: stream_key("snr_question", d, k, i),
             student_seed=lambda k, j, d=d: seed("snr_student", d, k, j), eval_seed=seed("snr_score", d))
         r_k = rewards_kj.mean(axis=1)

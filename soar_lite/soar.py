@@ -287,7 +287,7 @@ class MetaTrainer:
         report_progress(self.cfg.layout, "meta_train", self.paths.dir.name, done, null + self.meta.outer_steps,
                         "outer steps")
 
-    def _sample(self, stream) -> TeacherSample:
+    def sample_pairs(self, stream) -> TeacherSample:
         need = self.g * self.n
         return sample_qa_pairs(self.teacher, self.task, need, stream=stream,
                                per_round=lambda have: need - have + max(4, need // 8),  # a little over what is missing
@@ -295,7 +295,7 @@ class MetaTrainer:
                                batch_size=self.cfg.model.gen_batch_size)
 
     def sample_teacher(self, step: int) -> TeacherSample:
-        return self._sample(lambda r: (stream_key("teacher_step", step, r), self._seed("teacher_sample", step, r)))
+        return self.sample_pairs(lambda r: (stream_key("teacher_step", step, r), self._seed("teacher_sample", step, r)))
 
     def _score(self, problems, seed: int) -> float:
         """Mean score of the student as it stands on `problems` (the quantity behind the grounded reward)."""
@@ -303,7 +303,7 @@ class MetaTrainer:
                                     samples=self.meta.reward_samples, seed=seed,
                                     batch_size=self.cfg.model.gen_batch_size).mean())
 
-    def _grounded_rewards(self, datasets, q_r, inner: int, *, item_key, student_seed, eval_seed):
+    def grounded_rewards(self, datasets, q_r, inner: int, *, item_key, student_seed, eval_seed):
         """ALG1: for each dataset X_k, r students start from the baseline with a fresh optimizer, run `inner` RLOO
         steps on it (the teacher's answers as references) and are scored on Q_R with the same sampling seed as the
         baseline, so R_kj compares the two on common random numbers. Returns (R_kj [g, r], trained adapters by
@@ -371,9 +371,10 @@ class MetaTrainer:
             base_score = self._score(q_r, self._seed("reward_score", step))
             rewards_kj = np.repeat([[self._learnability(ds, step, k)] for k, ds in enumerate(datasets)], self.r, axis=1)
             return rewards_kj, {}, [], base_score
-        return self._grounded_rewards(datasets, q_r, inner, item_key=lambda k, i: stream_key("inner_question", step, k, i),
-                                      student_seed=lambda k, j: self._seed("student_train", step, k, j),
-                                      eval_seed=self._seed("reward_score", step))
+        return self.grounded_rewards(datasets, q_r, inner,
+                                     item_key=lambda k, i: stream_key("inner_question", step, k, i),
+                                     student_seed=lambda k, j: self._seed("student_train", step, k, j),
+                                     eval_seed=self._seed("reward_score", step))
 
     def _promotion(self, step: int, datasets, rewards_kj, trained, r_hat: float) -> tuple[float, bool]:
         """ALG1: R̄_t = MA(R̂_{t-m..t}) (R̄ <- 0 at the start; emptied after a promotion when meta.reset_ma); if R̄_t > tau
@@ -444,10 +445,11 @@ class MetaTrainer:
             return
         t0, null = time.time(), []
         for s in range(m.tau_null_steps):
-            pairs = self._sample(lambda r, s=s: (stream_key("null_teacher", s, r), self._seed("tau_null_teacher", s, r))).pairs
+            pairs = self.sample_pairs(lambda r, s=s: (stream_key("null_teacher", s, r),
+                                                      self._seed("tau_null_teacher", s, r))).pairs
             datasets = [pairs[k * self.n:(k + 1) * self.n] for k in range(self.g)]
             q_r = reward_questions(self.hard_train, m.M, self._seed("tau_null_questions", s))
-            rewards_kj, *_ = self._grounded_rewards(
+            rewards_kj, *_ = self.grounded_rewards(
                 datasets, q_r, m.inner_steps, item_key=lambda k, i, s=s: stream_key("null_question", s, k, i),
                 student_seed=lambda k, j, s=s: self._seed("tau_null_student", s, k, j),
                 eval_seed=self._seed("tau_null_score", s))
