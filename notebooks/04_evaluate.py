@@ -115,6 +115,23 @@ for k in (1, kmax):
         plots.savefig(fig, run_dir.figure(f"eval_fig9_pass{k}"))
 
 # %% [markdown]
+# ## Figs. 7/8 analogue: one method in curriculum vs mixed mode; v3 Fig. 10 analogue: Hard-Only trained longer
+# Drawn only for the arms this run evaluates (`base-t@curriculum` and `base-t@mixed`, ...; `hard-only-extended`):
+# the two modes of a method train on the same questions with the same seeds; Hard-Only extended trains
+# `evaluate.extended_steps_factor` times as many steps. Band: ±1 SD over students.
+
+# %%
+for m in evaluate.MODE_METHODS:
+    pair = [f"{m}@curriculum", f"{m}@mixed"]
+    if set(pair) <= trained:
+        fig, ax = plots.curves(res.curves, kmax, pair, title=f"Figs. 7/8 analogue: {m}, curriculum vs mixed, pass@{kmax}")
+        plots.savefig(fig, run_dir.figure(f"eval_fig7_{m}_modes"))
+if {"hard-only", "hard-only-extended"} <= trained:
+    fig, ax = plots.curves(res.curves, kmax, ["hard-only-extended", "hard-only"],
+                           title=f"v3 Fig. 10 analogue: Hard-Only trained {cfg.evaluate.extended_steps_factor}x longer")
+    plots.savefig(fig, run_dir.figure("eval_fig10_hard_only_extended"))
+
+# %% [markdown]
 # ## Training length: stop steps and evaluation points in the window after the stop
 # pass@k of a trained student is the mean over the `after_stop_window` steps after its stop step (App. B.8); a stop
 # late in the run leaves few evaluation points in that window. Seconds per method: wall time of its students.

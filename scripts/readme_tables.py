@@ -6,7 +6,9 @@ none is typed by hand. A block sits between
     python scripts/readme_tables.py --write   # regenerate every block in README.md
     python scripts/readme_tables.py --check   # exit 1 and name the blocks that drifted (tests/test_readme.py)
 
-Blocks: results-<run>-pass-at-k, results-<run>-comparisons, results-<run>-meta (for each committed run under results/),
+Blocks: results-<run>-pass-at-k, results-<run>-comparisons, results-<run>-meta, results-<run>-findings (the closing
+findings cell of its reports 03-05, quoted), results-<run>-world, results-<run>-snr, results-<run>-summary (for each
+committed run under results/),
 cost-paper (the cost model on the shipped paper params).
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,23 +55,41 @@ def comparisons_table(run: Path) -> str:
 
 
 def meta_lines(run: Path) -> str:
-    out = []
-    for d in sorted(p for p in run.glob("meta*") if (p / "metrics.jsonl").exists()):
-        m = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
-        tau = m[-1].get("tau")
-        useful = [r.get("diagnostics", {}).get("useful_share") for r in m]
-        diag = {}
-        if (d / "diagnostics.json").exists():
-            diag = json.loads((d / "diagnostics.json").read_text())
-        end = (f"; useful share at the end {diag['trained']['useful_share']:.3f} vs the untrained teacher's "
-               f"{diag['untrained']['useful_share']:.3f} ({diag['samples']:,} samples)"
-               if diag.get("trained", {}).get("useful_share") is not None else "")
-        first = f"{useful[0]:.3f}" if useful and useful[0] is not None else "n/a"
-        out.append(f"- `{d.name}`: {len(m)} outer steps, {m[-1]['promotions']} promotions"
-                   + (f", tau {tau:.4f}" if tau is not None else "")
-                   + f"; reward first / last 5 steps {pd.Series([r['reward_mean'] for r in m[:5]]).mean():+.4f} / "
-                   f"{pd.Series([r['reward_mean'] for r in m[-5:]]).mean():+.4f}; useful share of the step-0 sample "
-                   f"{first}" + end)
+    """One line per meta-training run of the recorded config: teacher kind and seed, grouping, promotions (and tau
+    where the kind promotes), the teacher's status, the useful share's trend over outer steps and its end-of-run
+    comparison with the untrained teacher (diagnostics.json)."""
+    import yaml
+
+    from soar_lite.rundir import RunLayout
+    from soar_lite.stages.meta_train import PROMOTING, MetaRun
+
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    meta, out = cfg["meta"], []
+    for kind in meta["teachers"]:
+        for i in range(meta["runs"]):
+            d = RunLayout(run).meta(kind, i).dir
+            if not (d / "metrics.jsonl").exists():
+                continue
+            m = pd.DataFrame([json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()])
+            end = json.loads((d / "diagnostics.json").read_text()) if (d / "diagnostics.json").exists() else {}
+            r = MetaRun(teacher=kind, run=i, metrics=m, pq=[], promotions=[], initial_hard_train_acc=None,
+                        initial_hard_train_score=None, tau=None, tau_null=[], tau_null_summary={},
+                        end_diagnostics=end, dir=d)
+            g, n, k = meta["paper_grouping"] if kind == "grounded-paper-grouping" else (meta["g"], meta["n"], meta["r"])
+            promotes = kind in PROMOTING and meta["promote"]
+            line = (f"- `{d.name}` ({kind}, teacher seed {i}, g × n × r = {g} × {n} × {k}): {len(m)} outer steps, "
+                    + (f"{int(m.promotions.iloc[-1])} promotions (tau {m.tau.iloc[-1]:.4f})" if promotes else
+                       "does not promote") + f"; {r.status()}")
+            t = r.diagnostic_trend()
+            if not np.isnan(t["p_value"]):
+                line += (f"; useful share {t['first']:.3f} (first half) → {t['last']:.3f} (second half), Spearman rho "
+                         f"{t['spearman_rho']:+.2f} (p = {t['p_value']:.2g})")
+            e = r.end_comparison()
+            if e:
+                line += (f"; at the end {e['trained']:.3f} vs the untrained teacher's {e['untrained']:.3f} "
+                         f"({e['difference']:+.3f}, 95% CI {e['ci_low']:+.3f} to {e['ci_high']:+.3f}, two-proportion "
+                         f"p = {e['p_value']:.2g}; {end['samples']:,} fresh samples each)")
+            out.append(line)
     return "\n".join(out)
 
 
@@ -147,9 +168,27 @@ def snr_table(run: Path) -> str:
     for _, r in t.iterrows():
         steps = "never (SNR ≤ 0)" if not pd.notna(r.steps_for_snr_1) or r.steps_for_snr_1 == float("inf") or r.snr <= 0 \
             else f"{r.steps_for_snr_1:,.0f}"
-        out.append(f"| {r.g} × {r.n} × {r.r} | {r.g * r.n} | {r.snr:.4f} | {r.ci_low:.4f} to {r.ci_high:.4f} | {steps} | "
-                   f"{r.draws} | {r.reward_mean:+.4f} | {r.reward_sd_between:.4f} |")
+        out.append(f"| {r.g:.0f} × {r.n:.0f} × {r.r:.0f} | {r.g * r.n:.0f} | {r.snr:.4f} | {r.ci_low:.4f} to {r.ci_high:.4f} | {steps} | "
+                   f"{r.draws:.0f} | {r.reward_mean:+.4f} | {r.reward_sd_between:.4f} |")
     return "\n".join(out)
+
+
+def report_findings(run: Path) -> str:
+    """The closing findings cell of each rendered report of the run (computed in the report from its tables),
+    quoted with the report's name: the README repeats the report's own words, never retypes them."""
+    out = []
+    for nb in sorted(run.glob("0[3-5]_*.ipynb")):
+        if nb.name.endswith(".partial.ipynb"):
+            continue
+        cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code" and c.get("outputs")]
+        texts = []
+        for o in cells[-1]["outputs"] if cells else []:
+            data = o.get("data", {})
+            texts.append("".join(data.get("text/markdown") or o.get("text") or ""))
+        body = "\n".join(t.strip() for t in texts if t.strip().startswith("- "))
+        if body:
+            out.append(f"From [{nb.stem}]({run.relative_to(REPO).as_posix()}/{nb.stem}.html):\n\n{body}")
+    return "\n\n".join(out)
 
 
 def cost_table() -> str:
@@ -184,6 +223,7 @@ def blocks() -> dict[str, str]:
             out[f"results-{run.name}-pass-at-k"] = pass_at_k_table(run)
             out[f"results-{run.name}-comparisons"] = comparisons_table(run)
             out[f"results-{run.name}-meta"] = meta_lines(run)
+            out[f"results-{run.name}-findings"] = report_findings(run)
         if (run / "tiny_world" / "summary.json").exists():
             out[f"results-{run.name}-world"] = world_table(run)
         if (run / "tables" / "teacher_snr.csv").exists():

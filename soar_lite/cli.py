@@ -293,7 +293,7 @@ def work_done(folder: Path) -> tuple[int, int, str] | None:
 
 def print_cost(args) -> int:
     from .config import ConfigError, load_config
-    from .cost import Throughput, cost_report, fresh_students
+    from .cost import Throughput, cost_report, fresh_students, runs_stage
 
     try:
         cfg = load_config(args.params, args.override)
@@ -318,7 +318,8 @@ def print_cost(args) -> int:
         print(f"- {r['throughput']}\n    device-hours: outer step {_h(s_lo)}-{_h(s_hi)}; meta-training run "
               f"{_h(lo)}-{_h(hi)} ({n_lo:,.0f}-{n_hi:,.0f} student rollouts); fresh-student run "
               f"{_h(r['h_per_fresh_student_run'])}; probe {_h(r['h_probe'])}; Intrinsic-T run {_h(r['h_intrinsic_run'])}"
-              f"\n    whole pipeline (probe, {len(cfg.meta.teachers) * cfg.meta.runs} meta-training runs, {fresh_students(cfg.evaluate)} fresh students): "
+              f"\n    whole pipeline (probe, {len(cfg.meta.teachers) * cfg.meta.runs * runs_stage(cfg, 'meta_train')} "
+              f"meta-training runs, {fresh_students(cfg.evaluate) * runs_stage(cfg, 'evaluate')} fresh students): "
               f"{_h(r['h_pipeline'][0])}-{_h(r['h_pipeline'][1])} device-hours; wall time with executor "
               f"{cfg.executor.kind} x {cfg.executor.workers} (one device per worker): "
               f"{_h(r['h_pipeline_wall'][0])}-{_h(r['h_pipeline_wall'][1])} h")

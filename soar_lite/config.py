@@ -89,8 +89,11 @@ Dtype = Literal["bfloat16", "float16", "float32"]
 TeacherKind = Literal["grounded", "intrinsic", "grounded-no-promotion", "grounded-paper-grouping"]
 RewardDecoding = Literal["greedy", "sampled", "logprob"]
 EvalMode = Literal["curriculum", "mixed"]
-Method = Literal["base-model", "hard-only", "hard-only-4x-group", "soar-pq", "soar-ps", "grounded-t", "base-t", "intrinsic-t",
-                 "grounded-t-no-promotion", "curated"]
+Method = Literal["base-model", "hard-only", "hard-only-4x-group", "hard-only-extended", "soar-pq", "soar-ps", "grounded-t",
+                 "grounded-t-inference", "base-t", "intrinsic-t", "grounded-t-no-promotion", "curated",
+                 # a fresh-student method trained in the other mixing mode too: Figs. 7/8 overlay the two
+                 "soar-pq@mixed", "soar-pq@curriculum", "grounded-t@mixed", "grounded-t@curriculum", "base-t@mixed",
+                 "base-t@curriculum", "curated@mixed", "curated@curriculum"]
 
 
 @dataclass
@@ -333,6 +336,8 @@ class EvalConfig(FreshStudentConfig):
     other_seeds: int = param(0, help="fresh students of the methods outside the two central comparisons (soar-pq vs "
                                      "hard-only, grounded-t vs base-t); 0 = `seeds`", ge=0)
     base_model_seeds: int = param(8, help="inference seeds of the untrained model (the noise-floor row)", ge=2)
+    extended_steps_factor: int = param(4, help="hard-only-extended trains this many times `steps` (v3 Fig. 10: HARP "
+                                               "Hard-Only 1,500 -> 6,500 steps, about 4x)", source="v3 Fig. 10", ge=2)
     ps_seeds: int = param(3, help="inference seeds of SOAR-PS", source="§2.9: 3 inference seeds", ge=1)
     min_promotions: int = param(2, help="a meta-training run gives PQ and PS only with at least this many promotions",
                                 source="§2.9: only runs with multiple promotions", ge=1)
@@ -655,17 +660,49 @@ def read_params(path: Path) -> dict:
     return data
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """Load `path` strictly; `overrides` are 'dotted.key=value' strings (YAML values)."""
-    path = resolve_params(path)
+def extended_params(path: Path, parent) -> Path:
+    """The file an `extends: parent` in params file `path` names: a path relative to `path`'s folder, else a shipped
+    name (`resolve_params`)."""
+    if not isinstance(parent, str) or not parent:
+        raise ConfigError(f"{path}: extends: expected the name or path of one params file, got {parent!r}")
+    near = path.parent / parent
+    try:
+        return near if near.is_file() else resolve_params(parent)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: extends: {e}") from None
+
+
+def read_params_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A params file with its `extends:` chain resolved: `extends: paper-math` (a shipped name, or a path relative
+    to this file) loads that file first and this one over it (mappings merge key by key, any other value replaces;
+    `deviations` are the parent's followed by this file's). A world's `task.module_path` stays relative to the file
+    that names it."""
     data = read_params(path)
-    data.setdefault("name", path.stem)
     task = data.get("task")
     if isinstance(task, dict) and isinstance(task.get("module_path"), str) and task["module_path"] \
             and not Path(task["module_path"]).is_absolute():  # a params file names its world's folder from where it is
         import os
 
         task["module_path"] = os.path.relpath(path.resolve().parent / task["module_path"])
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    parent_path = extended_params(path, parent)
+    if parent_path.resolve() in seen + (path.resolve(),):
+        raise ConfigError(f"{path}: extends: {parent!r} extends this file again (a cycle)")
+    base = read_params_tree(parent_path, seen + (path.resolve(),))
+    merged = _deep_merge(base, data)
+    if isinstance(base.get("deviations"), list) and isinstance(data.get("deviations"), list):
+        merged["deviations"] = base["deviations"] + data["deviations"]
+    return merged
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Load `path` strictly (with its `extends:` chain, `read_params_tree`); `overrides` are 'dotted.key=value'
+    strings (YAML values)."""
+    path = resolve_params(path)
+    data = read_params_tree(path)
+    data.setdefault("name", path.stem)
     for ov in overrides or []:
         if "=" not in ov:
             raise ConfigError(f"override {ov!r}: expected key=value")

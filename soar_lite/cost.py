@@ -146,8 +146,9 @@ def pipeline_wall_work(cfg, L: Lengths, n_test: int, pool_size: int) -> tuple[Wo
     c = ex.workers
     grounded_runs = m.runs * sum(t != "intrinsic" for t in m.teachers)
     intrinsic = intrinsic_step_work(m, L) * (m.outer_steps * m.runs * ("intrinsic" in m.teachers))
-    n_students = fresh_students(cfg.evaluate)
-    evaluation = evaluation_work(cfg.evaluate, n_test, L) * -(-n_students // c)
+    n_students = fresh_students(cfg.evaluate) * runs_stage(cfg, "evaluate")
+    per_student = all_students_work(cfg.evaluate, n_test, L) * (1 / max(n_students, 1))
+    evaluation = per_student * -(-n_students // c) * runs_stage(cfg, "evaluate")
     out = []
     for i in (0, 1):
         if ex.kind == "ray":
@@ -155,8 +156,24 @@ def pipeline_wall_work(cfg, L: Lengths, n_test: int, pool_size: int) -> tuple[Wo
         else:  # whole runs side by side: the critical path is ceil(runs / c) runs
             n_runs = grounded_runs + m.runs * ("intrinsic" in m.teachers)
             meta = (grounded_run_work(m, L)[i] + intrinsic) * (-(-n_runs // c) / max(n_runs, 1))
-        out.append(probe_work(pool_size, cfg.probe, L) + meta + evaluation)
+        out.append(probe_work(pool_size, cfg.probe, L) + meta * runs_stage(cfg, "meta_train") + evaluation)
     return out[0], out[1]
+
+
+def runs_stage(cfg, stage: str) -> int:
+    """1 when `soar-lite run` runs `stage` for these params (their `stages`, empty = every stage), else 0."""
+    return int(not cfg.stages or stage in cfg.stages)
+
+
+def all_students_work(ecfg, n_test: int, L: Lengths) -> Work:
+    """Every fresh student of the evaluation, each with its method's settings (a 4x group, 4x the steps, ...)."""
+    from .stages.evaluate import INFERENCE_METHODS, method_settings, students
+
+    total = Work()
+    for m in ecfg.methods:
+        if m not in INFERENCE_METHODS:
+            total = total + evaluation_work(method_settings(ecfg, m), n_test, L) * students(ecfg, m)
+    return total
 
 
 def evaluation_work(ev, n_test: int, L: Lengths) -> Work:
@@ -198,7 +215,8 @@ def measured(metrics_path: Path) -> tuple[Throughput, Lengths, float]:
 
 
 # parameter counts of the models the params files name (compute per token scales with them)
-MODEL_PARAMETERS = {"meta-llama/Llama-3.2-3B-Instruct": 3.21e9, "Qwen/Qwen2.5-0.5B-Instruct": 0.49e9,
+MODEL_PARAMETERS = {"meta-llama/Llama-3.2-3B-Instruct": 3.21e9, "meta-llama/Llama-3.1-8B-Instruct": 8.03e9,
+                    "Qwen/Qwen2.5-0.5B-Instruct": 0.49e9,
                     "Qwen/Qwen2.5-1.5B-Instruct": 1.54e9, "tiny": 1.08e6}
 
 
@@ -227,9 +245,10 @@ def estimate_table(cfg, thr: Throughput, L: Lengths, n_test: int, pool_size: int
         "probe_h": h(probe_work(pool_size, cfg.probe, L)),
         "intrinsic_run_h": h(intrinsic_step_work(m, L) * m.outer_steps),
         # the whole pipeline: probe, every meta-training run (teacher kind x teacher seed), every evaluation student
-        "pipeline_h": tuple(h(probe_work(pool_size, cfg.probe, L) + runs
-                              + intrinsic_step_work(m, L) * (m.outer_steps * m.runs * ("intrinsic" in m.teachers))
-                              + evaluation_work(cfg.evaluate, n_test, L) * fresh_students(cfg.evaluate))
+        "pipeline_h": tuple(h(probe_work(pool_size, cfg.probe, L)
+                              + (runs + intrinsic_step_work(m, L) * (m.outer_steps * m.runs * ("intrinsic" in m.teachers)))
+                              * runs_stage(cfg, "meta_train")
+                              + all_students_work(cfg.evaluate, n_test, L) * runs_stage(cfg, "evaluate"))
                             for runs in grounded_run_work(m, L)),
         # the same on the critical path with executor.workers concurrent workers (wall time)
         "pipeline_wall_h": tuple(h(w) for w in pipeline_wall_work(cfg, L, n_test, pool_size)),

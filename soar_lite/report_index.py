@@ -29,18 +29,25 @@ PAPER_ITEMS = [
     ("Fig. 6", "baseline student across promotion stages, questions per stage", "meta_train",
      ["figures/meta_promotion_stages_grounded_run0.png"], ""),
     ("Table 1", "Vendi score of 128-question sets", "analyze", ["tables/vendi.csv"], ""),
-    ("Fig. 7-8", "mixed vs curriculum training", None, [], "one mode per run (evaluate.mode); no side-by-side arm yet"),
+    ("Fig. 7-8", "mixed vs curriculum training", "evaluate",
+     ["figures/eval_fig7_base-t_modes.png", "figures/eval_fig7_curated_modes.png"],
+     "the arms base-t@curriculum/@mixed and curated@curriculum/@mixed: params/paper-fig7-mixed-vs-curriculum.yaml, "
+     "paper-fig8-mixed-vs-curriculum.yaml, tiny-ablations.yaml"),
     ("Fig. 9", "pass@k curves with SOAR-PS as a line", "evaluate", ["figures/eval_fig9_pass1.png",
                                                                   "figures/eval_fig9_pass32.png"], ""),
-    ("Fig. 10 (v3)", "Hard-Only trained much longer", None, [], "no extended Hard-Only arm yet"),
-    ("Tables 4-5", "pass@k of every method", "evaluate", ["tables/pass_at_k.csv", "tables/comparisons.csv"], ""),
+    ("Fig. 10 (v3)", "Hard-Only trained much longer", "evaluate", ["figures/eval_fig10_hard_only_extended.png"],
+     "the arm hard-only-extended: params/paper-fig10-hard-only-extended.yaml, tiny-ablations.yaml"),
+    ("Tables 4-5", "pass@k of every method (v3: with Inference with Grounded-T, the method grounded-t-inference)",
+     "evaluate", ["tables/pass_at_k.csv", "tables/comparisons.csv"], ""),
+    ("Tables 4-5 (v3)", "SeRL at steps 50 and 100", None, [], "no SeRL baseline yet (self-instruction with a "
+                                                             "majority-vote reward; the paper-table issue)"),
     ("Figs. 10-12 / 11-13", "Grounded-T vs Base-T, Intrinsic-T, no-promotion curves", "evaluate",
      ["tables/curves.csv"], ""),
     ("Fig. 15 (v3)", "correct-only vs well-posed questions", "analyze", ["tables/wellposed_ablation.csv"], ""),
     ("Table 7", "judge taxonomy of teacher questions", "analyze", ["tables/question_labels.csv"], ""),
     ("Figs. 14/16, 15/17", "question count \\|X\\|; tau x n", None, [], "no sweep arms yet"),
     ("Table 8", "multi-turn teacher", None, [], "single-turn teacher only"),
-    ("Table 9 / Fig. 18", "8B model", None, [], "GPU only; no 8B params file yet"),
+    ("Table 9 / Fig. 18", "8B model", None, [], "GPU only: params/paper-table9-8b.yaml (Llama-3.1-8B-Instruct)"),
     ("Fig. 16/19", "teacher reward with promotion markers", "meta_train",
      ["figures/meta_teacher_reward_grounded_run0.png"], ""),
     ("Fig. 17/20", "Intrinsic-T reward; diversity over training", "meta_train",
@@ -112,7 +119,7 @@ def build(run_dir) -> str:
             report = f"[{STAGES[stage].title}]({reports[stage].with_suffix('.html').name})" if stage in reports else ""
             here = "; ".join(x for x in (report, links) for x in [x] if x) or "not produced in this run"
             if missing:
-                here += f" (not in this run: {', '.join(missing)})"
+                here += f" (not in this run: {', '.join(missing)}" + (f"; {why}" if why else "") + ")"
         lines.append(f"| {item} | {shows} | {here} |")
     lines += ["", "## Findings (the reports' closing cells)", ""]
     for s, path in reports.items():

@@ -290,3 +290,33 @@ def test_every_params_key_fuzzed_runs_or_is_one_line(tmp_path):
                 continue
             accepted += 1
     assert refused > len(keys) * 3 and accepted > len(keys) // 2  # both outcomes occur: the fuzz reaches the checks
+
+
+def test_extends_merges_a_parent_params_file(tmp_path):
+    """`extends:` loads the parent first (a path beside the file, or a shipped name), merges sections key by key,
+    appends the deviations, refuses a cycle and a missing parent in one line naming the file; the reports'
+    params fingerprint changes when the parent does."""
+    from soar_lite.stages.common import params_fingerprint
+
+    parent = tmp_path / "parent.yaml"
+    parent.write_text("deviations: [a]\nmeta: {outer_steps: 3, g: 2}\nevaluate: {seeds: 2, steps: 7}\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: parent.yaml\ndeviations: [b]\nmeta: {g: 4}\nevaluate: {methods: [hard-only]}\n")
+    cfg = load_config(child)
+    assert (cfg.meta.outer_steps, cfg.meta.g, cfg.evaluate.seeds, cfg.evaluate.steps) == (3, 4, 2, 7)
+    assert cfg.evaluate.methods == ["hard-only"] and cfg.deviations == ["a", "b"] and cfg.name == "child"
+    shipped = tmp_path / "shipped.yaml"
+    shipped.write_text("extends: ci\nmeta: {outer_steps: 1}\n")
+    assert load_config(shipped).model.path == load_config("ci").model.path == "tiny"
+    before = params_fingerprint(str(child), [])
+    parent.write_text("deviations: [a]\nmeta: {outer_steps: 5, g: 2}\nevaluate: {seeds: 2, steps: 7}\n")
+    assert params_fingerprint(str(child), []) != before
+    parent.write_text("extends: child.yaml\n")
+    with pytest.raises(ConfigError, match=r"parent.yaml: extends: 'child.yaml' extends this file again"):
+        load_config(child)
+    child.write_text("extends: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match=r"child.yaml: extends: params file not found: nowhere.yaml"):
+        load_config(child)
+    child.write_text("extends: [a, b]\n")
+    with pytest.raises(ConfigError, match=r"child.yaml: extends: expected the name or path of one params file"):
+        load_config(child)

@@ -70,3 +70,19 @@ def test_method_settings(method, mode, group, warmup):
 
     s = method_settings(EvalConfig(mode=mode), method).student
     assert (s.group_size, s.warmup_steps) == (group, warmup)
+
+
+@pytest.mark.parametrize("method, run_mode, mode, steps, warmup", [
+    ("base-t@curriculum", "mixed", "curriculum", 1500, 20),    # Figs. 7/8: the other mode of one method
+    ("base-t@mixed", "curriculum", "mixed", 1500, 20),
+    ("soar-pq@curriculum", "mixed", "curriculum", 1500, 0),    # PQ in curriculum mode keeps App. B.6's zero warm-up
+    ("curated@mixed", "mixed", "mixed", 1500, 20),
+    ("hard-only-extended", "curriculum", "curriculum", 6000, 20),  # v3 Fig. 10: 4x the steps
+])
+def test_mode_and_extended_arms(method, run_mode, mode, steps, warmup):
+    from soar_lite.config import EvalConfig
+    from soar_lite.stages.evaluate import method_settings, split_mode
+
+    s = method_settings(EvalConfig(mode=run_mode), method)
+    assert (s.mode, s.steps, s.student.warmup_steps) == (mode, steps, warmup)
+    assert split_mode(method)[0] in ("base-t", "soar-pq", "curated", "hard-only-extended")

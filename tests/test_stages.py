@@ -113,3 +113,57 @@ def test_identical_teachers_give_identical_students(tmp_path):
     assert base_t["curve"][cols].equals(grounded_t["curve"][cols])
     assert [r["pass_at_k"] for r in base_t["finals"]] == [r["pass_at_k"] for r in grounded_t["finals"]]
     assert base_t["stop"]["train_reward_last"] == grounded_t["stop"]["train_reward_last"]
+
+
+def test_the_paper_table_arms_run_as_their_definitions_say(tmp_path):
+    """Issue 26's arms on the ci world: Inference with Grounded-T samples the teacher as the solver (a 'trained'
+    teacher equal to the untrained model gives exactly the base-model row), a method named with its run's own mode
+    is that method (the same curve), the other mode trains differently on the same questions, and Hard-Only extended
+    trains extended_steps_factor times as long."""
+    from soar_lite.models import save_snapshot, snapshot
+    from soar_lite.stages import evaluate, meta_train, probe
+    from soar_lite.stages.common import load
+
+    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.teachers=[grounded]", "evaluate.steps=4",
+                             "evaluate.eval_every=2", "evaluate.mode=mixed", "evaluate.curriculum_steps=2",
+                             "evaluate.n_questions=32", "evaluate.student.batch_questions=16",
+                             "evaluate.student.group_size=8", "evaluate.extended_steps_factor=2"])
+    probe.run(cfg, log=lambda *a: None)
+    policy, _ = load(cfg)
+    path = meta_train.trained_teacher_path(cfg, "grounded", 0)
+    path.parent.mkdir(parents=True)
+    save_snapshot(snapshot(policy), path)
+    finals = lambda job: [r["pass_at_k"] for r in job["finals"]]  # noqa: E731
+    assert finals(evaluate.student_job(cfg, "grounded-t-inference", 0)) == \
+        finals(evaluate.student_job(cfg, "base-model", 0))
+    cols = ["step", "k", "pass_at_k"]
+    plain, mixed = evaluate.student_job(cfg, "base-t", 0), evaluate.student_job(cfg, "base-t@mixed", 0)
+    assert plain["curve"][cols].equals(mixed["curve"][cols]) and plain["n_questions"] == mixed["n_questions"] > 0
+    curriculum = evaluate.student_job(cfg, "base-t@curriculum", 0)
+    assert curriculum["n_questions"] == plain["n_questions"]
+    assert curriculum["stop"]["train_reward_last"] != plain["stop"]["train_reward_last"]
+    extended = evaluate.student_job(cfg, "hard-only-extended", 0)
+    assert extended["curve"].step.max() == 8 == 2 * evaluate.student_job(cfg, "hard-only", 0)["curve"].step.max()
+    assert evaluate.students(cfg.evaluate, "grounded-t-inference") == cfg.evaluate.base_model_seeds
+    assert evaluate.students(cfg.evaluate, "base-t@curriculum") == evaluate.students(cfg.evaluate, "base-t")
+
+
+@pytest.mark.parametrize("rejected, stopped, expected", [
+    ([0, 1, 0, 2], {}, "stable"),
+    ([0, 300, 400, 3], {}, "collapsed at steps 1-2 (format rejections up to 0.61 of a step's samples), recovered "
+                           "(last step 0.01)"),
+    ([0, 0, 0, 300], {}, "collapsed at step 3 (format rejections up to 0.54 of a step's samples), not recovered "
+                         "(last step 0.54)"),
+    ([0, 0], {"step": 2, "format_acceptance": 0.0, "samples": 256, "reason": "r"},
+     "stopped at outer step 2 (format acceptance 0.000 of 256 samples)"),
+])
+def test_a_teachers_status_names_a_collapse_and_whether_it_recovered(rejected, stopped, expected, tmp_path):
+    import pandas as pd
+
+    from soar_lite.stages.meta_train import MetaRun
+
+    m = pd.DataFrame({"step": range(len(rejected)), "rejected": rejected, "accepted": [256] * len(rejected)})
+    run = MetaRun(teacher="grounded", run=0, metrics=m, pq=[], promotions=[], initial_hard_train_acc=None,
+                  initial_hard_train_score=None, tau=None, tau_null=[], tau_null_summary={}, end_diagnostics={},
+                  dir=tmp_path, stopped=stopped)
+    assert run.status() == expected

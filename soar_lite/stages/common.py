@@ -174,13 +174,20 @@ def display_path(path) -> str:
 
 
 def params_fingerprint(params_path, overrides) -> str:
-    """sha256 (first 12 hex digits) of the params file's bytes and the overrides: two reports with the same value
-    ran the same params."""
+    """sha256 (first 12 hex digits) of the params file's bytes (and of every file its `extends:` chain names) and
+    the overrides: two reports with the same value ran the same params."""
     import hashlib
 
-    from ..config import resolve_params
+    from ..config import extended_params, read_params, resolve_params
 
-    h = hashlib.sha256(resolve_params(params_path).read_bytes())
+    path = resolve_params(params_path)
+    h = hashlib.sha256(path.read_bytes())
+    for _ in range(32):  # the chain (read_params_tree refuses cycles before any report runs)
+        parent = read_params(path).get("extends")
+        if parent is None:
+            break
+        path = extended_params(path, parent)
+        h.update(b"\0" + path.read_bytes())
     for ov in overrides or []:
         h.update(b"\0" + str(ov).encode())
     return h.hexdigest()[:12]

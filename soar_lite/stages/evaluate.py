@@ -6,14 +6,20 @@ Methods (names as in tables/pass_at_k.csv):
                              noise floor of the evaluation)
     hard-only                fresh student, RLOO on hard-train only
     hard-only-4x-group       the same with a 4x RLOO group (the paper's g = 128 row, Table 4)
+    hard-only-extended       Hard-Only trained `extended_steps_factor` times longer (v3 Fig. 10: no gain)
     soar-pq                  fresh student on the Promotion Questions of a run with >= min_promotions + hard-train
     soar-ps                  that run's promoted student with the best hard-train score (the run's own reward
                              metric), inference only
     grounded-t               fresh student on n questions sampled from a trained grounded teacher + hard-train
+    grounded-t-inference     the trained grounded teacher itself as the solver, inference only (v3 Table 4's
+                             "Inference with Grounded-T" row; `base_model_seeds` seeds, teacher seed s mod meta.runs)
     base-t                   same, questions from the untrained model
     intrinsic-t              same, questions from the teacher meta-trained with the learnability reward
     grounded-t-no-promotion  same, from the grounded teacher trained without promotion (App. B.8)
     curated                  fresh student on real easier problems (`Task.curated_pool`) + hard-train, the upper bound
+    <method>@<mode>          soar-pq, grounded-t, base-t or curated trained in the mixing mode named (mixed or
+                             curriculum) whatever `mode` says: Figs. 7/8 overlay the two modes of one method, with
+                             the same students, questions and seeds
 Design (common random numbers, `soar_lite.seeds`): student s of every method draws its batches from the same
 stream, is evaluated with the same test-sampling seeds, and gets question draw s (the same sampling seeds for the
 base, grounded and intrinsic teachers) from teacher seed s mod meta.runs; so methods are compared student by
@@ -46,12 +52,21 @@ from ..student import RLItem
 from . import meta_train
 from .common import exclusive, hard_sets, load, open_run, teacher_questions
 
-INFERENCE_METHODS = ("base-model", "soar-ps")
+INFERENCE_METHODS = ("base-model", "soar-ps", "grounded-t-inference")
 CENTRAL = ("hard-only", "soar-pq", "grounded-t", "base-t")  # the two central comparisons get `seeds` students
+INFERENCE_TEACHER = {"grounded-t-inference": "grounded"}  # inference methods that sample a meta-trained teacher
+MODE_METHODS = ("soar-pq", "grounded-t", "base-t", "curated")  # may be named with a mode: base-t@curriculum (Figs. 7/8)
 COMPARISONS = [("soar-pq", "hard-only"), ("grounded-t", "base-t"), ("soar-ps", "hard-only"), ("grounded-t", "hard-only"),
                ("base-t", "hard-only"), ("curated", "hard-only"), ("hard-only-4x-group", "hard-only"),
                ("hard-only", "base-model"), ("grounded-t", "intrinsic-t"), ("grounded-t", "grounded-t-no-promotion"),
-               ("soar-pq", "grounded-t")]
+               ("soar-pq", "grounded-t"), ("hard-only-extended", "hard-only"), ("grounded-t-inference", "base-model")]
+COMPARISONS += [(f"{m}@curriculum", f"{m}@mixed") for m in MODE_METHODS]  # Figs. 7/8: curriculum vs mixed
+
+
+def split_mode(method: str) -> tuple[str, str | None]:
+    """'base-t@curriculum' -> ('base-t', 'curriculum'); a plain method -> (method, None)."""
+    base, _, mode = method.partition("@")
+    return base, (mode or None)
 # teacher methods whose students take their questions from teacher seed (student index mod meta.runs)
 TEACHER_METHODS = tuple(m for m, kind in meta_train.TEACHER_KIND.items() if kind is not None)
 
@@ -139,6 +154,20 @@ class EvaluateResult:
                                 ["grounded-t vs grounded-t-no-promotion"])):
             parts = [self.verdict(c, k) for c in comps]
             out.append(f"{finding}: " + "; ".join(f"{v} -- {n}" for v, n in parts) + ".")
+        # the paper's observations of no gain (v3 Fig. 10, Table 4) and of the mixing modes (Figs. 7/8), where evaluated:
+        # a difference the test does not establish is not evidence of none, so the sentence says which it is
+        for observation, comp in ([("v3 Fig. 10: Hard-Only trained about 4x longer gains nothing in the paper",
+                                    "hard-only-extended vs hard-only"),
+                                   ("v3 Table 4: the trained teacher as a solver (Inference with Grounded-T) is no better "
+                                    "than the base model in the paper", "grounded-t-inference vs base-model")]
+                                  + [(f"Figs. 7/8: {m} in curriculum vs mixed mode (the paper: curriculum better for "
+                                      f"MATH's Base-T, an early spike then a crash on HARP/OlympiadBench)",
+                                      f"{m}@curriculum vs {m}@mixed") for m in MODE_METHODS]):
+            v, n = self.verdict(comp, k)
+            if v != "cannot be tested here":
+                shown = ("difference not established" if v == "not established" else
+                         f"difference established (the first arm {'higher' if v == 'reproduced' else 'lower'})")
+                out.append(f"{observation}: here {shown} -- {n}.")
         return out
 
 
@@ -152,7 +181,8 @@ def curated_items(task, count: int, seed: int) -> list[RLItem]:
 
 
 def students(ecfg, method: str, n_ps_runs: int = 1) -> int:
-    if method == "base-model":
+    method = split_mode(method)[0]
+    if method in ("base-model", "grounded-t-inference"):
         return ecfg.base_model_seeds
     if method == "soar-ps":
         return ecfg.ps_seeds * n_ps_runs
@@ -174,7 +204,8 @@ def best_promoted_stage(cfg, run: int) -> int:
 
 def missing_input(cfg, method: str, eligible: list[int], promotion_counts: dict[int, int]) -> str | None:
     """Why `method` cannot be evaluated in this run (a teacher checkpoint or a PQ/PS source is missing), or None."""
-    kind = meta_train.TEACHER_KIND.get(method)
+    method = split_mode(method)[0]
+    kind = INFERENCE_TEACHER.get(method) or meta_train.TEACHER_KIND.get(method)
     if kind is not None:
         for i in range(cfg.meta.runs):
             if not meta_train.trained_teacher_path(cfg, kind, i).exists():
@@ -194,7 +225,8 @@ class QuestionSets:
 
     def items(self, method: str, s: int) -> list[RLItem]:
         cfg, n = self.cfg, self.cfg.evaluate.n_questions
-        if method in ("hard-only", "hard-only-4x-group"):
+        method = split_mode(method)[0]  # both modes of a method train on the same questions
+        if method in ("hard-only", "hard-only-4x-group", "hard-only-extended"):
             return []
         if method == "curated":
             return curated_items(self.task, n, derive(cfg.seed, "evaluate", "curated_draw", s))
@@ -219,11 +251,17 @@ def _setup(cfg):
 
 
 def method_settings(ecfg, method: str):
-    """The fresh-student settings of `method`: Hard-Only with a 4x group (Table 4's g = 128 row); SOAR-PQ in
-    curriculum mode without learning-rate warm-up ("for PQ with curriculum evaluation we use zero learning rate
-    warmup to match the inner-loop environment", App. B.6); the evaluate section's settings otherwise."""
+    """The fresh-student settings of `method`: Hard-Only with a 4x group (Table 4's g = 128 row); Hard-Only trained
+    `extended_steps_factor` times longer (v3 Fig. 10); a method named with a mode (`base-t@curriculum`) in that mode;
+    SOAR-PQ in curriculum mode without learning-rate warm-up ("for PQ with curriculum evaluation we use zero learning
+    rate warmup to match the inner-loop environment", App. B.6); the evaluate section's settings otherwise."""
+    method, mode = split_mode(method)
+    if mode is not None:
+        ecfg = dataclasses.replace(ecfg, mode=mode)
     if method == "hard-only-4x-group":
         return dataclasses.replace(ecfg, student=dataclasses.replace(ecfg.student, group_size=4 * ecfg.student.group_size))
+    if method == "hard-only-extended":
+        return dataclasses.replace(ecfg, steps=ecfg.extended_steps_factor * ecfg.steps)
     if method == "soar-pq" and ecfg.mode == "curriculum":
         return dataclasses.replace(ecfg, student=dataclasses.replace(ecfg.student, warmup_steps=0))
     return ecfg
@@ -243,6 +281,8 @@ def student_job(cfg, method: str, s: int) -> dict:
         if method == "soar-ps":
             ps_run = qsets.eligible[s % len(qsets.eligible)]
             restore(policy, load_snapshot(cfg.layout.meta("grounded", ps_run).promoted(ps_stages[ps_run])))
+        elif method == "grounded-t-inference":  # the teacher answers the student prompt: teaching is not solving
+            restore(policy, load_snapshot(meta_train.trained_teacher_path(cfg, "grounded", s % cfg.meta.runs)))
         else:
             restore(policy, base)
         # the same seeds as student s's step-0 evaluation: the untrained model there *is* this row
@@ -254,9 +294,9 @@ def student_job(cfg, method: str, s: int) -> dict:
     mcfg = method_settings(ecfg, method)
     curve, rewards = train_fresh_student(policy, task, base, synthetic=items, hard_train=real, test_problems=hard_test,
                                          ecfg=mcfg, seed_of=seed_of, batch_size=cfg.model.gen_batch_size)
-    stop, window = summarize(curve, rewards, ecfg)
+    stop, window = summarize(curve, rewards, mcfg)
     curve["method"], curve["seed"] = method, s
-    curve["teacher_seed"] = s % cfg.meta.runs if method in TEACHER_METHODS else -1  # Fig. 5 right per teacher seed
+    curve["teacher_seed"] = s % cfg.meta.runs if split_mode(method)[0] in TEACHER_METHODS else -1  # Fig. 5 right
     points = int(((curve.step >= stop) & (curve.step <= stop + ecfg.after_stop_window)).sum() // len(ecfg.ks))
     return {"finals": [{"method": method, "seed": s, "k": int(k), "pass_at_k": float(v)} for k, v in window.items()],
             "curve": curve, "n_questions": len(items), "seconds": time.time() - t0,
@@ -321,8 +361,9 @@ def run(cfg, log=print) -> EvaluateResult:
 def teacher_status(cfg, methods) -> dict[str, dict[int, str]]:
     """How each teacher method's teachers fared in meta-training, seed by seed (stable, guarded, collapsed): a
     collapsed or guarded teacher is named wherever its students are reported."""
-    return {m: {i: meta_train.read(cfg, meta_train.TEACHER_KIND[m], i).status() for i in range(cfg.meta.runs)}
-            for m in methods if meta_train.TEACHER_KIND.get(m) is not None}
+    kinds = {m: INFERENCE_TEACHER.get(m) or meta_train.TEACHER_KIND.get(split_mode(m)[0]) for m in methods}
+    return {m: {i: meta_train.read(cfg, kind, i).status() for i in range(cfg.meta.runs)}
+            for m, kind in kinds.items() if kind is not None}
 
 
 def paper_ratio(a: str, b: str, k: int) -> float:
@@ -405,12 +446,14 @@ PAPER_TABLES = {
         "soar-pq": "1.7±1.0 5.3±2.6 8.5±3.7 13.0±4.8 18.9±5.3", "soar-ps": "1.0±0.2 3.8±0.6 6.8±1.1 11.5±1.6 18.1±2.4",
         "grounded-t": "1.6±0.5 5.1±1.4 8.4±2.1 13.1±2.9 19.1±3.7", "intrinsic-t": "1.0±0.6 3.3±2.1 5.7±3.5 9.2±5.3 14.1±7.5",
         "curated": "2.1±0.0 6.6±0.1 10.5±0.3 15.7±0.5 21.8±0.9",
+        "grounded-t-inference": "0.3±0.0 1.1±0.2 2.2±0.3 4.4±0.6 8.3±1.1",
     },
     "HARP (Table 5)": {
         "base-model": "0.2±0.0 0.9±0.0 1.7±0.0 3.4±0.0 6.4±0.0", "hard-only": "0.4±0.1 1.4±0.2 2.6±0.4 4.7±0.6 8.2±1.0",
         "soar-pq": "0.7±0.3 2.5±0.8 4.5±1.3 7.7±1.7 12.3±2.0", "soar-ps": "0.6±0.1 2.1±0.3 3.9±0.6 7.0±0.9 11.8±1.2",
         "grounded-t": "0.5±0.2 2.0±0.5 3.8±0.9 6.7±1.3 11.2±1.7", "intrinsic-t": "0.4±0.1 1.6±0.5 3.1±0.8 5.6±1.4 9.6±2.1",
         "curated": "0.6±0.1 2.1±0.4 4.0±0.7 7.1±0.9 11.9±0.9",
+        "grounded-t-inference": "0.2±0.0 0.9±0.1 1.9±0.2 3.6±0.4 6.8±0.7",
     },
 }
 

@@ -83,12 +83,20 @@ class MetaRun:
         return int((d.guard_retries > 0).sum()) if "guard_retries" in d else 0
 
     def status(self) -> str:
-        """'stopped ...', 'collapsed', 'guarded (N updates retried)' or 'stable' -- how reports name this teacher."""
+        """How reports name this teacher: 'stopped ...', 'collapsed at steps a-b (...), recovered | not recovered',
+        'guarded (N updates retried)' or 'stable'. A collapse is a step whose sample failed the format check at
+        COLLAPSE_REJECT_RATE or more; the teacher recovered when its last step's rate is below a quarter of that."""
         if self.stopped:
             return (f"stopped at outer step {self.stopped['step']} (format acceptance "
                     f"{self.stopped['format_acceptance']:.3f} of {self.stopped['samples']} samples)")
         if self.collapsed:
-            return "collapsed"
+            d = self.diagnostics()
+            bad = d.step[d.reject_rate >= COLLAPSE_REJECT_RATE]
+            where = f"step {bad.min()}" if len(bad) == 1 else f"steps {bad.min()}-{bad.max()}"
+            last = float(d.reject_rate.iloc[-1])
+            outcome = "recovered" if last < COLLAPSE_REJECT_RATE / 4 else "not recovered"
+            return (f"collapsed at {where} (format rejections up to {d.reject_rate.max():.2f} of a step's samples), "
+                    f"{outcome} (last step {last:.2f})")
         return f"guarded ({self.guard_events} updates retried)" if self.guard_events else "stable"
 
     def null_simulation(self, cfg) -> tuple[np.ndarray, np.ndarray]:
