@@ -121,7 +121,7 @@ for k in (1, kmax):
 # `evaluate.extended_steps_factor` times as many steps. Band: ±1 SD over students.
 
 # %%
-for m in evaluate.MODE_METHODS:
+for m in evaluate.FIG7_METHODS:
     pair = [f"{m}@curriculum", f"{m}@mixed"]
     if set(pair) <= trained:
         fig, ax = plots.curves(res.curves, kmax, pair, title=f"Figs. 7/8 analogue: {m}, curriculum vs mixed, pass@{kmax}")
@@ -130,6 +130,17 @@ if {"hard-only", "hard-only-extended"} <= trained:
     fig, ax = plots.curves(res.curves, kmax, ["hard-only-extended", "hard-only"],
                            title=f"v3 Fig. 10 analogue: Hard-Only trained {cfg.evaluate.extended_steps_factor}x longer")
     plots.savefig(fig, run_dir.figure("eval_fig10_hard_only_extended"))
+
+# %% [markdown]
+# ## Fig. 14/16 analogue: pass@k against the number of questions |X|, from the teacher and from real problems
+# Drawn when this run evaluates `grounded-t#n` / `curated#n` arms (params/paper-fig14-question-count.yaml):
+# `grounded-t#n` trains on n questions sampled from the trained teacher, `curated#n` on n real easier problems.
+
+# %%
+sized = [m for m in res.table.method.unique() if "#" in m]
+if sized:
+    fig = plots.by_question_count(res.table, kmax)
+    plots.savefig(fig, run_dir.figure("eval_fig14_question_count"))
 
 # %% [markdown]
 # ## Training length: stop steps and evaluation points in the window after the stop

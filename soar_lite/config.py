@@ -89,11 +89,36 @@ Dtype = Literal["bfloat16", "float16", "float32"]
 TeacherKind = Literal["grounded", "intrinsic", "grounded-no-promotion", "grounded-paper-grouping"]
 RewardDecoding = Literal["greedy", "sampled", "logprob"]
 EvalMode = Literal["curriculum", "mixed"]
-Method = Literal["base-model", "hard-only", "hard-only-4x-group", "hard-only-extended", "soar-pq", "soar-ps", "grounded-t",
-                 "grounded-t-inference", "base-t", "intrinsic-t", "grounded-t-no-promotion", "curated",
-                 # a fresh-student method trained in the other mixing mode too: Figs. 7/8 overlay the two
-                 "soar-pq@mixed", "soar-pq@curriculum", "grounded-t@mixed", "grounded-t@curriculum", "base-t@mixed",
-                 "base-t@curriculum", "curated@mixed", "curated@curriculum"]
+# evaluation methods (soar_lite/stages/evaluate.py says what each is); a name may add the question count a method
+# samples (`grounded-t#32`, Figs. 14-17) and the mixing mode it trains in (`base-t@curriculum`, Figs. 7/8)
+METHODS = ("base-model", "hard-only", "hard-only-4x-group", "hard-only-extended", "soar-pq", "soar-ps", "grounded-t",
+           "grounded-t-inference", "base-t", "intrinsic-t", "grounded-t-no-promotion", "curated")
+SAMPLED_METHODS = ("grounded-t", "base-t", "intrinsic-t", "grounded-t-no-promotion", "curated")  # take `#n`
+MODE_METHODS = ("soar-pq",) + SAMPLED_METHODS  # trained on questions beside hard-train: take `@mode`
+
+
+@dataclass(frozen=True)
+class MethodName:
+    """An evaluation method's name parsed: `base[#n][@mode]`."""
+
+    base: str
+    n_questions: int | None = None  # `#n`: sample n questions instead of evaluate.n_questions
+    mode: str | None = None  # `@mixed` / `@curriculum`: train in this mode instead of evaluate.mode
+
+
+def parse_method(name: str) -> MethodName:
+    """'grounded-t#32@curriculum' -> MethodName('grounded-t', 32, 'curriculum'); ConfigError naming what is wrong."""
+    m = re.fullmatch(r"([a-z0-9-]+)(?:#(\d+))?(?:@([a-z]+))?", name)
+    if not m or m.group(1) not in METHODS:
+        raise ConfigError(f"unknown method {name!r}: expected one of {', '.join(METHODS)}, optionally with #n "
+                          f"(question count: {', '.join(SAMPLED_METHODS)}) and @mixed / @curriculum "
+                          f"({', '.join(MODE_METHODS)})")
+    base, n, mode = m.group(1), m.group(2), m.group(3)
+    if n is not None and (base not in SAMPLED_METHODS or int(n) < 1):
+        raise ConfigError(f"method {name!r}: #n (a question count >= 1) applies to {', '.join(SAMPLED_METHODS)} only")
+    if mode is not None and (base not in MODE_METHODS or mode not in ("mixed", "curriculum")):
+        raise ConfigError(f"method {name!r}: @mixed or @curriculum, and only for {', '.join(MODE_METHODS)}")
+    return MethodName(base, int(n) if n is not None else None, mode)
 
 
 @dataclass
@@ -327,8 +352,11 @@ class FreshStudentConfig(Section):
 class EvalConfig(FreshStudentConfig):
     """Every method of Tables 4-6, each with `seeds` fresh students."""
 
-    methods: list[Method] = param(["base-model", "hard-only", "soar-pq", "soar-ps", "grounded-t", "base-t", "intrinsic-t",
-                                   "curated"], help="methods evaluated (names as in tables/pass_at_k.csv)", source="§4")
+    methods: list[str] = param(["base-model", "hard-only", "soar-pq", "soar-ps", "grounded-t", "base-t", "intrinsic-t",
+                                "curated"], help="methods evaluated (names as in tables/pass_at_k.csv): "
+                                                 + ", ".join(METHODS) + "; a sampling method may add #n (its question "
+                                                 "count, Figs. 14-17: grounded-t#32) and a trained one @mixed or "
+                                                 "@curriculum (Figs. 7/8: base-t@curriculum)", source="§4")
     n_questions: int = param(128, help="questions sampled from a teacher (Grounded-T, Base-T, Intrinsic-T) and from "
                                        "the curated pool", source="§4", ge=1)
     teacher_step: int = param(0, help="Grounded-T checkpoint: 0 = the last outer step; k = the teacher kept after "
@@ -341,6 +369,16 @@ class EvalConfig(FreshStudentConfig):
     ps_seeds: int = param(3, help="inference seeds of SOAR-PS", source="§2.9: 3 inference seeds", ge=1)
     min_promotions: int = param(2, help="a meta-training run gives PQ and PS only with at least this many promotions",
                                 source="§2.9: only runs with multiple promotions", ge=1)
+
+    def check(self):
+        super().check()
+        for name in self.methods:
+            try:
+                parse_method(name)
+            except ConfigError as e:
+                raise ConfigError(f"methods: {e}") from None
+        _require(len(set(self.methods)) == len(self.methods), "methods",
+                 f"a method named twice: {sorted(m for m in set(self.methods) if self.methods.count(m) > 1)}")
 
 
 @dataclass

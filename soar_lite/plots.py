@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline", "nbagg")) else None
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -151,10 +152,10 @@ def curves(curve: pd.DataFrame, k: int, methods=None, title: str = "", by: str =
     fig, ax = plt.subplots(figsize=(7, 3.8))
     data = curve[curve.k == k]
     methods = [m for m in (methods or sorted(data[by].unique())) if m in set(data[by])]
-    for m in methods:
+    for i, m in enumerate(methods):
         g = data[data[by] == m].groupby("step").pass_at_k
         mean, sd, n = g.mean(), g.std().fillna(0), int(g.size().max())
-        color = METHOD_COLORS.get(m, "#333333")
+        color = METHOD_COLORS.get(m, f"C{i % 10}")  # arms without a colour of their own (base-t@curriculum, ...)
         ax.plot(mean.index, mean.values, marker=".", color=color, label=f"{m} (n={n})")
         ax.fill_between(mean.index, (mean - sd).clip(lower=0), (mean + sd).clip(upper=1), alpha=0.15, color=color)
     _finish(ax, "student RL step", f"hard-test pass@{k}",
@@ -169,6 +170,31 @@ def curves_with_reference(curve: pd.DataFrame, table: pd.DataFrame, k: int, meth
     if len(ref):
         ax.axhline(ref.mean(), color=METHOD_COLORS.get(reference), ls="--", label=f"{reference} (mean)")
         ax.legend(fontsize=8)
+    return fig
+
+
+def by_question_count(table: pd.DataFrame, k: int, families=("grounded-t", "curated"),
+                      title: str = "Fig. 14/16 analogue: pass@k vs the number of questions |X|"):
+    """Mean pass@k (points) against the question count of the `family#n` arms (grounded-t#32, curated#32, ...), one
+    line per family, band ±1 SD over students."""
+    from .config import parse_method
+
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    rows = [(parse_method(m), m) for m in table.method.unique()]
+    for i, fam in enumerate(families):
+        arms = sorted((spec.n_questions, m) for spec, m in rows if spec.base == fam and spec.n_questions)
+        if not arms:
+            continue
+        per_arm = [table[(table.method == m) & (table.k == k)].pass_at_k for _, m in arms]
+        mean = np.array([100 * x.mean() for x in per_arm])
+        sd = np.array([100 * (x.std() if len(x) > 1 else 0.0) for x in per_arm])
+        xs = [n for n, _ in arms]
+        color = METHOD_COLORS.get(fam, f"C{i}")
+        ax.plot(xs, mean, marker="o", color=color, label=f"{fam} (n={min(len(x) for x in per_arm)}-{max(len(x) for x in per_arm)} per |X|)")
+        ax.fill_between(xs, mean - sd, mean + sd, alpha=0.15, color=color)
+    ax.set_xscale("log", base=2)
+    _finish(ax, "|X| (questions trained on beside hard-train)", f"hard-test pass@{k} (points; band ±1 SD over students)",
+            title)
     return fig
 
 

@@ -45,7 +45,10 @@ PAPER_ITEMS = [
      ["tables/curves.csv"], ""),
     ("Fig. 15 (v3)", "correct-only vs well-posed questions", "analyze", ["tables/wellposed_ablation.csv"], ""),
     ("Table 7", "judge taxonomy of teacher questions", "analyze", ["tables/question_labels.csv"], ""),
-    ("Figs. 14/16, 15/17", "question count \\|X\\|; tau x n", None, [], "no sweep arms yet"),
+    ("Figs. 14/16, 15/17", "question count \\|X\\| (teacher vs real); tau x n", "evaluate",
+     ["figures/eval_fig14_question_count.png"], "the arms grounded-t#n and curated#n: params/paper-fig14-question-count"
+                                                ".yaml; tau x n: params/paper-fig15-tau*-n*.yaml, side by side with "
+                                                "soar-lite compare"),
     ("Table 8", "multi-turn teacher", None, [], "single-turn teacher only"),
     ("Table 9 / Fig. 18", "8B model", None, [], "GPU only: params/paper-table9-8b.yaml (Llama-3.1-8B-Instruct)"),
     ("Fig. 16/19", "teacher reward with promotion markers", "meta_train",

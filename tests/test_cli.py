@@ -89,7 +89,7 @@ def test_papermill_end_to_end_on_ci_params(tmp_path):
         assert f"<title>{st.title}</title>" in (run / st.notebook.replace(".ipynb", ".html")).read_text()
         assert f"report {stage}: rendered from commit {prov['commit']}" in (run / st.notebook).read_text()
     index = (run / "index.md").read_text()
-    assert (run / "index.html").exists() and "| Tables 4-5 | pass@k of every method |" in index
+    assert (run / "index.html").exists() and "| Tables 4-5 | pass@k of every method (v3: with Inference with Grounded-T" in index
     assert "01_probe.html" in index and "## Findings" in index and str(REPO) not in index
     # progress lines with work done in the stage's unit
     assert re.search(r"^\[meta_train\] \d+\.\d min, \d+/\d+ outer steps", r.stdout, re.M), r.stdout

@@ -320,3 +320,31 @@ def test_extends_merges_a_parent_params_file(tmp_path):
     child.write_text("extends: [a, b]\n")
     with pytest.raises(ConfigError, match=r"child.yaml: extends: expected the name or path of one params file"):
         load_config(child)
+
+
+@pytest.mark.parametrize("name, parsed", [
+    ("grounded-t", ("grounded-t", None, None)),
+    ("grounded-t#32", ("grounded-t", 32, None)),
+    ("base-t@curriculum", ("base-t", None, "curriculum")),
+    ("curated#64@mixed", ("curated", 64, "mixed")),
+    ("soar-pq@curriculum", ("soar-pq", None, "curriculum")),
+    ("hard-only-extended", ("hard-only-extended", None, None)),
+])
+def test_method_names_parse(name, parsed):
+    from soar_lite.config import parse_method
+
+    m = parse_method(name)
+    assert (m.base, m.n_questions, m.mode) == parsed
+
+
+@pytest.mark.parametrize("methods, message", [
+    ("[grounded-tt]", "evaluate.methods: unknown method 'grounded-tt'"),
+    ("[soar-pq#32]", "evaluate.methods: method 'soar-pq#32': #n"),
+    ("[grounded-t#0]", "evaluate.methods: method 'grounded-t#0': #n"),
+    ("[hard-only@curriculum]", "evaluate.methods: method 'hard-only@curriculum': @mixed or @curriculum"),
+    ("[base-t@sideways]", "evaluate.methods: method 'base-t@sideways': @mixed or @curriculum"),
+    ("[base-t, base-t]", "evaluate.methods: a method named twice"),
+])
+def test_bad_method_names_are_named(methods, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config("ci", [f"evaluate.methods={methods}"])

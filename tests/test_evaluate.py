@@ -81,8 +81,8 @@ def test_method_settings(method, mode, group, warmup):
 ])
 def test_mode_and_extended_arms(method, run_mode, mode, steps, warmup):
     from soar_lite.config import EvalConfig
-    from soar_lite.stages.evaluate import method_settings, split_mode
+    from soar_lite.stages.evaluate import base_method, method_settings
 
     s = method_settings(EvalConfig(mode=run_mode), method)
     assert (s.mode, s.steps, s.student.warmup_steps) == (mode, steps, warmup)
-    assert split_mode(method)[0] in ("base-t", "soar-pq", "curated", "hard-only-extended")
+    assert base_method(method) in ("base-t", "soar-pq", "curated", "hard-only-extended")

@@ -144,6 +144,8 @@ def test_the_paper_table_arms_run_as_their_definitions_say(tmp_path):
     assert curriculum["stop"]["train_reward_last"] != plain["stop"]["train_reward_last"]
     extended = evaluate.student_job(cfg, "hard-only-extended", 0)
     assert extended["curve"].step.max() == 8 == 2 * evaluate.student_job(cfg, "hard-only", 0)["curve"].step.max()
+    assert evaluate.student_job(cfg, "base-t#8", 0)["n_questions"] == 8  # Fig. 14/16: |X| per arm
+    assert evaluate.student_job(cfg, "curated#8", 0)["n_questions"] == 8
     assert evaluate.students(cfg.evaluate, "grounded-t-inference") == cfg.evaluate.base_model_seeds
     assert evaluate.students(cfg.evaluate, "base-t@curriculum") == evaluate.students(cfg.evaluate, "base-t")
 

@@ -44,6 +44,7 @@ import pandas as pd
 
 from .. import stats
 from ..evaluate import summarize, test_pass_at_k, train_fresh_student
+from ..config import parse_method
 from ..executor import run_jobs, worker_cache
 from ..models import load_snapshot, restore, snapshot
 from ..rundir import report_progress, write_json, write_table
@@ -55,18 +56,18 @@ from .common import exclusive, hard_sets, load, open_run, teacher_questions
 INFERENCE_METHODS = ("base-model", "soar-ps", "grounded-t-inference")
 CENTRAL = ("hard-only", "soar-pq", "grounded-t", "base-t")  # the two central comparisons get `seeds` students
 INFERENCE_TEACHER = {"grounded-t-inference": "grounded"}  # inference methods that sample a meta-trained teacher
-MODE_METHODS = ("soar-pq", "grounded-t", "base-t", "curated")  # may be named with a mode: base-t@curriculum (Figs. 7/8)
+FIG7_METHODS = ("soar-pq", "grounded-t", "base-t", "curated")  # curriculum vs mixed tested for these (Figs. 7/8)
 COMPARISONS = [("soar-pq", "hard-only"), ("grounded-t", "base-t"), ("soar-ps", "hard-only"), ("grounded-t", "hard-only"),
                ("base-t", "hard-only"), ("curated", "hard-only"), ("hard-only-4x-group", "hard-only"),
                ("hard-only", "base-model"), ("grounded-t", "intrinsic-t"), ("grounded-t", "grounded-t-no-promotion"),
                ("soar-pq", "grounded-t"), ("hard-only-extended", "hard-only"), ("grounded-t-inference", "base-model")]
-COMPARISONS += [(f"{m}@curriculum", f"{m}@mixed") for m in MODE_METHODS]  # Figs. 7/8: curriculum vs mixed
+COMPARISONS += [(f"{m}@curriculum", f"{m}@mixed") for m in FIG7_METHODS]  # Figs. 7/8: curriculum vs mixed
+COMPARISONS += [(f"grounded-t#{n}", f"curated#{n}") for n in (32, 64, 128)]  # Fig. 14/16: teacher vs real, per |X|
 
 
-def split_mode(method: str) -> tuple[str, str | None]:
-    """'base-t@curriculum' -> ('base-t', 'curriculum'); a plain method -> (method, None)."""
-    base, _, mode = method.partition("@")
-    return base, (mode or None)
+def base_method(method: str) -> str:
+    """'grounded-t#32@curriculum' -> 'grounded-t' (config.parse_method)."""
+    return parse_method(method).base
 # teacher methods whose students take their questions from teacher seed (student index mod meta.runs)
 TEACHER_METHODS = tuple(m for m, kind in meta_train.TEACHER_KIND.items() if kind is not None)
 
@@ -162,7 +163,7 @@ class EvaluateResult:
                                     "than the base model in the paper", "grounded-t-inference vs base-model")]
                                   + [(f"Figs. 7/8: {m} in curriculum vs mixed mode (the paper: curriculum better for "
                                       f"MATH's Base-T, an early spike then a crash on HARP/OlympiadBench)",
-                                      f"{m}@curriculum vs {m}@mixed") for m in MODE_METHODS]):
+                                      f"{m}@curriculum vs {m}@mixed") for m in FIG7_METHODS]):
             v, n = self.verdict(comp, k)
             if v != "cannot be tested here":
                 shown = ("difference not established" if v == "not established" else
@@ -171,17 +172,18 @@ class EvaluateResult:
         return out
 
 
-def curated_items(task, count: int, seed: int) -> list[RLItem]:
-    """Real easier problems from the task's curated pool: all of it, or `count` sampled (Table 4's MATH train (128))."""
+def curated_items(task, count: int, seed: int, named: bool = False) -> list[RLItem]:
+    """Real easier problems from the task's curated pool: all of it (a task with `curated_all`, unless the method
+    names its count: `curated#32`), or `count` sampled (Table 4's MATH train (128))."""
     pool = task.problems(task.curated_pool)
-    count = 0 if task.curated_all else count
+    count = 0 if task.curated_all and not named else count
     rng = np.random.default_rng(seed)
     pick = pool if count <= 0 or count >= len(pool) else [pool[i] for i in rng.choice(len(pool), count, replace=False)]
     return [RLItem(p.question, p.answer, stream_key("curated", p.id)) for p in pick]
 
 
 def students(ecfg, method: str, n_ps_runs: int = 1) -> int:
-    method = split_mode(method)[0]
+    method = base_method(method)  # grounded-t#32@mixed counts as grounded-t
     if method in ("base-model", "grounded-t-inference"):
         return ecfg.base_model_seeds
     if method == "soar-ps":
@@ -204,7 +206,7 @@ def best_promoted_stage(cfg, run: int) -> int:
 
 def missing_input(cfg, method: str, eligible: list[int], promotion_counts: dict[int, int]) -> str | None:
     """Why `method` cannot be evaluated in this run (a teacher checkpoint or a PQ/PS source is missing), or None."""
-    method = split_mode(method)[0]
+    method = base_method(method)
     kind = INFERENCE_TEACHER.get(method) or meta_train.TEACHER_KIND.get(method)
     if kind is not None:
         for i in range(cfg.meta.runs):
@@ -224,12 +226,12 @@ class QuestionSets:
         self.eligible, self.promotion_counts = pq_runs(cfg)
 
     def items(self, method: str, s: int) -> list[RLItem]:
-        cfg, n = self.cfg, self.cfg.evaluate.n_questions
-        method = split_mode(method)[0]  # both modes of a method train on the same questions
+        spec = parse_method(method)  # both modes of a method train on the same questions
+        cfg, n, method = self.cfg, spec.n_questions or self.cfg.evaluate.n_questions, spec.base
         if method in ("hard-only", "hard-only-4x-group", "hard-only-extended"):
             return []
         if method == "curated":
-            return curated_items(self.task, n, derive(cfg.seed, "evaluate", "curated_draw", s))
+            return curated_items(self.task, n, derive(cfg.seed, "evaluate", "curated_draw", s), spec.n_questions is not None)
         if method == "soar-pq":
             pq = meta_train.read(cfg, "grounded", self.eligible[s % len(self.eligible)]).pq
             return [RLItem(r["question"], r["answer"], stream_key("pq", i)) for i, r in enumerate(pq)]
@@ -255,9 +257,10 @@ def method_settings(ecfg, method: str):
     `extended_steps_factor` times longer (v3 Fig. 10); a method named with a mode (`base-t@curriculum`) in that mode;
     SOAR-PQ in curriculum mode without learning-rate warm-up ("for PQ with curriculum evaluation we use zero learning
     rate warmup to match the inner-loop environment", App. B.6); the evaluate section's settings otherwise."""
-    method, mode = split_mode(method)
-    if mode is not None:
-        ecfg = dataclasses.replace(ecfg, mode=mode)
+    spec = parse_method(method)
+    method = spec.base
+    if spec.mode is not None:
+        ecfg = dataclasses.replace(ecfg, mode=spec.mode)
     if method == "hard-only-4x-group":
         return dataclasses.replace(ecfg, student=dataclasses.replace(ecfg.student, group_size=4 * ecfg.student.group_size))
     if method == "hard-only-extended":
@@ -296,7 +299,7 @@ def student_job(cfg, method: str, s: int) -> dict:
                                          ecfg=mcfg, seed_of=seed_of, batch_size=cfg.model.gen_batch_size)
     stop, window = summarize(curve, rewards, mcfg)
     curve["method"], curve["seed"] = method, s
-    curve["teacher_seed"] = s % cfg.meta.runs if split_mode(method)[0] in TEACHER_METHODS else -1  # Fig. 5 right
+    curve["teacher_seed"] = s % cfg.meta.runs if base_method(method) in TEACHER_METHODS else -1  # Fig. 5 right
     points = int(((curve.step >= stop) & (curve.step <= stop + ecfg.after_stop_window)).sum() // len(ecfg.ks))
     return {"finals": [{"method": method, "seed": s, "k": int(k), "pass_at_k": float(v)} for k, v in window.items()],
             "curve": curve, "n_questions": len(items), "seconds": time.time() - t0,
@@ -361,7 +364,7 @@ def run(cfg, log=print) -> EvaluateResult:
 def teacher_status(cfg, methods) -> dict[str, dict[int, str]]:
     """How each teacher method's teachers fared in meta-training, seed by seed (stable, guarded, collapsed): a
     collapsed or guarded teacher is named wherever its students are reported."""
-    kinds = {m: INFERENCE_TEACHER.get(m) or meta_train.TEACHER_KIND.get(split_mode(m)[0]) for m in methods}
+    kinds = {m: INFERENCE_TEACHER.get(m) or meta_train.TEACHER_KIND.get(base_method(m)) for m in methods}
     return {m: {i: meta_train.read(cfg, kind, i).status() for i in range(cfg.meta.runs)}
             for m, kind in kinds.items() if kind is not None}
 
