@@ -17,9 +17,11 @@ Methods (names as in tables/pass_at_k.csv):
     intrinsic-t              same, questions from the teacher meta-trained with the learnability reward
     grounded-t-no-promotion  same, from the grounded teacher trained without promotion (App. B.8)
     curated                  fresh student on real easier problems (`Task.curated_pool`) + hard-train, the upper bound
-    <method>@<mode>          soar-pq, grounded-t, base-t or curated trained in the mixing mode named (mixed or
-                             curriculum) whatever `mode` says: Figs. 7/8 overlay the two modes of one method, with
-                             the same students, questions and seeds
+    <method>#<n>             a sampling method (grounded-t, base-t, intrinsic-t, grounded-t-no-promotion, curated)
+                             with n questions instead of `n_questions` (Figs. 14-17: |X| in {32, 64, 128})
+    <method>@<mode>          a method trained beside hard-train (those and soar-pq) in the mixing mode named (mixed
+                             or curriculum) whatever `mode` says: Figs. 7/8 overlay the two modes of one method,
+                             with the same students, questions and seeds (config.parse_method reads the names)
 Design (common random numbers, `soar_lite.seeds`): student s of every method draws its batches from the same
 stream, is evaluated with the same test-sampling seeds, and gets question draw s (the same sampling seeds for the
 base, grounded and intrinsic teachers) from teacher seed s mod meta.runs; so methods are compared student by
@@ -43,8 +45,8 @@ import numpy as np
 import pandas as pd
 
 from .. import stats
-from ..evaluate import summarize, test_pass_at_k, train_fresh_student
 from ..config import parse_method
+from ..evaluate import summarize, test_pass_at_k, train_fresh_student
 from ..executor import run_jobs, worker_cache
 from ..models import load_snapshot, restore, snapshot
 from ..rundir import report_progress, write_json, write_table
