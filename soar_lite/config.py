@@ -361,6 +361,12 @@ class EvalConfig(FreshStudentConfig):
                                        "the curated pool", source="§4", ge=1)
     teacher_step: int = param(0, help="Grounded-T checkpoint: 0 = the last outer step; k = the teacher kept after "
                                       "outer step k (meta.teacher_snapshots)", source="§2.3: HARP 170", ge=0)
+    fixed_step: int = param(0, help="report pass@k at this training step instead of after the stop rule's window "
+                                    "(Table 6: OlympiadBench transfer 'at step 50'); 0 = the stop rule",
+                            source="Table 6", ge=0)
+    teacher_run: str = param("", help="the run (a name under results_dir) whose meta-training supplies the teachers, "
+                                      "PQ and PS ('' = this run): Table 6 evaluates MATH/HARP teachers on "
+                                      "OlympiadBench's hard set, probed in a run of its own", source="Table 6")
     other_seeds: int = param(0, help="fresh students of the methods outside the two central comparisons (soar-pq vs "
                                      "hard-only, grounded-t vs base-t); 0 = `seeds`", ge=0)
     base_model_seeds: int = param(8, help="inference seeds of the untrained model (the noise-floor row)", ge=2)
@@ -377,6 +383,10 @@ class EvalConfig(FreshStudentConfig):
                 parse_method(name)
             except ConfigError as e:
                 raise ConfigError(f"methods: {e}") from None
+        _require(self.fixed_step <= self.steps and self.fixed_step % self.eval_every == 0, "fixed_step",
+                 f"must be an evaluated step (a multiple of eval_every = {self.eval_every}) within steps = {self.steps}")
+        _require("/" not in self.teacher_run and self.teacher_run not in (".", ".."), "teacher_run",
+                 "the name of another run under results_dir, not a path")
         _require(len(set(self.methods)) == len(self.methods), "methods",
                  f"a method named twice: {sorted(m for m in set(self.methods) if self.methods.count(m) > 1)}")
 

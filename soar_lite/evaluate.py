@@ -120,5 +120,9 @@ def train_fresh_student(policy, task, start, *, synthetic: list[RLItem], hard_tr
 
 
 def summarize(curve: pd.DataFrame, rewards: list[float], ecfg) -> tuple[int, pd.Series]:
+    """(stop step, pass@k per k): the stop rule and the window after it (App. B.8), or the fixed step (Table 6)."""
+    fixed = getattr(ecfg, "fixed_step", 0)  # the evaluate section's (Table 6); the world check's arms have none
+    if fixed:
+        return fixed, window_mean(curve, fixed, 0)
     stop = stop_step(rewards, ecfg.smooth_window, ecfg.slope_fraction)
     return stop, window_mean(curve, stop, ecfg.after_stop_window)

@@ -23,7 +23,9 @@ PAPER_ITEMS = [
     ("Table 3", "hyperparameters", None, ["config.yaml"], ""),
     ("Fig. 3", "Δ pass@k over Hard-Only for PQ, PS, Intrinsic-T", "evaluate", ["figures/eval_delta_over_hard_only.png"], ""),
     ("Fig. 4 / Table 6", "OlympiadBench transfer at step 50", None, [],
-     "no transfer arm yet (a second hard set the teacher never saw; the paper-table issue)"),
+     "a run of its own: params/paper-table6-olympiad-from-math.yaml and -from-harp.yaml (another run's teachers, "
+     "evaluate.teacher_run, scored at step 50, evaluate.fixed_step); no tiny analogue yet (one region in the tiny "
+     "world)"),
     ("Fig. 5", "pass@32 curves: Grounded-T vs Base-T vs Hard-Only; per teacher seed Grounded-T vs Intrinsic-T",
      "evaluate", ["figures/eval_fig5_left.png", "figures/eval_fig5_right.png"], ""),
     ("Fig. 6", "baseline student across promotion stages, questions per stage", "meta_train",

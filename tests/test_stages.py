@@ -169,3 +169,31 @@ def test_a_teachers_status_names_a_collapse_and_whether_it_recovered(rejected, s
                   initial_hard_train_score=None, tau=None, tau_null=[], tau_null_summary={}, end_diagnostics={},
                   dir=tmp_path, stopped=stopped)
     assert run.status() == expected
+
+
+def test_transfer_evaluates_another_runs_teachers_at_a_fixed_step(tmp_path):
+    """Table 6: `evaluate.teacher_run` takes the teachers from another run directory (here one with the same hard
+    set, so its Grounded-T student equals the source run's own), and `evaluate.fixed_step` reports pass@k at that
+    step; a missing source run is a skip naming the checkpoint it looked for."""
+    from soar_lite.stages import evaluate, meta_train, probe
+
+    common = [f"results_dir={tmp_path}", "meta.teachers=[grounded]", "evaluate.steps=4", "evaluate.eval_every=2",
+              "evaluate.n_questions=16", "evaluate.student.batch_questions=8", "evaluate.student.group_size=4"]
+    src = load_config("ci", common + ["name=src"])
+    probe.run(src, log=lambda *a: None)
+    meta_train.run(src, log=lambda *a: None)
+    dst = load_config("ci", common + ["name=dst", "evaluate.teacher_run=src", "evaluate.fixed_step=2"])
+    probe.run(dst, log=lambda *a: None)
+    own, moved = evaluate.student_job(src, "grounded-t", 0), evaluate.student_job(dst, "grounded-t", 0)
+    cols = ["step", "k", "pass_at_k"]
+    assert moved["n_questions"] == own["n_questions"] > 0 and moved["curve"][cols].equals(own["curve"][cols])
+    at_2 = moved["curve"][moved["curve"].step == 2].set_index("k").pass_at_k
+    assert moved["stop"]["stop_step"] == 2
+    assert [r["pass_at_k"] for r in moved["finals"]] == [float(at_2[r["k"]]) for r in moved["finals"]]
+    gone = load_config("ci", common + ["name=dst", "evaluate.teacher_run=nowhere"])
+    why = evaluate.missing_input(gone, "grounded-t", [], {})
+    assert why.startswith("no trained teacher at") and "nowhere" in why
+    with pytest.raises(Exception, match="evaluate.fixed_step: must be an evaluated step"):
+        load_config("ci", common + ["evaluate.fixed_step=3"])
+    with pytest.raises(Exception, match="evaluate.teacher_run: the name of another run"):
+        load_config("ci", common + ["evaluate.teacher_run=../x"])

@@ -67,6 +67,13 @@ COMPARISONS += [(f"{m}@curriculum", f"{m}@mixed") for m in FIG7_METHODS]  # Figs
 COMPARISONS += [(f"grounded-t#{n}", f"curated#{n}") for n in (32, 64, 128)]  # Fig. 14/16: teacher vs real, per |X|
 
 
+def teacher_source(cfg):
+    """The config whose run directory holds the teachers, PQ and PS the evaluation samples: this run, or the run
+    `evaluate.teacher_run` names under the same results_dir (Table 6: a MATH run's teachers evaluated on the hard set
+    of an OlympiadBench run). Its meta section is this run's (`extends:` the source run's params keeps them equal)."""
+    return cfg if not cfg.evaluate.teacher_run else dataclasses.replace(cfg, name=cfg.evaluate.teacher_run)
+
+
 def base_method(method: str) -> str:
     """'grounded-t#32@curriculum' -> 'grounded-t' (config.parse_method)."""
     return parse_method(method).base
@@ -195,14 +202,14 @@ def students(ecfg, method: str, n_ps_runs: int = 1) -> int:
 
 def pq_runs(cfg) -> tuple[list[int], dict[int, int]]:
     """Grounded runs with at least evaluate.min_promotions promotions, and the promotion count of every run."""
-    counts = {i: len(meta_train.read(cfg, "grounded", i).promotions) for i in range(cfg.meta.runs)}
+    counts = {i: len(meta_train.read(teacher_source(cfg), "grounded", i).promotions) for i in range(cfg.meta.runs)}
     return [i for i, c in counts.items() if c >= cfg.evaluate.min_promotions], counts
 
 
 def best_promoted_stage(cfg, run: int) -> int:
     """SOAR-PS (§2.9): the promotion stage with the best hard-train score, the run's own reward metric (the paper's
     greedy accuracy; the tiny world's log-likelihood, where greedy accuracy is 0 at every stage)."""
-    proms = meta_train.read(cfg, "grounded", run).promotions
+    proms = meta_train.read(teacher_source(cfg), "grounded", run).promotions
     return int(np.argmax([p.get("hard_train_score", p["hard_train_greedy_acc"]) for p in proms])) + 1
 
 
@@ -212,8 +219,9 @@ def missing_input(cfg, method: str, eligible: list[int], promotion_counts: dict[
     kind = INFERENCE_TEACHER.get(method) or meta_train.TEACHER_KIND.get(method)
     if kind is not None:
         for i in range(cfg.meta.runs):
-            if not meta_train.trained_teacher_path(cfg, kind, i).exists():
-                return f"no trained teacher at {meta_train.trained_teacher_path(cfg, kind, i)}"
+            path = meta_train.trained_teacher_path(teacher_source(cfg), kind, i)
+            if not path.exists():
+                return f"no trained teacher at {path}"
     if method in ("soar-pq", "soar-ps") and not eligible:
         return (f"no meta-training run made >= {cfg.evaluate.min_promotions} promotions (promotions per grounded "
                 f"run: {promotion_counts})")
@@ -235,10 +243,10 @@ class QuestionSets:
         if method == "curated":
             return curated_items(self.task, n, derive(cfg.seed, "evaluate", "curated_draw", s), spec.n_questions is not None)
         if method == "soar-pq":
-            pq = meta_train.read(cfg, "grounded", self.eligible[s % len(self.eligible)]).pq
+            pq = meta_train.read(teacher_source(cfg), "grounded", self.eligible[s % len(self.eligible)]).pq
             return [RLItem(r["question"], r["answer"], stream_key("pq", i)) for i, r in enumerate(pq)]
         kind = meta_train.TEACHER_KIND[method]
-        ckpt = None if kind is None else meta_train.trained_teacher_path(cfg, kind, s % cfg.meta.runs)
+        ckpt = None if kind is None else meta_train.trained_teacher_path(teacher_source(cfg), kind, s % cfg.meta.runs)
         pairs = teacher_questions(cfg, self.policy, self.task, ckpt, self.base, n, stage="evaluate", draw=s)
         return [RLItem(qa.question, qa.answer, stream_key("synthetic", i)) for i, qa in enumerate(pairs)]
 
@@ -285,9 +293,10 @@ def student_job(cfg, method: str, s: int) -> dict:
     if method in INFERENCE_METHODS:
         if method == "soar-ps":
             ps_run = qsets.eligible[s % len(qsets.eligible)]
-            restore(policy, load_snapshot(cfg.layout.meta("grounded", ps_run).promoted(ps_stages[ps_run])))
+            restore(policy, load_snapshot(teacher_source(cfg).layout.meta("grounded", ps_run).promoted(ps_stages[ps_run])))
         elif method == "grounded-t-inference":  # the teacher answers the student prompt: teaching is not solving
-            restore(policy, load_snapshot(meta_train.trained_teacher_path(cfg, "grounded", s % cfg.meta.runs)))
+            restore(policy, load_snapshot(meta_train.trained_teacher_path(teacher_source(cfg), "grounded",
+                                                                          s % cfg.meta.runs)))
         else:
             restore(policy, base)
         # the same seeds as student s's step-0 evaluation: the untrained model there *is* this row
@@ -367,7 +376,7 @@ def teacher_status(cfg, methods) -> dict[str, dict[int, str]]:
     """How each teacher method's teachers fared in meta-training, seed by seed (stable, guarded, collapsed): a
     collapsed or guarded teacher is named wherever its students are reported."""
     kinds = {m: INFERENCE_TEACHER.get(m) or meta_train.TEACHER_KIND.get(base_method(m)) for m in methods}
-    return {m: {i: meta_train.read(cfg, kind, i).status() for i in range(cfg.meta.runs)}
+    return {m: {i: meta_train.read(teacher_source(cfg), kind, i).status() for i in range(cfg.meta.runs)}
             for m, kind in kinds.items() if kind is not None}
 
 
@@ -393,8 +402,9 @@ def identical_by_construction(cfg) -> dict[tuple[str, str], str]:
     without promotion when, for every teacher seed, the two trained teachers hold equal tensors (with common random
     numbers the runs are identical until the first promotion, so no promotion means one teacher twice)."""
     out = {}
-    pairs = [(meta_train.trained_teacher_path(cfg, "grounded", i),
-              meta_train.trained_teacher_path(cfg, "grounded-no-promotion", i)) for i in range(cfg.meta.runs)]
+    src = teacher_source(cfg)
+    pairs = [(meta_train.trained_teacher_path(src, "grounded", i),
+              meta_train.trained_teacher_path(src, "grounded-no-promotion", i)) for i in range(cfg.meta.runs)]
     if pairs and all(a.exists() and b.exists() for a, b in pairs):
         import torch
 
