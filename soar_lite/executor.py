@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable
 
 _CACHE: dict = {}
@@ -58,12 +58,13 @@ def run_jobs(fn: Callable, jobs: list[tuple], executor=1, on_done: Callable | No
         return out
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
         with main_hidden():  # the workers start here (on submit)
-            futures = [pool.submit(fn, *job) for job in jobs]
-        out = []
-        for job, f in zip(jobs, futures):
-            out.append(f.result())
+            futures = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
+        out = [None] * len(jobs)
+        for f in as_completed(futures):  # on_done as each finishes (a caller that saves results loses none to a kill)
+            i = futures[f]
+            out[i] = f.result()
             if on_done:
-                on_done(job, out[-1])
+                on_done(jobs[i], out[i])
         return out
 
 

@@ -34,7 +34,7 @@ def _finish(ax, xlabel: str, ylabel: str, title: str, legend: bool = True):
     ax.set_title(title)
     if xlabel in ("outer step", "student RL step"):  # steps are whole numbers
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if legend:
+    if legend and ax.get_legend_handles_labels()[0]:  # no labelled line (an arm not in this run): no empty legend
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
 

@@ -12,7 +12,8 @@ Layout of `results/<name>/`:
     tiny_world/summary.json
     meta/, meta_intrinsic/         one per meta-trained teacher (`MetaLayout`): metrics.jsonl, pq.json,
                                    promotions.json, checkpoints/ (with config.json: what a resume must match)
-    evaluate/                      stops.csv, summary.json
+    evaluate/                      stops.csv, summary.json, students/ (each finished student: a resumed render
+                                   trains only the ones it lacks)
     analyze/                       labels.csv, summary.json, the judge cache
 No other module spells a path inside a run directory.
 """
@@ -284,6 +285,12 @@ class RunLayout:
     def summary(self, stage: str) -> Path:
         """A stage's summary.json in its own folder (probe, tiny_world, evaluate, analyze)."""
         return self.base / stage / "summary.json"
+
+    def evaluate_student(self, method: str, seed: int) -> Path:
+        """One finished evaluation student (its result and the key of what it depends on), so that a killed render
+        -- in this session or a later one -- trains only the students it lacks (stages/evaluate.py)."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in method)
+        return self.base / "evaluate" / "students" / f"{safe}-s{seed}.json"
 
     def meta(self, teacher: str = "grounded", run: int = 0) -> MetaLayout:
         """One meta-training run: teacher kind (grounded, intrinsic, grounded-no-promotion), teacher seed index."""

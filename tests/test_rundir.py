@@ -70,3 +70,24 @@ def test_stale_tmp_files_of_a_killed_write_are_removed_at_the_next_start(tmp_pat
         f.write_text("partial")
     assert remove_stale_tmp(tmp_path) == 2
     assert not dead.exists() and not odd.exists() and live.exists()
+
+
+def test_a_reports_warnings_name_no_folder_and_empty_plots_warn_nothing(monkeypatch):
+    """Rendered reports are committed: a warning prints its file's name, not this machine's folder, and a plot of
+    arms this run does not have draws no empty legend (matplotlib's warning named the package's path)."""
+    import warnings
+
+    import pandas as pd
+
+    from soar_lite import plots
+    from soar_lite.stages.common import notebook_setup
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after the test
+    notebook_setup("ci", [])
+    assert warnings.formatwarning("m", UserWarning, "/some/machine/soar_lite/plots.py", 37) == \
+        "plots.py:37: UserWarning: m\n"
+    curve = pd.DataFrame({"step": [0, 10], "k": [1, 1], "pass_at_k": [0.1, 0.2], "method": ["hard-only"] * 2})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plots.curves(curve, 1, ["soar-pq"])
+    assert not [w for w in caught if "No artists" in str(w.message)]

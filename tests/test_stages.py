@@ -197,3 +197,35 @@ def test_transfer_evaluates_another_runs_teachers_at_a_fixed_step(tmp_path):
         load_config("ci", common + ["evaluate.fixed_step=3"])
     with pytest.raises(Exception, match="evaluate.teacher_run: the name of another run"):
         load_config("ci", common + ["evaluate.teacher_run=../x"])
+
+
+def test_a_rerendered_evaluation_trains_only_the_students_it_lacks(tmp_path, monkeypatch):
+    """Each finished student is saved with the key of what it depends on: a second render (a killed one resumed, in
+    any session) reads them back and writes byte-identical tables without training anyone; a student whose saved
+    file is gone, or whose inputs changed (another teacher checkpoint), is trained again, and only that one."""
+    from soar_lite.stages import evaluate, meta_train, probe
+
+    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.teachers=[grounded]",
+                             "evaluate.methods=[base-model, hard-only, grounded-t]"])
+    probe.run(cfg, log=lambda *a: None)
+    meta_train.run(cfg, log=lambda *a: None)
+    evaluate.run(cfg, log=lambda *a: None)
+    tables = {t: cfg.layout.table(t).read_bytes() for t in ("pass_at_k", "curves", "comparisons")}
+    real_job, trained = evaluate.student_job, []
+
+    def counting(cfg_, method, s):
+        trained.append((method, s))
+        return real_job(cfg_, method, s)
+
+    monkeypatch.setattr(evaluate, "student_job", counting)
+    lines = []
+    evaluate.run(cfg, log=lines.append)
+    assert trained == [] and any("found finished" in line for line in lines)
+    assert {t: cfg.layout.table(t).read_bytes() for t in tables} == tables
+    cfg.layout.evaluate_student("hard-only", 0).unlink()
+    ckpt = meta_train.trained_teacher_path(cfg, "grounded", 0)
+    ckpt.write_bytes(ckpt.read_bytes() + b"\0")  # another teacher: its students' key changes
+    students = evaluate.students(cfg.evaluate, "grounded-t")
+    evaluate.run(cfg, log=lambda *a: None)
+    assert sorted(trained) == sorted([("hard-only", 0)] + [("grounded-t", s) for s in range(students)
+                                                           if s % cfg.meta.runs == 0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from pathlib import Path
 
 from ..models import Snapshot, load_policy, load_snapshot, restore
@@ -139,6 +140,7 @@ def notebook_setup(params_path: str, overrides: list[str], online: bool = False,
     import warnings
 
     warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a kernel without ipywidgets
+    warnings.formatwarning = _warning_without_path  # a rendered report names no folder of this machine
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if online or os.environ.get("SOAR_LITE_ONLINE") or "google.colab" in sys.modules:
         os.environ["SOAR_LITE_ONLINE"] = "1"  # models and data may come from the hub
@@ -155,6 +157,11 @@ def notebook_setup(params_path: str, overrides: list[str], online: bool = False,
         print(provenance_line(cfg, stage, params_path, overrides))
     print(f"torch {torch.__version__}; " + backend_line(cfg.model.backend))
     return cfg, cfg.layout
+
+
+def _warning_without_path(message, category, filename, lineno, line=None) -> str:
+    """A warning as a report prints it: the file's name, not its folder (a rendered report is committed)."""
+    return f"{os.path.basename(str(filename))}:{lineno}: {category.__name__}: {message}\n"
 
 
 def display_path(path) -> str:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,7 @@ from ..rundir import report_progress, write_json, write_table
 from ..seeds import derive, stream_key
 from ..student import RLItem
 from . import meta_train
-from .common import exclusive, hard_sets, load, open_run, teacher_questions
+from .common import display_path, exclusive, hard_sets, load, open_run, teacher_questions
 
 INFERENCE_METHODS = ("base-model", "soar-ps", "grounded-t-inference")
 CENTRAL = ("hard-only", "soar-pq", "grounded-t", "base-t")  # the two central comparisons get `seeds` students
@@ -318,8 +319,63 @@ def student_job(cfg, method: str, s: int) -> dict:
                      "train_reward_last": float(np.mean(rewards[-10:]))}}
 
 
+# params sections that do not change what an evaluation student computes (its cache key leaves them out)
+NOT_STUDENT_INPUTS = ("name", "results_dir", "description", "deviations", "executor", "tracking", "stages", "analyze",
+                      "world_check")
+
+
+def student_inputs(cfg, method: str, s: int, eligible: list[int], ps_stages: dict[int, int]) -> list[Path]:
+    """The files student s of `method` reads besides the params: the hard sets, and the teacher checkpoint, the PQ
+    file or the promoted student it samples."""
+    src, base = teacher_source(cfg), base_method(method)
+    files = [cfg.layout.hard_train, cfg.layout.hard_test]
+    kind = INFERENCE_TEACHER.get(base) or meta_train.TEACHER_KIND.get(base)
+    if kind is not None:
+        files.append(meta_train.trained_teacher_path(src, kind, s % cfg.meta.runs))
+    if base in ("soar-pq", "soar-ps") and eligible:
+        run = eligible[s % len(eligible)]
+        files += [src.layout.meta("grounded", run).pq, src.layout.meta("grounded", run).promotions]
+        if base == "soar-ps":
+            files.append(src.layout.meta("grounded", run).promoted(ps_stages[run]))
+    return files
+
+
+def student_key(cfg, method: str, s: int, eligible: list[int], ps_stages: dict[int, int]) -> str:
+    """What student s of `method` depends on, hashed: the params (less NOT_STUDENT_INPUTS), the method, the index,
+    and the bytes of every file it reads. A cached result with another key is recomputed."""
+    import hashlib
+    import json
+
+    from ..config import to_dict
+
+    params = {k: v for k, v in to_dict(cfg).items() if k not in NOT_STUDENT_INPUTS}
+    h = hashlib.sha256(json.dumps([params, method, s], sort_keys=True, default=str).encode())
+    for f in student_inputs(cfg, method, s, eligible, ps_stages):
+        h.update(b"\0" + (f.read_bytes() if f.exists() else b"missing"))
+    return h.hexdigest()[:16]
+
+
+def cached_student(path: Path, key: str) -> dict | None:
+    """A finished student's result from an earlier (killed or finished) render of this run, if its key matches."""
+    import json
+
+    try:
+        blob = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if blob.get("key") != key:
+        return None
+    res = blob["result"]
+    if "curve" in res:
+        res["curve"] = pd.DataFrame(res["curve"])
+    return res
+
+
 @exclusive("evaluate")
 def run(cfg, log=print) -> EvaluateResult:
+    """Every method's students (each saved under evaluate/students/ as it finishes, with the key of what it
+    depends on, so a killed render -- or one in a later session -- redoes only the students it lacks), then the
+    tables and the comparisons."""
     layout = open_run(cfg)
     ecfg = cfg.evaluate
     eligible, counts = pq_runs(cfg)
@@ -332,21 +388,34 @@ def run(cfg, log=print) -> EvaluateResult:
             log(f"{method}: skipped ({why})")
             continue
         jobs += [(cfg, method, s) for s in range(students(ecfg, method, len(eligible)))]
-    done = []
+    ids = [(method, s) for _, method, s in jobs]  # a job's identity (the jobs themselves hold the config)
+    keys = {i: student_key(cfg, i[0], i[1], eligible, ps_stages) for i in ids}
+    saved = {i: layout.evaluate_student(*i) for i in ids}
+    results_by_id = {i: cached_student(saved[i], keys[i]) for i in ids}
+    todo = [job for job, i in zip(jobs, ids) if results_by_id[i] is None]
+    if len(todo) < len(jobs):
+        log(f"{len(jobs) - len(todo)} of {len(jobs)} students found finished in {display_path(saved[ids[0]].parent)} "
+            f"(same params and inputs): not trained again")
+    done = [i for i in ids if results_by_id[i] is not None]
     from ..tracking import tracker
 
     track = tracker(cfg, "evaluate")  # does nothing unless the params name a tracker
 
     def progress(job, res):
-        done.append(job)
+        i = (job[1], job[2])
+        done.append(i)
+        blob = dict(res, curve=res["curve"].to_dict(orient="list")) if "curve" in res else res
+        write_json(saved[i], {"key": keys[i], "result": blob})
         log(f"[{len(done)}/{len(jobs)}] {job[1]} student {job[2]}: {res['seconds']:.0f} s")
         report_progress(layout, "evaluate", "students", len(done), len(jobs), "students")
         track.log({f"{r['method']}/pass@{r['k']}": r["pass_at_k"] for r in res["finals"]}, step=len(done))
 
     try:
-        results = run_jobs(student_job, jobs, cfg.executor, on_done=progress)
+        for job, res in zip(todo, run_jobs(student_job, todo, cfg.executor, on_done=progress)):
+            results_by_id[(job[1], job[2])] = res
     finally:
         track.close()
+    results = [results_by_id[i] for i in ids]
     finals = [row for r in results for row in r["finals"]]
     curves = [r["curve"] for r in results if "curve" in r]
     stops = [r["stop"] for r in results if "stop" in r]
