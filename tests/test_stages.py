@@ -229,3 +229,11 @@ def test_a_rerendered_evaluation_trains_only_the_students_it_lacks(tmp_path, mon
     evaluate.run(cfg, log=lambda *a: None)
     assert sorted(trained) == sorted([("hard-only", 0)] + [("grounded-t", s) for s in range(students)
                                                            if s % cfg.meta.runs == 0])
+    trained.clear()  # one more seed per method: only the new students train
+    more = load_config("ci", [f"results_dir={tmp_path}", "meta.teachers=[grounded]",
+                              "evaluate.methods=[base-model, hard-only, grounded-t]",
+                              f"evaluate.seeds={cfg.evaluate.seeds + 1}", f"evaluate.other_seeds={cfg.evaluate.seeds + 1}",
+                              f"evaluate.base_model_seeds={cfg.evaluate.base_model_seeds + 1}"])
+    evaluate.run(more, log=lambda *a: None)
+    assert sorted(trained) == sorted([("base-model", cfg.evaluate.base_model_seeds), ("hard-only", cfg.evaluate.seeds),
+                                      ("grounded-t", students)])

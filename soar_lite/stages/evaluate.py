@@ -319,9 +319,11 @@ def student_job(cfg, method: str, s: int) -> dict:
                      "train_reward_last": float(np.mean(rewards[-10:]))}}
 
 
-# params sections that do not change what an evaluation student computes (its cache key leaves them out)
+# params that do not change what an evaluation student computes (its cache key leaves them out): sections, and the
+# evaluate keys that only decide which students exist (more seeds or another method list keep the finished ones)
 NOT_STUDENT_INPUTS = ("name", "results_dir", "description", "deviations", "executor", "tracking", "stages", "analyze",
                       "world_check")
+NOT_STUDENT_EVALUATE = ("methods", "seeds", "other_seeds", "base_model_seeds", "ps_seeds")
 
 
 def student_inputs(cfg, method: str, s: int, eligible: list[int], ps_stages: dict[int, int]) -> list[Path]:
@@ -341,14 +343,15 @@ def student_inputs(cfg, method: str, s: int, eligible: list[int], ps_stages: dic
 
 
 def student_key(cfg, method: str, s: int, eligible: list[int], ps_stages: dict[int, int]) -> str:
-    """What student s of `method` depends on, hashed: the params (less NOT_STUDENT_INPUTS), the method, the index,
-    and the bytes of every file it reads. A cached result with another key is recomputed."""
+    """What student s of `method` depends on, hashed: the params (less NOT_STUDENT_INPUTS and NOT_STUDENT_EVALUATE),
+    the method, the index, and the bytes of every file it reads. A cached result with another key is recomputed."""
     import hashlib
     import json
 
     from ..config import to_dict
 
     params = {k: v for k, v in to_dict(cfg).items() if k not in NOT_STUDENT_INPUTS}
+    params["evaluate"] = {k: v for k, v in params["evaluate"].items() if k not in NOT_STUDENT_EVALUATE}
     h = hashlib.sha256(json.dumps([params, method, s], sort_keys=True, default=str).encode())
     for f in student_inputs(cfg, method, s, eligible, ps_stages):
         h.update(b"\0" + (f.read_bytes() if f.exists() else b"missing"))
