@@ -49,12 +49,26 @@ def test_a_worker_killed_mid_call_is_replaced_and_the_call_answered():
     """Before: the call raised EOFError and every later call BrokenPipeError (the OOM killer ended a math run)."""
     import os
     import signal
-    import threading
+
+    class DiesOnSend:
+        """The worker's pipe, but the worker is killed as the call is sent (deterministic on a loaded machine: a
+        timer could fire after a fast worker had already answered)."""
+
+        def __init__(self, conn, proc):
+            self.conn, self.proc = conn, proc
+
+        def send(self, msg):
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.join()
+            self.conn.send(msg)
+
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
 
     v = Verifier(timeout_s=20.0)
     v._start()
     pid = v._proc.pid
-    threading.Timer(0.05, lambda: os.kill(pid, signal.SIGKILL)).start()
+    v._conn = DiesOnSend(v._conn, v._proc)
     assert v.equal("1/2", r"\frac{1}{2}") is True  # answered by the replacement worker
     assert v._proc.pid != pid and v.stats["restarts"] == 1
     os.kill(v._proc.pid, signal.SIGKILL)  # dead between calls
