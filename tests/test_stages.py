@@ -223,12 +223,13 @@ def test_a_rerendered_evaluation_trains_only_the_students_it_lacks(tmp_path, mon
     assert trained == [] and any("found finished" in line for line in lines)
     assert {t: cfg.layout.table(t).read_bytes() for t in tables} == tables
     cfg.layout.evaluate_student("hard-only", 0).unlink()
+    cfg.layout.evaluate_student("base-model", 0).write_text('["not", "a result"]')  # damaged: trained again
     ckpt = meta_train.trained_teacher_path(cfg, "grounded", 0)
     ckpt.write_bytes(ckpt.read_bytes() + b"\0")  # another teacher: its students' key changes
     students = evaluate.students(cfg.evaluate, "grounded-t")
     evaluate.run(cfg, log=lambda *a: None)
-    assert sorted(trained) == sorted([("hard-only", 0)] + [("grounded-t", s) for s in range(students)
-                                                           if s % cfg.meta.runs == 0])
+    assert sorted(trained) == sorted([("base-model", 0), ("hard-only", 0)] + [("grounded-t", s) for s in range(students)
+                                                                             if s % cfg.meta.runs == 0])
     trained.clear()  # one more seed per method: only the new students train
     more = load_config("ci", [f"results_dir={tmp_path}", "meta.teachers=[grounded]",
                               "evaluate.methods=[base-model, hard-only, grounded-t]",

@@ -366,9 +366,9 @@ def cached_student(path: Path, key: str) -> dict | None:
         blob = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if blob.get("key") != key:
+    res = blob.get("result") if isinstance(blob, dict) and blob.get("key") == key else None
+    if not isinstance(res, dict) or not isinstance(res.get("finals"), list):  # another key, or a damaged file
         return None
-    res = blob["result"]
     if "curve" in res:
         res["curve"] = pd.DataFrame(res["curve"])
     return res
