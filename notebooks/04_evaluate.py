@@ -132,6 +132,19 @@ if {"hard-only", "hard-only-extended"} <= trained:
     plots.savefig(fig, run_dir.figure("eval_fig10_hard_only_extended"))
 
 # %% [markdown]
+# ## SeRL (v3 Tables 4/5): the self-play baseline, at steps 50 and 100 as the paper reports it
+# Drawn when this run evaluates `serl` (soar_lite/serl.py: the untrained model's own questions, filtered by the
+# agreement of its answers, rewarded by majority vote). The table reads its curves at the paper's two steps; the
+# figure puts it beside Hard-Only and SOAR-PQ. Band: ±1 SD over students.
+
+# %%
+if "serl" in trained:
+    display(res.pass_at_steps("serl", [50, 100, cfg.evaluate.serl_step]))
+    fig, ax = plots.curves(res.curves, kmax, [m for m in ("serl", "hard-only", "soar-pq") if m in trained],
+                           title=f"v3 Tables 4/5 analogue: SeRL beside Hard-Only and SOAR-PQ, pass@{kmax}")
+    plots.savefig(fig, run_dir.figure("eval_serl"))
+
+# %% [markdown]
 # ## Fig. 14/16 analogue: pass@k against the number of questions |X|, from the teacher and from real problems
 # Drawn when this run evaluates `grounded-t#n` / `curated#n` arms (params/paper-fig14-question-count.yaml):
 # `grounded-t#n` trains on n questions sampled from the trained teacher, `curated#n` on n real easier problems.

@@ -92,8 +92,8 @@ EvalMode = Literal["curriculum", "mixed"]
 # evaluation methods (soar_lite/stages/evaluate.py says what each is); a name may add the question count a method
 # samples (`grounded-t#32`, Figs. 14-17) and the mixing mode it trains in (`base-t@curriculum`, Figs. 7/8)
 METHODS = ("base-model", "hard-only", "hard-only-4x-group", "hard-only-extended", "soar-pq", "soar-ps", "grounded-t",
-           "grounded-t-inference", "base-t", "intrinsic-t", "grounded-t-no-promotion", "curated")
-SAMPLED_METHODS = ("grounded-t", "base-t", "intrinsic-t", "grounded-t-no-promotion", "curated")  # take `#n`
+           "grounded-t-inference", "base-t", "intrinsic-t", "grounded-t-no-promotion", "curated", "serl")
+SAMPLED_METHODS = ("grounded-t", "base-t", "intrinsic-t", "grounded-t-no-promotion", "curated", "serl")  # take `#n`
 MODE_METHODS = ("soar-pq",) + SAMPLED_METHODS  # trained on questions beside hard-train: take `@mode`
 
 
@@ -375,6 +375,19 @@ class EvalConfig(FreshStudentConfig):
     ps_seeds: int = param(3, help="inference seeds of SOAR-PS", source="§2.9: 3 inference seeds", ge=1)
     min_promotions: int = param(2, help="a meta-training run gives PQ and PS only with at least this many promotions",
                                 source="§2.9: only runs with multiple promotions", ge=1)
+    serl_votes: int = param(16, help="serl: answers of the untrained model per self-instructed question, for the "
+                                     "difficulty filter (its majority answer's share)", source="SeRL (INFERRED)", ge=2)
+    serl_min_agreement: float = param(0.2, help="serl: keep a question whose majority share is at least this",
+                                      source="SeRL's difficulty filter, 0.2-0.8 (INFERRED)", ge=0, le=1)
+    serl_max_agreement: float = param(0.8, help="serl: ... and at most this", source="SeRL's difficulty filter", ge=0,
+                                      le=1)
+    serl_pool_factor: int = param(4, help="serl: questions drawn per question kept (the filters keep n_questions of "
+                                          "n_questions x this)", ge=1)
+    serl_demonstrations: int = param(3, help="serl: hard-train problems shown in the self-instruction prompt (a world "
+                                             "whose model reads none ignores them)", source="SeRL (INFERRED)", ge=0)
+    serl_step: int = param(100, help="serl is reported at this training step, not by the stop rule (v3 Tables 4/5: "
+                                     "steps 50 and 100; it converges by ~100); a multiple of eval_every",
+                           source="v3 Tables 4/5", ge=1)
 
     def check(self):
         super().check()
@@ -387,6 +400,11 @@ class EvalConfig(FreshStudentConfig):
                  f"must be an evaluated step (a multiple of eval_every = {self.eval_every}) within steps = {self.steps}")
         _require("/" not in self.teacher_run and self.teacher_run not in (".", ".."), "teacher_run",
                  "the name of another run under results_dir, not a path")
+        _require(self.serl_min_agreement <= self.serl_max_agreement, "serl_min_agreement",
+                 f"must be <= serl_max_agreement ({self.serl_max_agreement})")
+        if any(parse_method(m).base == "serl" for m in self.methods):
+            _require(self.serl_step % self.eval_every == 0, "serl_step",
+                     f"must be an evaluated step (a multiple of eval_every = {self.eval_every})")
         _require(len(set(self.methods)) == len(self.methods), "methods",
                  f"a method named twice: {sorted(m for m in set(self.methods) if self.methods.count(m) > 1)}")
 

@@ -41,8 +41,8 @@ PAPER_ITEMS = [
      "the arm hard-only-extended: params/paper-fig10-hard-only-extended.yaml, tiny-ablations.yaml"),
     ("Tables 4-5", "pass@k of every method (v3: with Inference with Grounded-T, the method grounded-t-inference)",
      "evaluate", ["tables/pass_at_k.csv", "tables/comparisons.csv"], ""),
-    ("Tables 4-5 (v3)", "SeRL at steps 50 and 100", None, [], "no SeRL baseline yet (self-instruction with a "
-                                                             "majority-vote reward; the paper-table issue)"),
+    ("Tables 4-5 (v3)", "SeRL at steps 50 and 100", "evaluate", ["figures/eval_serl.png"],
+     "the arm serl (soar_lite/serl.py): params/paper-table4-serl.yaml, paper-table5-serl.yaml, tiny-ablations.yaml"),
     ("Figs. 10-12 / 11-13", "Grounded-T vs Base-T, Intrinsic-T, no-promotion curves", "evaluate",
      ["tables/curves.csv"], ""),
     ("Fig. 15 (v3)", "correct-only vs well-posed questions", "analyze", ["tables/wellposed_ablation.csv"], ""),

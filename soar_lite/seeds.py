@@ -46,6 +46,7 @@ STREAM_KEYS = {
     "teacher_draw": "{}-draw{}-r{}",  # a teacher question set of evaluation or analysis: stage, draw, round
     "synthetic": "syn{}",  # a teacher arm's training question in evaluation: its position (same in every arm)
     "pq": "pq{}",  # a Promotion Question in evaluation: its position
+    "serl_vote": "serl-vote{}",  # SeRL's difficulty filter: the untrained model's answers to its question i
     "curated": "cur-{}",  # a curated problem: its id
     "ablation": "q{}",  # the ablation's question: its index in the labelled set (same in both arms)
     "world_teacher": "teacher-r{}",  # the tiny world report's teacher sample: rejection round

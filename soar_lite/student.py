@@ -16,15 +16,25 @@ from .profile import span
 from .rloo import cosine_lr, make_optimizer, policy_gradient_step, rloo_advantages
 from .sampling import encode_prompts, sample
 from .seeds import stream_key
+from .serl import majority_answer
 
 
 @dataclass
 class RLItem:
-    """A training question with the reference its reward is checked against (teacher's or true)."""
+    """A training question with the reference its reward is checked against (teacher's or true). Reference None:
+    each sample is rewarded against its RLOO group's majority answer (SeRL's self-reward, `soar_lite.serl`)."""
 
     question: str
-    reference: str
+    reference: str | None
     key: str
+
+
+def reward_reference(task, item: RLItem, group: list[str]) -> str:
+    """What a group's samples are rewarded against: the item's reference, or for an unlabelled item (SeRL) the
+    group's majority answer ('' when no sample has an answer: a reference nothing matches)."""
+    if item.reference is not None:
+        return item.reference
+    return majority_answer([task.extract_answer(t) for t in group]) or ""
 
 
 def rl_train(policy, task, items: list[RLItem], rl, steps: int, seed: int, batch_size: int = 256,
@@ -55,7 +65,7 @@ def rl_train(policy, task, items: list[RLItem], rl, steps: int, seed: int, batch
         texts, comp_ids = sample(policy, prompts, [stream_key("training_step", it.key, step_offset + step) for it in batch], rl.group_size,
                                  rl.temperature, task.student_max_new_tokens, seed=int(rng.integers(2**31)),
                                  batch_size=batch_size)
-        rewards = np.array([task.student_rewards(texts[i], [batch[i].reference] * rl.group_size)
+        rewards = np.array([task.student_rewards(texts[i], [reward_reference(task, batch[i], texts[i])] * rl.group_size)
                             for i in range(len(batch))])
         adv = rloo_advantages(rewards)
         enc = encode_prompts(policy.tokenizer, prompts)

@@ -50,7 +50,7 @@ class TeacherSample:
 
 def sample_qa_pairs(policy, task, count: int, *, stream: Callable[[int], tuple[str, int]],
                     per_round: Callable[[int], int] | None = None, temperature: float = 1.0, max_rounds: int = 20,
-                    batch_size: int = 256) -> TeacherSample:
+                    batch_size: int = 256, prompt: str | None = None) -> TeacherSample:
     """`count` format-valid QA pairs from the teacher prompt by rejection sampling (App. B.2): rejected
     completions are dropped and never enter the teacher update. `stream(round) -> (key, seed)` names each
     round's sampling stream; `per_round(have) -> rows` how many completions a round asks for (default
@@ -59,8 +59,8 @@ def sample_qa_pairs(policy, task, count: int, *, stream: Callable[[int], tuple[s
     for round_ in range(max_rounds):
         key, seed = stream(round_)
         rows = per_round(len(pairs)) if per_round is not None else count
-        texts, comp = sample(policy, [task.teacher_prompt()], [key], rows, temperature, task.teacher_max_new_tokens,
-                             seed, batch_size)
+        texts, comp = sample(policy, [task.teacher_prompt() if prompt is None else prompt], [key], rows, temperature,
+                             task.teacher_max_new_tokens, seed, batch_size)
         for text, c in zip(texts[0], comp[0]):
             qa = task.parse_teacher(text)
             if qa is None:

@@ -329,6 +329,7 @@ def test_extends_merges_a_parent_params_file(tmp_path):
     ("curated#64@mixed", ("curated", 64, "mixed")),
     ("soar-pq@curriculum", ("soar-pq", None, "curriculum")),
     ("hard-only-extended", ("hard-only-extended", None, None)),
+    ("serl#64", ("serl", 64, None)),
 ])
 def test_method_names_parse(name, parsed):
     from soar_lite.config import parse_method
@@ -348,3 +349,13 @@ def test_method_names_parse(name, parsed):
 def test_bad_method_names_are_named(methods, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config("ci", [f"evaluate.methods={methods}"])
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["evaluate.serl_min_agreement=0.9", "evaluate.serl_max_agreement=0.5"], "evaluate.serl_min_agreement: must be <="),
+    (["evaluate.methods=[serl]", "evaluate.eval_every=2", "evaluate.serl_step=5"], "evaluate.serl_step: must be an evaluated step"),
+    (["evaluate.serl_max_agreement=1.5"], "evaluate.serl_max_agreement"),
+])
+def test_bad_serl_settings_are_named(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config("ci", overrides)

@@ -86,3 +86,16 @@ def test_mode_and_extended_arms(method, run_mode, mode, steps, warmup):
     s = method_settings(EvalConfig(mode=run_mode), method)
     assert (s.mode, s.steps, s.student.warmup_steps) == (mode, steps, warmup)
     assert base_method(method) in ("base-t", "soar-pq", "curated", "hard-only-extended")
+
+
+@pytest.mark.parametrize("method, steps, serl_step, trained, fixed, mode", [
+    ("serl", 1500, 100, 1500, 100, "mixed"),     # v3 Tables 4/5: SeRL at step 100, no curriculum
+    ("serl", 120, 200, 200, 200, "mixed"),       # a step past the evaluation's steps trains that long
+    ("serl@curriculum", 1500, 100, 1500, 100, "curriculum"),  # unless named with a mode
+])
+def test_serl_is_reported_at_its_fixed_step(method, steps, serl_step, trained, fixed, mode):
+    from soar_lite.config import EvalConfig
+    from soar_lite.stages.evaluate import method_settings
+
+    s = method_settings(EvalConfig(steps=steps, eval_every=10, serl_step=serl_step, mode="curriculum"), method)
+    assert (s.steps, s.fixed_step, s.mode) == (trained, fixed, mode)

@@ -238,3 +238,36 @@ def test_a_rerendered_evaluation_trains_only_the_students_it_lacks(tmp_path, mon
     evaluate.run(more, log=lambda *a: None)
     assert sorted(trained) == sorted([("base-model", cfg.evaluate.base_model_seeds), ("hard-only", cfg.evaluate.seeds),
                                       ("grounded-t", students)])
+
+
+def test_serl_trains_on_its_own_unlabelled_filtered_questions(tmp_path):
+    """The SeRL arm on the ci world: the questions are the untrained model's own, unlabelled (majority-vote reward),
+    unique, each with an agreement share inside the band; the student is reported at serl_step; a band nothing
+    passes stops in one line naming the keys."""
+    from soar_lite.models import snapshot
+    from soar_lite.serl import agreement_share
+    from soar_lite.sampling import sample
+    from soar_lite.stages import evaluate, probe
+    from soar_lite.stages.common import load
+
+    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.teachers=[grounded]", "evaluate.steps=4",
+                             "evaluate.eval_every=2", "evaluate.mode=mixed", "evaluate.n_questions=32",
+                             "evaluate.student.batch_questions=16", "evaluate.student.group_size=8",
+                             "evaluate.serl_step=2", "evaluate.methods=[hard-only, serl]"])
+    probe.run(cfg, log=lambda *a: None)
+    policy, task = load(cfg)
+    qsets = evaluate.QuestionSets(cfg, policy, task, snapshot(policy))
+    items = qsets.items("serl", 0)
+    questions = [it.question for it in items]
+    assert 0 < len(items) <= 32 and len(set(questions)) == len(questions)
+    assert all(it.reference is None for it in items)
+    texts, _ = sample(policy, [task.student_prompt(q) for q in questions], [f"check{i}" for i in range(len(items))],
+                      64, 1.0, task.student_max_new_tokens, 1, 256)
+    shares = [agreement_share([task.extract_answer(t) for t in g]) for g in texts]
+    assert 0.05 < min(shares) and max(shares) < 0.95  # re-measured on fresh samples: inside the band up to noise
+    job = evaluate.student_job(cfg, "serl", 0)
+    assert job["stop"]["stop_step"] == 2 and job["n_questions"] == len(items)
+    none = load_config("ci", [f"results_dir={tmp_path}", "evaluate.serl_min_agreement=0.51",
+                              "evaluate.serl_max_agreement=0.52", "evaluate.n_questions=4"])  # no k/16 inside
+    with pytest.raises(ValueError, match=r"serl: none of 16 self-instructed questions .*serl_min_agreement"):
+        evaluate.QuestionSets(none, policy, task, snapshot(policy)).items("serl", 0)

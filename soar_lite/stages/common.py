@@ -117,14 +117,14 @@ def hard_sets(cfg) -> tuple[list[Problem], list[Problem]]:
 
 
 def teacher_questions(cfg, policy, task, checkpoint: Path | None, base: Snapshot, n: int, *, stage: str,
-                      draw: int) -> list[QAPair]:
+                      draw: int, prompt: str | None = None) -> list[QAPair]:
     """`n` format-valid QA pairs from one teacher: the untrained model (`checkpoint` None) or a meta-trained
-    teacher's adapter. The sampling seed depends on (stage, draw) only, so the base, grounded and intrinsic
-    teachers are compared on common random numbers. Leaves `policy` holding `base`."""
+    teacher's adapter, from the teacher prompt or `prompt`. The sampling seed depends on (stage, draw) only, so the
+    base, grounded and intrinsic teachers are compared on common random numbers. Leaves `policy` holding `base`."""
     restore(policy, base if checkpoint is None else load_snapshot(checkpoint))
     pairs = sample_qa_pairs(policy, task, n, stream=lambda r: (stream_key("teacher_draw", stage, draw, r),
                                                                derive(cfg.seed, stage, "teacher_questions", draw, r)),
-                            batch_size=cfg.model.gen_batch_size).pairs
+                            batch_size=cfg.model.gen_batch_size, prompt=prompt).pairs
     restore(policy, base)
     return pairs
 

@@ -17,7 +17,10 @@ Methods (names as in tables/pass_at_k.csv):
     intrinsic-t              same, questions from the teacher meta-trained with the learnability reward
     grounded-t-no-promotion  same, from the grounded teacher trained without promotion (App. B.8)
     curated                  fresh student on real easier problems (`Task.curated_pool`) + hard-train, the upper bound
-    <method>#<n>             a sampling method (grounded-t, base-t, intrinsic-t, grounded-t-no-promotion, curated)
+    serl                     fresh student on questions the untrained model wrote itself (SeRL's self-instruction),
+                             kept by SeRL's difficulty and diversity filters and rewarded by majority vote, beside
+                             hard-train; reported at `serl_step` (v3 Tables 4/5; soar_lite/serl.py says what is inferred)
+    <method>#<n>             a sampling method (grounded-t, base-t, intrinsic-t, grounded-t-no-promotion, curated, serl)
                              with n questions instead of `n_questions` (Figs. 14-17: |X| in {32, 64, 128})
     <method>@<mode>          a method trained beside hard-train (those and soar-pq) in the mixing mode named (mixed
                              or curriculum) whatever `mode` says: Figs. 7/8 overlay the two modes of one method,
@@ -45,11 +48,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import stats
+from .. import serl, stats
 from ..config import parse_method
 from ..evaluate import summarize, test_pass_at_k, train_fresh_student
 from ..executor import run_jobs, worker_cache
 from ..models import load_snapshot, restore, snapshot
+from ..sampling import sample
 from ..rundir import report_progress, write_json, write_table
 from ..seeds import derive, stream_key
 from ..student import RLItem
@@ -63,7 +67,8 @@ FIG7_METHODS = ("soar-pq", "grounded-t", "base-t", "curated")  # curriculum vs m
 COMPARISONS = [("soar-pq", "hard-only"), ("grounded-t", "base-t"), ("soar-ps", "hard-only"), ("grounded-t", "hard-only"),
                ("base-t", "hard-only"), ("curated", "hard-only"), ("hard-only-4x-group", "hard-only"),
                ("hard-only", "base-model"), ("grounded-t", "intrinsic-t"), ("grounded-t", "grounded-t-no-promotion"),
-               ("soar-pq", "grounded-t"), ("hard-only-extended", "hard-only"), ("grounded-t-inference", "base-model")]
+               ("soar-pq", "grounded-t"), ("hard-only-extended", "hard-only"), ("grounded-t-inference", "base-model"),
+               ("serl", "hard-only"), ("soar-pq", "serl"), ("serl", "base-t")]
 COMPARISONS += [(f"{m}@curriculum", f"{m}@mixed") for m in FIG7_METHODS]  # Figs. 7/8: curriculum vs mixed
 COMPARISONS += [(f"grounded-t#{n}", f"curated#{n}") for n in (32, 64, 128)]  # Fig. 14/16: teacher vs real, per |X|
 
@@ -108,6 +113,15 @@ class EvaluateResult:
         """method x k: 'mean ± SD (n)' in percent, the paper's statistic."""
         t = self.table.groupby(["method", "k"]).pass_at_k.apply(stats.mean_sd).unstack("k")
         return t.reindex([m for m in self.table.method.unique()])
+
+    def pass_at_steps(self, method: str, steps: list[int]) -> pd.DataFrame:
+        """step x k: 'mean ± SD (n)' of `method`'s pass@k at fixed training steps, read from its curves (v3 Tables
+        4/5 report SeRL at steps 50 and 100); a step never evaluated is left out."""
+        c = self.curves[(self.curves.method == method) & self.curves.step.isin(steps)] if len(self.curves) else \
+            self.curves
+        if c.empty:
+            return pd.DataFrame()
+        return c.groupby(["step", "k"]).pass_at_k.apply(stats.mean_sd).unstack("k")
 
     def findings(self, k: int | None = None) -> list[str]:
         """Sentences computed from the tables (the report's closing cell), at pass@k (default: the largest k)."""
@@ -243,6 +257,8 @@ class QuestionSets:
             return []
         if method == "curated":
             return curated_items(self.task, n, derive(cfg.seed, "evaluate", "curated_draw", s), spec.n_questions is not None)
+        if method == "serl":
+            return self.serl_items(n, s)
         if method == "soar-pq":
             pq = meta_train.read(teacher_source(cfg), "grounded", self.eligible[s % len(self.eligible)]).pq
             return [RLItem(r["question"], r["answer"], stream_key("pq", i)) for i, r in enumerate(pq)]
@@ -250,6 +266,32 @@ class QuestionSets:
         ckpt = None if kind is None else meta_train.trained_teacher_path(teacher_source(cfg), kind, s % cfg.meta.runs)
         pairs = teacher_questions(cfg, self.policy, self.task, ckpt, self.base, n, stage="evaluate", draw=s)
         return [RLItem(qa.question, qa.answer, stream_key("synthetic", i)) for i, qa in enumerate(pairs)]
+
+
+    def serl_items(self, n: int, s: int) -> list[RLItem]:
+        """SeRL's questions for student s (soar_lite/serl.py): n x serl_pool_factor self-instructed questions of the
+        untrained model, answered serl_votes times each by it; the first n that pass the agreement band and are not
+        repeats, unlabelled (majority-vote reward)."""
+        cfg, e = self.cfg, self.cfg.evaluate
+        hard_train, _ = hard_sets(cfg)
+        rng = np.random.default_rng(derive(cfg.seed, "evaluate", "serl_demonstrations", s))
+        shown = [hard_train[i] for i in sorted(rng.choice(len(hard_train), min(e.serl_demonstrations, len(hard_train)),
+                                                          replace=False))]
+        pairs = teacher_questions(cfg, self.policy, self.task, None, self.base, n * e.serl_pool_factor, stage="evaluate",
+                                  draw=s, prompt=self.task.self_instruct_prompt(shown))
+        questions = [qa.question for qa in pairs]
+        texts, _ = sample(self.policy, [self.task.student_prompt(q) for q in questions],
+                          [stream_key("serl_vote", i) for i in range(len(questions))], e.serl_votes, 1.0,
+                          self.task.student_max_new_tokens, derive(cfg.seed, "evaluate", "serl_votes", s),
+                          cfg.model.gen_batch_size)
+        shares = [serl.agreement_share([self.task.extract_answer(t) for t in group]) for group in texts]
+        kept = serl.select_questions(questions, shares, count=n, min_agreement=e.serl_min_agreement,
+                                     max_agreement=e.serl_max_agreement)
+        if not kept:
+            raise ValueError(f"serl: none of {len(questions)} self-instructed questions has a majority share in "
+                             f"[{e.serl_min_agreement}, {e.serl_max_agreement}] (evaluate.serl_min_agreement / "
+                             "serl_max_agreement)")
+        return [RLItem(questions[i], None, stream_key("synthetic", j)) for j, i in enumerate(kept)]
 
 
 def _setup(cfg):
@@ -267,7 +309,8 @@ def method_settings(ecfg, method: str):
     """The fresh-student settings of `method`: Hard-Only with a 4x group (Table 4's g = 128 row); Hard-Only trained
     `extended_steps_factor` times longer (v3 Fig. 10); a method named with a mode (`base-t@curriculum`) in that mode;
     SOAR-PQ in curriculum mode without learning-rate warm-up ("for PQ with curriculum evaluation we use zero learning
-    rate warmup to match the inner-loop environment", App. B.6); the evaluate section's settings otherwise."""
+    rate warmup to match the inner-loop environment", App. B.6); SeRL in mixed mode (it trains on its questions
+    throughout) at its fixed step (`serl_step`); the evaluate section's settings otherwise."""
     spec = parse_method(method)
     method = spec.base
     if spec.mode is not None:
@@ -276,6 +319,9 @@ def method_settings(ecfg, method: str):
         return dataclasses.replace(ecfg, student=dataclasses.replace(ecfg.student, group_size=4 * ecfg.student.group_size))
     if method == "hard-only-extended":
         return dataclasses.replace(ecfg, steps=ecfg.extended_steps_factor * ecfg.steps)
+    if method == "serl":  # SeRL has no curriculum (mixed unless named @curriculum), reported at its fixed step
+        return dataclasses.replace(ecfg, mode=spec.mode or "mixed", fixed_step=ecfg.serl_step,
+                                   steps=max(ecfg.steps, ecfg.serl_step))
     if method == "soar-pq" and ecfg.mode == "curriculum":
         return dataclasses.replace(ecfg, student=dataclasses.replace(ecfg.student, warmup_steps=0))
     return ecfg
@@ -534,6 +580,7 @@ PAPER_TABLES = {
         "grounded-t": "1.6±0.5 5.1±1.4 8.4±2.1 13.1±2.9 19.1±3.7", "intrinsic-t": "1.0±0.6 3.3±2.1 5.7±3.5 9.2±5.3 14.1±7.5",
         "curated": "2.1±0.0 6.6±0.1 10.5±0.3 15.7±0.5 21.8±0.9",
         "grounded-t-inference": "0.3±0.0 1.1±0.2 2.2±0.3 4.4±0.6 8.3±1.1",
+        "serl": "0.5±0.0 2.1±0.0 4.0±0.0 7.3±0.2 12.4±1.0",  # SeRL (step 100)
     },
     "HARP (Table 5)": {
         "base-model": "0.2±0.0 0.9±0.0 1.7±0.0 3.4±0.0 6.4±0.0", "hard-only": "0.4±0.1 1.4±0.2 2.6±0.4 4.7±0.6 8.2±1.0",
@@ -541,6 +588,7 @@ PAPER_TABLES = {
         "grounded-t": "0.5±0.2 2.0±0.5 3.8±0.9 6.7±1.3 11.2±1.7", "intrinsic-t": "0.4±0.1 1.6±0.5 3.1±0.8 5.6±1.4 9.6±2.1",
         "curated": "0.6±0.1 2.1±0.4 4.0±0.7 7.1±0.9 11.9±0.9",
         "grounded-t-inference": "0.2±0.0 0.9±0.1 1.9±0.2 3.6±0.4 6.8±0.7",
+        "serl": "0.5±0.0 1.9±0.1 3.6±0.2 6.5±0.3 10.9±0.4",  # SeRL (step 100)
     },
 }
 

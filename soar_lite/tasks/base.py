@@ -102,6 +102,12 @@ class Task:
     def problems(self, pool: str) -> list[Problem]:
         raise NotImplementedError
 
+    def self_instruct_prompt(self, demonstrations: list[Problem]) -> str:
+        """SeRL's self-instruction prompt (the `serl` evaluation arm, `soar_lite.serl`): the teacher prompt with real
+        problems shown as examples. Default: the teacher prompt alone, for a world whose model reads no
+        demonstrations (the tiny world's model writes a question from an empty prompt)."""
+        return self.teacher_prompt()
+
     def is_correct_many(self, completions: list[str], references: list[str]) -> list[bool]:
         return [self.is_correct(c, r) for c, r in zip(completions, references)]
 

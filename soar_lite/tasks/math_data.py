@@ -35,6 +35,9 @@ TEACHER_PROMPT = (
     "- Output exactly ONE problem. You MUST follow the specified format EXACTLY.\n"
     "Begin now:"
 )
+# SeRL's self-instruction (v3 Tables 4/5 baseline): the paper's teacher prompt after real problems shown as
+# examples (INFERRED wording: the paper gives none for SeRL; SeRL prompts with a few seed instructions).
+SELF_INSTRUCT_HEADER = "Here are examples of math problems:\n\n"
 STUDENT_PROMPT = (
     "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
     "The assistant first shows the complete reasoning process step by step, then provides the final answer "
@@ -227,6 +230,7 @@ class MathTask(Task):
         self.cost_sizes = PAPER_SIZES.get(name, (5000, 360))
         self.teacher_chat_template = teacher_chat_template
         self._teacher_text = TEACHER_PROMPT
+        self._tokenizer = None
         self.data_dir = data_dir
         self.student_max_new_tokens = student_max_new_tokens
         self.teacher_max_new_tokens = teacher_max_new_tokens
@@ -242,8 +246,19 @@ class MathTask(Task):
         """Send the teacher prompt as a user turn through the model's chat template (INFERRED, §2.1),
         when the tokenizer has one; the student prompt stays the paper's raw completion prompt."""
         if self.teacher_chat_template and getattr(tokenizer, "chat_template", None):
-            self._teacher_text = tokenizer.apply_chat_template([{"role": "user", "content": TEACHER_PROMPT}],
-                                                               tokenize=False, add_generation_prompt=True)
+            self._tokenizer = tokenizer
+            self._teacher_text = self._as_user_turn(TEACHER_PROMPT)
+
+    def _as_user_turn(self, text: str) -> str:
+        if self._tokenizer is None:
+            return text
+        return self._tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                                   add_generation_prompt=True)
+
+    def self_instruct_prompt(self, demonstrations: list[Problem]) -> str:
+        """SeRL's self-instruction: the teacher prompt after the demonstrations, each in question tags."""
+        shown = "\n\n".join(f"<question>{p.question}</question>" for p in demonstrations)
+        return self._as_user_turn(SELF_INSTRUCT_HEADER + shown + "\n\n" + TEACHER_PROMPT)
 
     def parse_teacher(self, text: str) -> QAPair | None:
         """App. B.2: question and answer tags, a \\boxed{}, boxed contents that parse."""
