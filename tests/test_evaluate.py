@@ -99,3 +99,36 @@ def test_serl_is_reported_at_its_fixed_step(method, steps, serl_step, trained, f
 
     s = method_settings(EvalConfig(steps=steps, eval_every=10, serl_step=serl_step, mode="curriculum"), method)
     assert (s.steps, s.fixed_step, s.mode) == (trained, fixed, mode)
+
+
+@pytest.mark.parametrize("difference, p_value, expected", [
+    (0.05, 0.01, "v3 Tables 4/5: SeRL beats Hard-Only in the paper: here difference established (the first arm higher)"),
+    (-0.05, 0.01, "v3 Tables 4/5: SeRL beats Hard-Only in the paper: here difference established (the first arm lower)"),
+    (0.01, 0.40, "v3 Tables 4/5: SeRL beats Hard-Only in the paper: here difference not established"),
+])
+def test_serl_finding_sentence_reads_the_comparison(difference, p_value, expected):
+    import pandas as pd
+
+    from soar_lite.stages.evaluate import EvaluateResult
+
+    comps = pd.DataFrame([{"comparison": "serl vs hard-only", "k": 32, "difference": difference, "ci_low": -0.1,
+                           "ci_high": 0.1, "p_value": p_value, "n_a": 3, "n_b": 3, "power": float("nan"),
+                           "test": "paired t", "paper_ratio": 1.29, "note": ""}])
+    res = EvaluateResult(table=pd.DataFrame(), curves=pd.DataFrame(), stops=pd.DataFrame(), comparisons=comps,
+                         skipped={}, timings={}, n_questions={}, pq_runs=[], ps_stages={})
+    sentences = [s for s in res.paper_findings(32) if s.startswith("v3 Tables 4/5")]
+    assert len(sentences) == 1 and sentences[0].startswith(expected)  # SOAR-PQ vs SeRL not evaluated: no sentence
+
+
+def test_pass_at_steps_reads_the_curve_at_the_papers_steps():
+    import pandas as pd
+
+    from soar_lite.stages.evaluate import EvaluateResult
+
+    curves = pd.DataFrame({"step": [50, 50, 100, 100, 60], "k": [1, 1, 1, 1, 1], "pass_at_k": [0.1, 0.3, 0.2, 0.2, 0.9],
+                           "method": ["serl"] * 4 + ["serl"], "seed": [0, 1, 0, 1, 0]})
+    res = EvaluateResult(table=pd.DataFrame(), curves=curves, stops=pd.DataFrame(), comparisons=pd.DataFrame(),
+                         skipped={}, timings={}, n_questions={}, pq_runs=[], ps_stages={})
+    t = res.pass_at_steps("serl", [50, 100, 150])  # step 150 was never evaluated: left out
+    assert list(t.index) == [50, 100] and t.loc[50, 1] == "20.0 ± 14.1 (n=2)" and t.loc[100, 1] == "20.0 ± 0.0 (n=2)"
+    assert res.pass_at_steps("hard-only", [50]).empty

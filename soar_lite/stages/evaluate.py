@@ -184,7 +184,9 @@ class EvaluateResult:
         for observation, comp in ([("v3 Fig. 10: Hard-Only trained about 4x longer gains nothing in the paper",
                                     "hard-only-extended vs hard-only"),
                                    ("v3 Table 4: the trained teacher as a solver (Inference with Grounded-T) is no better "
-                                    "than the base model in the paper", "grounded-t-inference vs base-model")]
+                                    "than the base model in the paper", "grounded-t-inference vs base-model"),
+                                   ("v3 Tables 4/5: SeRL beats Hard-Only in the paper", "serl vs hard-only"),
+                                   ("v3 Tables 4/5: SOAR-PQ beats SeRL in the paper", "soar-pq vs serl")]
                                   + [(f"Figs. 7/8: {m} in curriculum vs mixed mode (the paper: curriculum better for "
                                       f"MATH's Base-T, an early spike then a crash on HARP/OlympiadBench)",
                                       f"{m}@curriculum vs {m}@mixed") for m in FIG7_METHODS]):
