@@ -108,7 +108,7 @@ def preflight(cfg, stages: list[str], resume: bool) -> None:
 
     check_writable(cfg.run_dir)
     check_hub_model(cfg, stages)
-    if "probe" not in stages and any("probe" in STAGES[s].needs or s in ("evaluate", "analyze") for s in stages) \
+    if "probe" not in stages and any("probe" in STAGES[s].needs for s in stages) \
             and not cfg.layout.hard_train.exists():
         raise RunDirError(f"{cfg.layout.hard_train} does not exist: run the probe first (soar-lite run PARAMS --only "
                           f"probe, or without --only)")

@@ -23,6 +23,7 @@ def _errors(nb_path: Path) -> list[str]:
     (["probe", "meta_train", "evaluate", "analyze"], [["probe"], ["meta_train"], ["evaluate", "analyze"]]),
     (["evaluate", "analyze"], [["evaluate", "analyze"]]),  # inputs from an earlier run
     (["analyze", "meta_train"], [["meta_train"], ["analyze"]]),
+    (["probe", "evaluate"], [["probe"], ["evaluate"]]),  # no meta-training (another run's teachers): after the probe
 ])
 def test_stage_waves(stages, expected):
     from soar_lite.cli import waves

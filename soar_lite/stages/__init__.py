@@ -35,6 +35,6 @@ STAGES = {s.name: s for s in (
     Stage("probe", "01_probe.ipynb", (), "01 Probe: the fail@128 hard sets"),
     Stage("tiny_world", "02_tiny_world.ipynb", ("probe",), "02 The tiny world's own evidence", world_report=True),
     Stage("meta_train", "03_meta_train.ipynb", ("probe",), "03 Meta-training: SOAR's teacher-student loop"),
-    Stage("evaluate", "04_evaluate.ipynb", ("meta_train",), "04 Evaluation: every method with fresh students"),
-    Stage("analyze", "05_analyze.ipynb", ("meta_train",), "05 Analysis: question labels, diversity, the ablation"),
+    Stage("evaluate", "04_evaluate.ipynb", ("probe", "meta_train"), "04 Evaluation: every method with fresh students"),
+    Stage("analyze", "05_analyze.ipynb", ("probe", "meta_train"), "05 Analysis: question labels, diversity, the ablation"),
 )}
