@@ -99,6 +99,15 @@ def check_hub_model(cfg, stages=None) -> None:
                                         f"(or set SOAR_LITE_ONLINE=1), or point it at a local file")
 
 
+def check_teacher_turns(cfg) -> None:
+    """meta.teacher_turns 2 (Table 8's multi-turn teacher) needs a task with the two-turn hooks."""
+    from .tasks import make_task
+
+    if cfg.meta.teacher_turns == 2 and not make_task(cfg.task).has_two_turn_teacher():
+        raise RunDirError(f"meta.teacher_turns: 2 needs a task with a two-turn teacher (Task.teacher_question_prompt "
+                          f"and the three hooks beside it); task {cfg.task.name!r} has none")
+
+
 def preflight(cfg, stages: list[str], resume: bool) -> None:
     """Every refusal of `soar-lite run` before anything is written (RunDirError, DataError, FileNotFoundError, one
     line each): a results path that is a file or read-only, a hub model or dataset that cannot be had, the probe's
@@ -108,6 +117,7 @@ def preflight(cfg, stages: list[str], resume: bool) -> None:
 
     check_writable(cfg.run_dir)
     check_hub_model(cfg, stages)
+    check_teacher_turns(cfg)
     if "probe" not in stages and any("probe" in STAGES[s].needs for s in stages) \
             and not cfg.layout.hard_train.exists():
         raise RunDirError(f"{cfg.layout.hard_train} does not exist: run the probe first (soar-lite run PARAMS --only "

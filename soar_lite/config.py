@@ -297,6 +297,11 @@ class MetaConfig(Section):
     reward_samples: int = param(1, help="samples per question when reward_decoding = sampled", ge=1)
     intrinsic_samples: int = param(32, help="samples per question behind the learnability reward", source="§3, App. B.4", ge=1)
     max_teacher_tries: int = param(20, help="rejection-sampling rounds before giving up with an error", source="App. B.2", ge=1)
+    teacher_turns: int = param(1, help="1: question and answer in one teacher call (the paper's default); 2: the "
+                                       "multi-turn teacher, the question first and its answer in a second call of "
+                                       "the same conversation, the log-probabilities of both calls summed in the "
+                                       "update (needs a task with Task.teacher_question_prompt)",
+                               source="App. D.3, Table 8", ge=1, le=2)
     promote: bool = param(True, help="False = the no-promotion ablation", source="§2.5")
     pq_questions: int = param(0, help="questions that join the Promotion Questions at a promotion: 0 = the best "
                                       "dataset's n (paper); more = the best datasets, best first, until this many -- with "

@@ -51,7 +51,9 @@ PAPER_ITEMS = [
      ["figures/eval_fig14_question_count.png"], "the arms grounded-t#n and curated#n: params/paper-fig14-question-count"
                                                 ".yaml; tau x n: params/paper-fig15-tau*-n*.yaml, side by side with "
                                                 "soar-lite compare"),
-    ("Table 8", "multi-turn teacher", None, [], "single-turn teacher only"),
+    ("Table 8", "multi-turn teacher", None, [], "a run of its own: params/paper-table8-multiturn-n32.yaml and "
+                                                "-n64.yaml (meta.teacher_turns: 2); no tiny analogue (a raw completion "
+                                                "model reads a second call as the rest of the first)"),
     ("Table 9 / Fig. 18", "8B model", None, [], "GPU only: params/paper-table9-8b.yaml (Llama-3.1-8B-Instruct)"),
     ("Fig. 16/19", "teacher reward with promotion markers", "meta_train",
      ["figures/meta_teacher_reward_grounded_run0.png"], ""),

@@ -43,6 +43,7 @@ STREAM_KEYS = {
     "diagnostics": "diagnostics",  # the end-of-run question diagnostics (one stream: trained vs untrained)
     "snr_teacher": "snr{}x{}x{}d{}r{}",  # the SNR estimate's teacher sample: g, n, r, draw, round
     "snr_question": "snr{}d{}q{}",  # its questions: draw, dataset, position
+    "teacher_answer": "{}-a{}",  # a two-turn teacher's answer call: its question call's stream key, the row
     "teacher_draw": "{}-draw{}-r{}",  # a teacher question set of evaluation or analysis: stage, draw, round
     "synthetic": "syn{}",  # a teacher arm's training question in evaluation: its position (same in every arm)
     "pq": "pq{}",  # a Promotion Question in evaluation: its position

@@ -97,7 +97,6 @@ def estimate(cfg, task, hard_train, grouping: tuple[int, int, int], draws: int, 
     import dataclasses
 
     from .rundir import MetaLayout, report_progress
-    from .sampling import encode_prompts
     from .soar import MetaTrainer
     from .student import reward_questions
     from .teacher import dataset_advantages
@@ -111,7 +110,6 @@ def estimate(cfg, task, hard_train, grouping: tuple[int, int, int], draws: int, 
         return derive(cfg.seed, "meta_train", role, g, n, r, *idx)
 
     t0, grads, rewards = time.time(), [], []
-    prompt = encode_prompts(trainer.teacher.tokenizer, [task.teacher_prompt()])[0]
     for d in range(draws):
         sample = trainer.sample_pairs(lambda rd, d=d: (stream_key("snr_teacher", g, n, r, d, rd),
                                                        seed("snr_teacher", d, rd)))
@@ -123,7 +121,7 @@ def estimate(cfg, task, hard_train, grouping: tuple[int, int, int], draws: int, 
         r_k = rewards_kj.mean(axis=1)
         rewards.append(r_k)
         adv = dataset_advantages(r_k, [n] * g, meta.teacher.normalize_advantages)
-        grads.append(teacher_gradient(trainer.teacher, [prompt] * len(sample.completion_ids), sample.completion_ids, adv))
+        grads.append(teacher_gradient(trainer.teacher, *sample.update_rows(adv)))
         log(f"snr g={g} n={n} r={r}: draw {d + 1}/{draws}, R_k {r_k.mean():+.4f} ± {r_k.std():.4f} "
             f"({time.time() - t0:.0f} s)")
         report_progress(cfg.layout, "meta_train", f"snr_g{g}_n{n}_r{r}", d + 1, draws, "outer steps")

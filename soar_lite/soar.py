@@ -51,7 +51,6 @@ from .models import Snapshot, load_policy, restore, save_snapshot, snapshot
 from .profile import tally
 from .rloo import cosine_lr, make_optimizer
 from .rundir import MetaLayout, RunDirError, append_jsonl, read_jsonl, report_progress, rewrite_jsonl, write_json
-from .sampling import encode_prompts
 from .seeds import derive, stream_key
 from .student import RLItem, StudentJob, StudentResult, reward_questions, run_student_job, score, score_problems
 from .teacher import (GuardProbe, TeacherSample, TeacherSamplingError, dataset_advantages, sample_qa_pairs,
@@ -292,7 +291,7 @@ class MetaTrainer:
         return sample_qa_pairs(self.teacher, self.task, need, stream=stream,
                                per_round=lambda have: need - have + max(4, need // 8),  # a little over what is missing
                                temperature=self.meta.teacher.temperature, max_rounds=self.meta.max_teacher_tries,
-                               batch_size=self.cfg.model.gen_batch_size)
+                               batch_size=self.cfg.model.gen_batch_size, turns=self.meta.teacher_turns)
 
     def sample_teacher(self, step: int) -> TeacherSample:
         return self.sample_pairs(lambda r: (stream_key("teacher_step", step, r), self._seed("teacher_sample", step, r)))
@@ -407,14 +406,13 @@ class MetaTrainer:
         collapse guard (teacher.teacher_update)."""
         m = self.meta
         adv = dataset_advantages(r_k, [self.n] * self.g, m.teacher.normalize_advantages)
-        prompt = encode_prompts(self.teacher.tokenizer, [self.task.teacher_prompt()])[0]
-        comp_ids = teacher.completion_ids
-        update = teacher_update(self.teacher, self.teacher_opt, self.task, [prompt] * len(comp_ids), comp_ids, adv,
+        prompt_ids, comp_ids, row_adv = teacher.update_rows(adv)  # a two-turn pair: two rows, one advantage
+        update = teacher_update(self.teacher, self.teacher_opt, self.task, prompt_ids, comp_ids, row_adv,
                                 m.teacher, lr, m.guard, reject_before=teacher.reject_rate,
                                 probe=GuardProbe(stream=lambda a: (stream_key("guard_probe", step, a),
                                                                    self._seed("guard_probe", step, a)),
                                                  temperature=m.teacher.temperature,
-                                                 batch_size=self.cfg.model.gen_batch_size))
+                                                 batch_size=self.cfg.model.gen_batch_size, turns=m.teacher_turns))
         if update["guard"]["retries"]:
             self.log(f"step {step}: collapse guard -- {update['guard']['retries']} retries"
                      + (", kept the previous teacher" if update["guard"]["kept_previous"] else
@@ -485,7 +483,7 @@ class MetaTrainer:
             return {}
         key, seed = stream_key("diagnostics"), derive(self.cfg.seed, "meta_train", "diagnostics_sample")
         args = dict(rows=rows, key=key, seed=seed, temperature=self.meta.teacher.temperature,
-                    batch_size=self.cfg.model.gen_batch_size)
+                    batch_size=self.cfg.model.gen_batch_size, turns=self.meta.teacher_turns)
         trained = teacher_diagnostics(self.teacher, self.task, self.hard_train, **args)
         current = snapshot(self.teacher)
         restore(self.teacher, self.untrained_teacher)
@@ -516,7 +514,8 @@ class MetaTrainer:
         rows = max(64, self.meta.diagnostics_samples)
         d = teacher_diagnostics(self.teacher, self.task, self.hard_train, rows=rows, key=stream_key("diagnostics"),
                                 seed=derive(self.cfg.seed, "meta_train", "diagnostics_sample"),
-                                temperature=self.meta.teacher.temperature, batch_size=self.cfg.model.gen_batch_size)
+                                temperature=self.meta.teacher.temperature, batch_size=self.cfg.model.gen_batch_size,
+                                turns=self.meta.teacher_turns)
         out = {"step": self.state.step, "reason": why, "samples": rows, "format_acceptance": 1.0 - d["reject_rate"]}
         write_json(self.paths.stopped, out)
         self.log(f"stopped at outer step {self.state.step}: the teacher's format acceptance is "

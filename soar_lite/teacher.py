@@ -4,6 +4,11 @@ Follows the paper:
 - `sample_qa_pairs` is the one teacher sampler: completions that fail the task's format check are dropped and never
   enter the update (App. B.2, Proposition 1). Meta-training, the evaluation's teacher question sets, the SNR
   estimate and the tiny world's report all draw through it.
+- `turns=2` is the multi-turn teacher of App. D.3 / Table 8: the question in a first call, its answer in a second
+  call of the same conversation (`Task.teacher_question_prompt`, `teacher_answer_prompt`); a pair is kept when both
+  calls pass their format checks, and its two calls are two rows of the update with the pair's advantage, so their
+  log-probabilities are summed. The first call's row is its whole completion (what the teacher generated, including
+  text the question parser ignores).
 - `teacher_update`: one RLOO policy-gradient step over all accepted rollouts, dataset k's advantage
   A_k = R_k - mean_{j!=k} R_j broadcast to its rollouts (`rloo.teacher_advantages`), KL to the initial model.
 
@@ -20,14 +25,15 @@ keeps the previous teacher. What happened is returned for the metrics log (`guar
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from .models import restore, snapshot
 from .rloo import policy_gradient_step
-from .sampling import completion_logprobs, sample
+from .sampling import completion_logprobs, encode_prompts, sample
+from .seeds import stream_key
 from .tasks.base import QAPair
 
 
@@ -35,50 +41,85 @@ class TeacherSamplingError(RuntimeError):
     pass
 
 
+Row = tuple[list[int], list[int]]  # (prompt token ids, completion token ids): one teacher call
+
+
 @dataclass
 class TeacherSample:
     pairs: list[QAPair]
-    completion_ids: list[list[int]]  # token ids of each accepted completion (the teacher's RLOO update needs them)
-    rejected: int  # completions that failed the format check
+    completion_ids: list[list[int]]  # token ids of every accepted call's completion (the RLOO update's rows)
+    rejected: int  # rollouts that failed the format check
+    prompt_ids: list[list[int]] = field(default_factory=list)  # each row's prompt
+    row_pair: list[int] = field(default_factory=list)  # the pair each row belongs to (two rows a pair with turns=2)
 
     @property
     def reject_rate(self) -> float:
-        """Share of all sampled completions that failed the format check."""
+        """Share of all sampled rollouts that failed the format check."""
         total = self.rejected + len(self.pairs)
         return self.rejected / total if total else 0.0
+
+    def update_rows(self, pair_advantages) -> tuple[list[list[int]], list[list[int]], np.ndarray]:
+        """(prompt ids, completion ids, advantage) per row: each row gets its pair's advantage."""
+        return self.prompt_ids, self.completion_ids, np.asarray(pair_advantages)[np.asarray(self.row_pair, dtype=int)]
+
+
+def sample_round(policy, task, rows: int, *, key: str, seed: int, temperature: float, batch_size: int, turns: int = 1,
+                 prompt: str | None = None) -> tuple[list[tuple[QAPair, list[Row]]], int]:
+    """One sampling call of `rows` teacher rollouts: the format-valid pairs, each with its calls (one, or two with
+    turns=2: the question, then its answer asked for in the same conversation), and how many were rejected.
+    `prompt` replaces the single-turn teacher prompt (SeRL's self-instruction)."""
+    first = (task.teacher_prompt() if prompt is None else prompt) if turns == 1 else task.teacher_question_prompt()
+    texts, comp = sample(policy, [first], [key], rows, temperature, task.teacher_max_new_tokens, seed, batch_size)
+    first_ids = encode_prompts(policy.tokenizer, [first])[0]
+    if turns == 1:
+        kept = [(qa, [(first_ids, c)]) for qa, c in zip(map(task.parse_teacher, texts[0]), comp[0]) if qa is not None]
+        return kept, rows - len(kept)
+    asked = [(q, c) for q, c in zip(map(task.parse_teacher_question, texts[0]), comp[0]) if q]
+    kept = []
+    if asked:
+        prompts = [task.teacher_answer_prompt(q) for q, _ in asked]
+        answers, a_comp = sample(policy, prompts, [stream_key("teacher_answer", key, i) for i in range(len(asked))], 1,
+                                 temperature, task.teacher_max_new_tokens, seed, batch_size)
+        a_ids = encode_prompts(policy.tokenizer, prompts)
+        for i, (q, c) in enumerate(asked):
+            qa = task.parse_teacher_answer(q, answers[i][0])
+            if qa is not None:
+                kept.append((qa, [(first_ids, c), (a_ids[i], a_comp[i][0])]))
+    return kept, rows - len(kept)
 
 
 def sample_qa_pairs(policy, task, count: int, *, stream: Callable[[int], tuple[str, int]],
                     per_round: Callable[[int], int] | None = None, temperature: float = 1.0, max_rounds: int = 20,
-                    batch_size: int = 256, prompt: str | None = None) -> TeacherSample:
-    """`count` format-valid QA pairs from the teacher prompt by rejection sampling (App. B.2): rejected
-    completions are dropped and never enter the teacher update. `stream(round) -> (key, seed)` names each
-    round's sampling stream; `per_round(have) -> rows` how many completions a round asks for (default
-    `count`). Raises TeacherSamplingError after `max_rounds` rounds without `count` valid pairs."""
-    pairs, ids, rejected = [], [], 0
+                    batch_size: int = 256, prompt: str | None = None, turns: int = 1) -> TeacherSample:
+    """`count` format-valid QA pairs from the teacher by rejection sampling (App. B.2): rejected rollouts are
+    dropped and never enter the teacher update. `stream(round) -> (key, seed)` names each round's sampling stream;
+    `per_round(have) -> rows` how many rollouts a round asks for (default `count`); `prompt` replaces the teacher
+    prompt (SeRL's self-instruction); `turns` 2 = the multi-turn teacher (Table 8). Raises TeacherSamplingError
+    after `max_rounds` rounds without `count` valid pairs."""
+    out = TeacherSample([], [], 0)
     for round_ in range(max_rounds):
         key, seed = stream(round_)
-        rows = per_round(len(pairs)) if per_round is not None else count
-        texts, comp = sample(policy, [task.teacher_prompt() if prompt is None else prompt], [key], rows, temperature,
-                             task.teacher_max_new_tokens, seed, batch_size)
-        for text, c in zip(texts[0], comp[0]):
-            qa = task.parse_teacher(text)
-            if qa is None:
-                rejected += 1
-            elif len(pairs) < count:
-                pairs.append(qa)
-                ids.append(c)
-        if len(pairs) == count:
-            return TeacherSample(pairs, ids, rejected)
-    raise TeacherSamplingError(f"only {len(pairs)}/{count} format-valid teacher samples after {max_rounds} rounds "
-                               f"({rejected} rejected); raise meta.max_teacher_tries or check the teacher prompt")
+        rows = per_round(len(out.pairs)) if per_round is not None else count
+        kept, rejected = sample_round(policy, task, rows, key=key, seed=seed, temperature=temperature,
+                                      batch_size=batch_size, turns=turns, prompt=prompt)
+        out.rejected += rejected
+        for qa, calls in kept[:count - len(out.pairs)]:
+            out.row_pair += [len(out.pairs)] * len(calls)
+            out.pairs.append(qa)
+            out.prompt_ids += [p for p, _ in calls]
+            out.completion_ids += [c for _, c in calls]
+        if len(out.pairs) == count:
+            return out
+    raise TeacherSamplingError(f"only {len(out.pairs)}/{count} format-valid teacher samples after {max_rounds} rounds "
+                               f"({out.rejected} rejected); raise meta.max_teacher_tries or check the teacher prompt")
 
 
-def format_reject_rate(policy, task, rows: int, *, key: str, seed: int, temperature: float, batch_size: int) -> float:
-    """Share of `rows` fresh teacher samples that fail the format check (one sampling call, no retries)."""
-    texts, _ = sample(policy, [task.teacher_prompt()], [key], rows, temperature, task.teacher_max_new_tokens, seed,
-                      batch_size)
-    return float(np.mean([task.parse_teacher(t) is None for t in texts[0]]))
+def format_reject_rate(policy, task, rows: int, *, key: str, seed: int, temperature: float, batch_size: int,
+                       turns: int = 1) -> float:
+    """Share of `rows` fresh teacher rollouts that fail the format check (one sampling call, no retries)."""
+    _, rejected = sample_round(policy, task, rows, key=key, seed=seed, temperature=temperature, batch_size=batch_size,
+                               turns=turns)
+    return rejected / rows
 
 
 def rollout_logprobs(policy, prompt_ids, completion_ids, batch_size: int = 256) -> list[np.ndarray]:
@@ -113,6 +154,7 @@ class GuardProbe:
     stream: Callable[[int], tuple[str, int]]
     temperature: float = 1.0
     batch_size: int = 256
+    turns: int = 1  # meta.teacher_turns
 
 
 def teacher_update(teacher, optimizer, task, prompt_ids, completion_ids, advantages, rl, lr: float, guard, *,
@@ -135,7 +177,8 @@ def teacher_update(teacher, optimizer, task, prompt_ids, completion_ids, advanta
         if guard.probe_samples:
             key, seed = probe.stream(attempt)
             reject_after = format_reject_rate(teacher, task, guard.probe_samples, key=key, seed=seed,
-                                              temperature=probe.temperature, batch_size=probe.batch_size)
+                                              temperature=probe.temperature, batch_size=probe.batch_size,
+                                              turns=probe.turns)
         ok = kl_prev <= guard.max_kl and (reject_after is None or reject_after - reject_before <= guard.max_reject_increase)
         attempts.append({"lr_scale": scale, "kl_prev": kl_prev, "reject_after": reject_after, "within_bounds": ok})
         if ok or not guard.enabled:
@@ -167,10 +210,9 @@ def dataset_advantages(dataset_rewards, dataset_sizes, normalize: bool) -> np.nd
 
 
 def teacher_diagnostics(policy, task, hard_train, *, rows: int, key: str, seed: int, temperature: float,
-                        batch_size: int) -> dict:
-    """`rows` fresh teacher samples (one sampling call): the share failing the format check and the world's own
+                        batch_size: int, turns: int = 1) -> dict:
+    """`rows` fresh teacher rollouts (one sampling call): the share failing the format check and the world's own
     diagnostics of the format-valid pairs (`Task.question_diagnostics`)."""
-    texts, _ = sample(policy, [task.teacher_prompt()], [key], rows, temperature, task.teacher_max_new_tokens, seed,
-                      batch_size)
-    pairs = [qa for qa in map(task.parse_teacher, texts[0]) if qa is not None]
-    return {"reject_rate": 1.0 - len(pairs) / rows, **task.question_diagnostics(pairs, hard_train)}
+    kept, rejected = sample_round(policy, task, rows, key=key, seed=seed, temperature=temperature,
+                                  batch_size=batch_size, turns=turns)
+    return {"reject_rate": rejected / rows, **task.question_diagnostics([qa for qa, _ in kept], hard_train)}

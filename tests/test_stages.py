@@ -271,3 +271,32 @@ def test_serl_trains_on_its_own_unlabelled_filtered_questions(tmp_path):
                               "evaluate.serl_max_agreement=0.52", "evaluate.n_questions=4"])  # no k/16 inside
     with pytest.raises(ValueError, match=r"serl: none of 16 self-instructed questions .*serl_min_agreement"):
         evaluate.QuestionSets(none, policy, task, snapshot(policy)).items("serl", 0)
+
+
+def test_a_two_turn_teacher_meta_trains_and_its_questions_are_evaluated(tmp_path):
+    """meta.teacher_turns = 2 (Table 8) through the whole loop on the ci world: the teacher updates on two rows a
+    pair, the collapse guard probes two-turn rollouts, and Grounded-T samples the trained teacher in two turns."""
+    import json
+
+    from soar_lite.stages import evaluate, meta_train, probe
+
+    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.teachers=[grounded]", "meta.g=2", "meta.n=4",
+                             "meta.r=1", "meta.inner_steps=1", "meta.outer_steps=2", "meta.teacher_turns=2",
+                             "evaluate.steps=2", "evaluate.eval_every=1", "evaluate.n_questions=8"])
+    probe.run(cfg, log=lambda *a: None)
+    meta_train.run(cfg, log=lambda *a: None)
+    rows = [json.loads(line) for line in cfg.layout.meta("grounded", 0).metrics.read_text().splitlines()]
+    assert [r["step"] for r in rows if "step" in r][-1] == 1 and all(r["guard"]["attempts"] for r in rows if "guard" in r)
+    assert evaluate.student_job(cfg, "grounded-t", 0)["n_questions"] == 8
+
+
+def test_a_task_without_a_two_turn_teacher_is_refused_in_one_line(monkeypatch):
+    from soar_lite import cli, tasks
+    from soar_lite.rundir import RunDirError
+    from soar_lite.tasks.base import Task
+
+    monkeypatch.setattr(tasks, "make_task", lambda *a, **k: Task())
+    cfg = load_config("ci", ["meta.teacher_turns=2"])
+    with pytest.raises(RunDirError, match=r"meta.teacher_turns: 2 needs a task with a two-turn teacher"):
+        cli.check_teacher_turns(cfg)
+    cli.check_teacher_turns(load_config("ci"))  # one turn: any task

@@ -101,3 +101,35 @@ def test_guard_off_measures_but_keeps_every_update(policy, tiny_task, rollouts):
                                                                            probe_samples=0))
     assert out["guard"]["retries"] == 0 and out["guard"]["kl_prev"] > 0.05 and not out["guard"]["kept_previous"]
     restore(policy, copy.deepcopy(start))
+
+
+def test_two_turn_teacher_asks_the_question_then_its_answer(policy, tiny_task):
+    """Table 8's multi-turn teacher on the tiny model: every pair has two rows (the question call, then the answer
+    call whose prompt is the question asked back), the rows carry their pair's advantage, and the single-turn
+    sampler is the same as before (one row a pair, the teacher prompt)."""
+    two = sample_qa_pairs(policy, tiny_task, 16, stream=lambda r: (f"two-turn-r{r}", 7 + r), turns=2)
+    assert len(two.pairs) == 16 and two.row_pair == [i for i in range(16) for _ in range(2)]
+    tok = policy.tokenizer
+    for i, qa in enumerate(two.pairs):
+        assert two.prompt_ids[2 * i] == encode_prompts(tok, [tiny_task.teacher_question_prompt()])[0]
+        assert two.prompt_ids[2 * i + 1] == encode_prompts(tok, [f"{qa.question}="])[0]
+        assert tiny_task.parse_teacher(f"{qa.question}={qa.answer}") is not None
+    _, _, adv = two.update_rows(np.arange(16.0))
+    np.testing.assert_array_equal(adv, np.repeat(np.arange(16.0), 2))
+    one = sample_qa_pairs(policy, tiny_task, 16, stream=lambda r: (f"two-turn-r{r}", 7 + r))
+    assert one.row_pair == list(range(16)) and len(one.completion_ids) == 16
+    assert one.prompt_ids == [encode_prompts(tok, [tiny_task.teacher_prompt()])[0]] * 16
+
+
+def test_math_two_turn_prompts_and_parsers():
+    from soar_lite.tasks.math_data import TEACHER_ANSWER_PROMPT, TEACHER_QUESTION_PROMPT, MathTask
+
+    task = MathTask("math")
+    assert task.has_two_turn_teacher() and "<answer>" not in TEACHER_QUESTION_PROMPT.split("Do not solve it")[0]
+    assert task.parse_teacher_question("x <question>What is 2+2?</question> y") == "What is 2+2?"
+    assert task.parse_teacher_question("<question> </question>") is None
+    prompt = task.teacher_answer_prompt("What is 2+2?")
+    assert "<question>What is 2+2?</question>" in prompt and prompt.rstrip().endswith(TEACHER_ANSWER_PROMPT)
+    qa = task.parse_teacher_answer("What is 2+2?", "so <answer>\\boxed{4}</answer>")
+    assert (qa.question, qa.answer) == ("What is 2+2?", "4")
+    assert task.parse_teacher_answer("What is 2+2?", "4") is None  # no answer tags

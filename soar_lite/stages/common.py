@@ -124,7 +124,8 @@ def teacher_questions(cfg, policy, task, checkpoint: Path | None, base: Snapshot
     restore(policy, base if checkpoint is None else load_snapshot(checkpoint))
     pairs = sample_qa_pairs(policy, task, n, stream=lambda r: (stream_key("teacher_draw", stage, draw, r),
                                                                derive(cfg.seed, stage, "teacher_questions", draw, r)),
-                            batch_size=cfg.model.gen_batch_size, prompt=prompt).pairs
+                            batch_size=cfg.model.gen_batch_size, prompt=prompt,
+                            turns=1 if prompt is not None else cfg.meta.teacher_turns).pairs
     restore(policy, base)
     return pairs
 

@@ -102,6 +102,27 @@ class Task:
     def problems(self, pool: str) -> list[Problem]:
         raise NotImplementedError
 
+    # The multi-turn teacher (meta.teacher_turns = 2, App. D.3 / Table 8): optional; a task without these hooks runs
+    # the single-turn teacher only (the meta_train stage refuses teacher_turns 2 for it in one line).
+    def teacher_question_prompt(self) -> str:
+        """The first call: ask for a question only."""
+        raise NotImplementedError
+
+    def parse_teacher_question(self, text: str) -> str | None:
+        """The question of a first call's completion, or None when it fails the format check."""
+        raise NotImplementedError
+
+    def teacher_answer_prompt(self, question: str) -> str:
+        """The second call: the conversation so far (the question the teacher wrote) and the request for its answer."""
+        raise NotImplementedError
+
+    def parse_teacher_answer(self, question: str, text: str) -> QAPair | None:
+        """The pair, when the second call's completion passes the answer's format check."""
+        raise NotImplementedError
+
+    def has_two_turn_teacher(self) -> bool:
+        return type(self).teacher_question_prompt is not Task.teacher_question_prompt
+
     def self_instruct_prompt(self, demonstrations: list[Problem]) -> str:
         """SeRL's self-instruction prompt (the `serl` evaluation arm, `soar_lite.serl`): the teacher prompt with real
         problems shown as examples. Default: the teacher prompt alone, for a world whose model reads no

@@ -35,6 +35,13 @@ TEACHER_PROMPT = (
     "- Output exactly ONE problem. You MUST follow the specified format EXACTLY.\n"
     "Begin now:"
 )
+# The multi-turn teacher (App. D.3 / Table 8), INFERRED wording (the paper gives none): the first call asks for the
+# question alone, the second, in the same conversation, for its answer.
+TEACHER_QUESTION_PROMPT = TEACHER_PROMPT.replace(
+    "<question>[full math question]<question><answer>\\boxed{[answer]}</answer>",
+    "<question>[full math question]</question>. Do not solve it.")
+TEACHER_ANSWER_PROMPT = ("Now solve the problem you wrote. Provide the final answer in this structure: "
+                         "<answer>\\boxed{[answer]}</answer>")
 # SeRL's self-instruction (v3 Tables 4/5 baseline): the paper's teacher prompt after real problems shown as
 # examples (INFERRED wording: the paper gives none for SeRL; SeRL prompts with a few seed instructions).
 SELF_INSTRUCT_HEADER = "Here are examples of math problems:\n\n"
@@ -254,6 +261,24 @@ class MathTask(Task):
             return text
         return self._tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
                                                    add_generation_prompt=True)
+
+    def teacher_question_prompt(self) -> str:
+        return self._as_user_turn(TEACHER_QUESTION_PROMPT)
+
+    def parse_teacher_question(self, text: str) -> str | None:
+        q = _Q.search(text)
+        return q.group(1).strip() if q is not None and q.group(1).strip() else None
+
+    def teacher_answer_prompt(self, question: str) -> str:
+        turns = [{"role": "user", "content": TEACHER_QUESTION_PROMPT},
+                 {"role": "assistant", "content": f"<question>{question}</question>"},
+                 {"role": "user", "content": TEACHER_ANSWER_PROMPT}]
+        if self._tokenizer is None:
+            return "\n\n".join(t["content"] for t in turns) + "\n"
+        return self._tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+
+    def parse_teacher_answer(self, question: str, text: str) -> QAPair | None:
+        return self.parse_teacher(f"<question>{question}</question>{text}")
 
     def self_instruct_prompt(self, demonstrations: list[Problem]) -> str:
         """SeRL's self-instruction: the teacher prompt after the demonstrations, each in question tags."""

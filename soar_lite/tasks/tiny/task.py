@@ -41,6 +41,23 @@ class TinyTask(Task):
             return None
         return QAPair(question=question, answer=answer, text=text)
 
+    # The two-turn teacher (Table 8 analogue): the first call's question is what precedes its '=', the second call
+    # continues "question=" with the answer. A raw completion model reads the second prompt exactly as it read the
+    # first call's own text, so here two turns differ from one only in the rejection rule and in the first call's
+    # discarded tail: the tiny world exercises the code path, it is no test of Table 8's finding.
+    def teacher_question_prompt(self) -> str:
+        return ""
+
+    def parse_teacher_question(self, text: str) -> str | None:
+        question = text.split("=", 1)[0]
+        return question if "=" in text and question else None
+
+    def teacher_answer_prompt(self, question: str) -> str:
+        return f"{question}="
+
+    def parse_teacher_answer(self, question: str, text: str) -> QAPair | None:
+        return self.parse_teacher(f"{question}={text}")
+
     def extract_answer(self, completion: str) -> str | None:
         """The final value of a well-formed chain (the tiny world's last \\boxed{})."""
         if _CHAIN.match(completion) is None:
