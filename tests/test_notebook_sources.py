@@ -59,4 +59,4 @@ def test_the_your_world_tutorial_renders(tmp_path):
     text = "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
                    for c in nb["cells"] for o in c.get("outputs", []))
     assert "ILL POSED" in text and "well posed" in text
-    assert "sample_qa_pairs" in text and "rl_train" in text and "find_hard_set" in text  # where the methods are called
+    assert "sample_round" in text and "rl_train" in text and "find_hard_set" in text  # where the methods are called

@@ -53,8 +53,8 @@ from ..config import parse_method
 from ..evaluate import summarize, test_pass_at_k, train_fresh_student
 from ..executor import run_jobs, worker_cache
 from ..models import load_snapshot, restore, snapshot
-from ..sampling import sample
 from ..rundir import report_progress, write_json, write_table
+from ..sampling import sample
 from ..seeds import derive, stream_key
 from ..student import RLItem
 from . import meta_train
@@ -268,7 +268,6 @@ class QuestionSets:
         ckpt = None if kind is None else meta_train.trained_teacher_path(teacher_source(cfg), kind, s % cfg.meta.runs)
         pairs = teacher_questions(cfg, self.policy, self.task, ckpt, self.base, n, stage="evaluate", draw=s)
         return [RLItem(qa.question, qa.answer, stream_key("synthetic", i)) for i, qa in enumerate(pairs)]
-
 
     def serl_items(self, n: int, s: int) -> list[RLItem]:
         """SeRL's questions for student s (soar_lite/serl.py): n x serl_pool_factor self-instructed questions of the

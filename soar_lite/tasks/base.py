@@ -103,7 +103,7 @@ class Task:
         raise NotImplementedError
 
     # The multi-turn teacher (meta.teacher_turns = 2, App. D.3 / Table 8): optional; a task without these hooks runs
-    # the single-turn teacher only (the meta_train stage refuses teacher_turns 2 for it in one line).
+    # the single-turn teacher only (`soar-lite run` refuses meta.teacher_turns 2 for it in one line).
     def teacher_question_prompt(self) -> str:
         """The first call: ask for a question only."""
         raise NotImplementedError
