@@ -99,8 +99,10 @@ def build(run_dir) -> str:
         commit = (p.get("commit") or "?") + (" + uncommitted changes" if p.get("uncommitted_changes") else "")
         secs = p.get("seconds")
         wall = f"{secs / 60:.1f} min" if isinstance(secs, (int, float)) else "?"
+        params = p.get("params", "?") + (" with " + ", ".join(f"`{o}`" for o in p["overrides"]) if p.get("overrides")
+                                         else "")
         lines.append(f"| [{STAGES[s].title}]({path.with_suffix('.html').name}) | {commit if p else 'not recorded'} | "
-                     f"{p.get('params', '?')} | {p.get('params_sha256', '?')} | {p.get('started', '?')} | {wall} |")
+                     f"{params} | {p.get('params_sha256', '?')} | {p.get('started', '?')} | {wall} |")
     commits = {(p.get("commit"), p.get("uncommitted_changes")) for p in prov.values()}
     hashes = {p.get("params_sha256") for p in prov.values()}
     lines.append("")
@@ -114,7 +116,7 @@ def build(run_dir) -> str:
                          f"compare them with that in mind.")
         if len(hashes) > 1:
             lines.append(f"**The reports of this run were rendered with {len(hashes)} different params** (sha256 "
-                         f"above).")
+                         f"above; a report's overrides are named beside its params file).")
     lines += ["", "## The paper's tables and figures here", "", "| paper | shows | here |", "|---|---|---|"]
     for item, shows, stage, files, why in PAPER_ITEMS:
         if stage is None and not files:

@@ -91,3 +91,22 @@ def test_a_reports_warnings_name_no_folder_and_empty_plots_warn_nothing(monkeypa
         warnings.simplefilter("always")
         plots.curves(curve, 1, ["soar-pq"])
     assert not [w for w in caught if "No artists" in str(w.message)]
+
+
+def test_the_run_index_names_a_reports_overrides(tmp_path):
+    """A report rendered with overrides (here evaluate's -o evaluate.ps_seeds=6) is named so in the index, and the
+    index says the run's reports were rendered with different params."""
+    import json
+
+    from soar_lite.report_index import build
+
+    run = tmp_path / "run"
+    (run / "provenance").mkdir(parents=True)
+    for stage, overrides, sha in (("probe", [], "aaa"), ("evaluate", ["evaluate.ps_seeds=6"], "bbb")):
+        (run / "provenance" / f"{stage}.json").write_text(json.dumps(
+            {"stage": stage, "commit": "60e5870", "uncommitted_changes": False, "params": "params/x.yaml",
+             "params_sha256": sha, "overrides": overrides, "started": "2026-12-01 00:00 UTC", "seconds": 60.0}))
+        (run / {"probe": "01_probe.ipynb", "evaluate": "04_evaluate.ipynb"}[stage]).write_text('{"cells": []}')
+    index = build(run)
+    assert "| params/x.yaml with `evaluate.ps_seeds=6` | bbb |" in index and "| params/x.yaml | aaa |" in index
+    assert "rendered with 2 different params" in index and "one commit and one params file" not in index
