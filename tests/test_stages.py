@@ -115,6 +115,11 @@ def test_identical_teachers_give_identical_students(tmp_path):
     assert base_t["stop"]["train_reward_last"] == grounded_t["stop"]["train_reward_last"]
 
 
+# the ci world with evaluation arms big enough to train: one grounded teacher, 4 steps, 32 questions, 16 x 8 batches
+ARMS = ["meta.teachers=[grounded]", "evaluate.steps=4", "evaluate.eval_every=2", "evaluate.mode=mixed",
+        "evaluate.n_questions=32", "evaluate.student.batch_questions=16", "evaluate.student.group_size=8"]
+
+
 def test_the_paper_table_arms_run_as_their_definitions_say(tmp_path):
     """Issue 26's arms on the ci world: Inference with Grounded-T samples the teacher as the solver (a 'trained'
     teacher equal to the untrained model gives exactly the base-model row), a method named with its run's own mode
@@ -124,10 +129,8 @@ def test_the_paper_table_arms_run_as_their_definitions_say(tmp_path):
     from soar_lite.stages import evaluate, meta_train, probe
     from soar_lite.stages.common import load
 
-    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.teachers=[grounded]", "evaluate.steps=4",
-                             "evaluate.eval_every=2", "evaluate.mode=mixed", "evaluate.curriculum_steps=2",
-                             "evaluate.n_questions=32", "evaluate.student.batch_questions=16",
-                             "evaluate.student.group_size=8", "evaluate.extended_steps_factor=2"])
+    cfg = load_config("ci", [f"results_dir={tmp_path}", *ARMS, "evaluate.curriculum_steps=2",
+                             "evaluate.extended_steps_factor=2"])
     probe.run(cfg, log=lambda *a: None)
     policy, _ = load(cfg)
     path = meta_train.trained_teacher_path(cfg, "grounded", 0)
@@ -250,10 +253,8 @@ def test_serl_trains_on_its_own_unlabelled_filtered_questions(tmp_path):
     from soar_lite.stages import evaluate, probe
     from soar_lite.stages.common import load
 
-    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.teachers=[grounded]", "evaluate.steps=4",
-                             "evaluate.eval_every=2", "evaluate.mode=mixed", "evaluate.n_questions=32",
-                             "evaluate.student.batch_questions=16", "evaluate.student.group_size=8",
-                             "evaluate.serl_step=2", "evaluate.methods=[hard-only, serl]"])
+    cfg = load_config("ci", [f"results_dir={tmp_path}", *ARMS, "evaluate.serl_step=2",
+                             "evaluate.methods=[hard-only, serl]"])
     probe.run(cfg, log=lambda *a: None)
     policy, task = load(cfg)
     qsets = evaluate.QuestionSets(cfg, policy, task, snapshot(policy))
