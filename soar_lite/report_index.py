@@ -45,6 +45,9 @@ PAPER_ITEMS = [
      "the arm serl (soar_lite/serl.py): params/paper-table4-serl.yaml, paper-table5-serl.yaml, tiny-ablations.yaml"),
     ("Figs. 10-12 / 11-13", "Grounded-T vs Base-T, Intrinsic-T, no-promotion curves", "evaluate",
      ["tables/curves.csv"], ""),
+    ("Fig. 13 / 14 (v3)", "OlympiadBench pass@32 per teacher seed, Grounded-T vs Intrinsic-T", "evaluate",
+     ["figures/eval_fig5_right.png"], "report 04's per-teacher-seed figure in the Table 6 runs "
+                                      "(params/paper-table6-olympiad-from-math.yaml, -from-harp.yaml)"),
     ("Fig. 15 (v3)", "correct-only vs well-posed questions", "analyze", ["tables/wellposed_ablation.csv"], ""),
     ("Table 7", "judge taxonomy of teacher questions", "analyze", ["tables/question_labels.csv"], ""),
     ("Figs. 14/16, 15/17", "question count \\|X\\| (teacher vs real); tau x n", "evaluate",
