@@ -244,9 +244,12 @@ def test_ctrl_c_ends_the_run_in_one_line_and_leaves_no_process(tmp_path):
     import signal
     import time
 
+    # the run gets Ctrl-C's default disposition whatever the test inherited: a job started in the background by a
+    # non-interactive shell (a CI script run with `&`) ignores SIGINT, and that is inherited down to the run
     proc = subprocess.Popen([sys.executable, "-m", "soar_lite.cli", "run", "ci", "-o", f"results_dir={tmp_path}",
                              "--jobs", "2", "--progress-every", "0"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     partial = tmp_path / "ci" / "01_probe.partial.ipynb"
     deadline = time.time() + 240
     while time.time() < deadline and not partial.exists() and proc.poll() is None:
