@@ -37,11 +37,14 @@ tiny-model: install
 notebooks: install
 	$(PY) -m soar_lite.notebook_sources
 
-# Speed switches vs the old path, side by side (params/tiny.yaml sizes), snapshot vs reload, Ray vs local
+# Speed switches vs the old path, side by side (params/tiny.yaml sizes), snapshot vs reload, Ray vs local, TRL's
+# log-probs vs the plain form, meta-training on 2 workers sharing students vs 1
 bench: install
 	$(PY) scripts/bench.py
 	$(PY) scripts/bench_snapshot.py
 	$(PY) scripts/bench_ray.py
+	$(PY) scripts/bench_trl_logprobs.py
+	$(PY) scripts/bench_meta_parallel.py
 
 # The wheel a pip install or Colab takes (dist/soar_lite-*.whl: package, params, notebooks, data, tiny model)
 wheel: install

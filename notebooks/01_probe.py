@@ -1,10 +1,11 @@
 # %% [markdown]
-# # 01 · Probe: fail@128 hard sets (paper App. B.5, Table 2)
+# # 01 · Probe: fail@k hard sets (paper App. B.5, Table 2: fail@128)
 #
-# Sample 128 solutions per pool problem at T = 1.0 with the student prompt; keep the problems solved 0/128;
-# confirm with a second, independent batch of 128 (our addition against the winner's curse); split 50/50
-# at random with a seed derived from the run seed, keeping the task's split groups together (tiny world: no
-# hard-test chain may lie inside a hard-train chain). Then the base model's pass@k per difficulty level.
+# Sample `probe.samples` solutions per pool problem (the paper: 128) at T = 1.0 with the student prompt; keep the
+# problems solved 0 times; confirm with a second, independent batch of `probe.confirm_samples` (our addition against
+# the winner's curse); split 50/50 at random with a seed derived from the run seed, keeping the task's split groups
+# together (`Task.split_groups`). Then the base model's pass@k per difficulty level. The sizes this run used are
+# printed below.
 
 # %% tags=["parameters"]
 # papermill parameters (literals only; sizes, models and paths come from the params file)
@@ -13,9 +14,11 @@ overrides = []  # params overrides, one string per key as soar-lite run -o takes
 resume = False  # continue a killed meta-training run
 install_spec = ""  # Colab: a pip spec for soar_lite; empty: the soar_lite wheel or checkout in the working directory
 online = False  # allow downloads from the Hugging Face hub (always on in Colab)
+_parameters = set(globals())  # papermill adds its parameters after this cell: -f params.yaml injects the file's sections
 
 # %%
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
+_injected = {k: v for k, v in globals().items() if k not in _parameters and not k.startswith("_")}
 import glob, importlib.util, os, shutil, subprocess, sys  # noqa: E401
 _have = importlib.util.find_spec("soar_lite")
 if _have is None or _have.origin is None:  # a clone named soar_lite in the working directory is a namespace package
@@ -30,11 +33,13 @@ if _have is None or _have.origin is None:  # a clone named soar_lite in the work
     importlib.invalidate_caches()
 from IPython.display import display  # noqa: E402
 from soar_lite import plots  # noqa: E402
-from soar_lite.stages.common import findings_markdown, notebook_setup, summary_frame  # noqa: E402
-cfg, run_dir = notebook_setup(params_path, overrides, online, stage="probe")
+from soar_lite.stages.common import findings_markdown, notebook_setup, summary_frame, world_notes  # noqa: E402
+cfg, run_dir = notebook_setup(params_path, overrides, online, stage="probe", injected=_injected)
+world_notes(cfg, "probe")  # the world's own note on its split (Task.report_notes; none for most worlds)
 
 # %%
 from soar_lite.stages import probe
+print(f"this run: fail@{cfg.probe.samples}, confirmed by {cfg.probe.confirm_samples} more samples per problem")
 res = probe.run(cfg)
 display(summary_frame(res.summary))
 

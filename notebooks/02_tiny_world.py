@@ -22,9 +22,11 @@ overrides = []  # params overrides, one string per key as soar-lite run -o takes
 resume = False  # continue a killed meta-training run
 install_spec = ""  # Colab: a pip spec for soar_lite; empty: the soar_lite wheel or checkout in the working directory
 online = False  # allow downloads from the Hugging Face hub (always on in Colab)
+_parameters = set(globals())  # papermill adds its parameters after this cell: -f params.yaml injects the file's sections
 
 # %%
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
+_injected = {k: v for k, v in globals().items() if k not in _parameters and not k.startswith("_")}
 import glob, importlib.util, os, shutil, subprocess, sys  # noqa: E401
 _have = importlib.util.find_spec("soar_lite")
 if _have is None or _have.origin is None:  # a clone named soar_lite in the working directory is a namespace package
@@ -40,7 +42,7 @@ if _have is None or _have.origin is None:  # a clone named soar_lite in the work
 from IPython.display import display  # noqa: E402
 from soar_lite import plots  # noqa: E402
 from soar_lite.stages.common import findings_markdown, notebook_setup, summary_frame, score_label  # noqa: E402
-cfg, run_dir = notebook_setup(params_path, overrides, online, stage="tiny_world")
+cfg, run_dir = notebook_setup(params_path, overrides, online, stage="tiny_world", injected=_injected)
 
 # %%
 from soar_lite.stages import tiny_world

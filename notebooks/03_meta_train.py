@@ -3,8 +3,8 @@
 #
 # Per outer step: the teacher writes g·n QA pairs (rejection sampling) → g datasets; r students per dataset
 # start from the baseline and run the inner RLOO loop on it; the reward is the gain of their score on M questions
-# resampled from hard-train (the score is `meta.reward_decoding`: greedy accuracy in the paper, log-likelihood of
-# the true chain in the tiny world); the teacher takes an RLOO step on the g dataset rewards; a promotion fires
+# resampled from hard-train (the score is `meta.reward_decoding`: greedy accuracy in the paper, or the log-likelihood
+# of the reference answer where greedy accuracy stays 0); the teacher takes an RLOO step on the g dataset rewards; a promotion fires
 # when the 3-step moving average exceeds τ (the median student of the best dataset becomes the baseline, the
 # dataset joins the Promotion Questions, PQ). Checkpoints after every step: `--resume` continues a killed run.
 # The same loop then trains the Intrinsic-T teacher with the learnability reward (§3, App. B.4; no inner loop, no
@@ -24,9 +24,11 @@ overrides = []  # params overrides, one string per key as soar-lite run -o takes
 resume = False  # continue a killed meta-training run
 install_spec = ""  # Colab: a pip spec for soar_lite; empty: the soar_lite wheel or checkout in the working directory
 online = False  # allow downloads from the Hugging Face hub (always on in Colab)
+_parameters = set(globals())  # papermill adds its parameters after this cell: -f params.yaml injects the file's sections
 
 # %%
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
+_injected = {k: v for k, v in globals().items() if k not in _parameters and not k.startswith("_")}
 import glob, importlib.util, os, shutil, subprocess, sys  # noqa: E401
 _have = importlib.util.find_spec("soar_lite")
 if _have is None or _have.origin is None:  # a clone named soar_lite in the working directory is a namespace package
@@ -42,7 +44,7 @@ if _have is None or _have.origin is None:  # a clone named soar_lite in the work
 from IPython.display import display  # noqa: E402
 from soar_lite import plots  # noqa: E402
 from soar_lite.stages.common import findings_markdown, notebook_setup, score_label  # noqa: E402
-cfg, run_dir = notebook_setup(params_path, overrides, online, stage="meta_train")
+cfg, run_dir = notebook_setup(params_path, overrides, online, stage="meta_train", injected=_injected)
 
 # %%
 from soar_lite.stages import meta_train
@@ -109,11 +111,11 @@ display(table.round(4) if len(table) else "no outer step ran")
 # %%
 diag = {r.name: r.diagnostics() for r in res.runs.values() if not r.metrics.empty}
 first = next((r for r in res.runs.values() if r.end_diagnostics), None)
-keys = [k for k in ("useful_share", "correct_share", "on_path_share", "unique_share")
-        if any(k in d for d in diag.values())]
+keys = [k for k in res.diagnostic_keys() if any(k in d for d in diag.values())]  # what the world logs
 for key in keys:
     base = first.end_diagnostics["untrained"].get(key) if first else None
-    fig = plots.question_diagnostics(diag, key, untrained=base, title=f"{key} of each outer step's 256 teacher questions")
+    fig = plots.question_diagnostics(diag, key, untrained=base, title=f"{key} of each outer step's "
+                                     f"{cfg.meta.g * cfg.meta.n} teacher questions (g x n)")
     plots.savefig(fig, run_dir.figure(f"meta_{key}"))
 if not keys:
     print("the world reports no question diagnostics (Task.question_diagnostics)")

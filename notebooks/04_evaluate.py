@@ -6,15 +6,6 @@
 # per problem), averaged over the window after the paper's slope-based stop step. Mean ± SD over students.
 # Student s of every method shares its training and test-sampling seeds and its teacher question draw with student
 # s of the others (common random numbers), so methods are compared student by student.
-#
-# **What the tiny world can and cannot say.** It is a real instance of the paper's problem (a model that fails
-# 0/128 on a hard set, can write problems of every difficulty, and whose hard set is unlocked by some curriculum),
-# so it can say whether the *mechanism* works: whether a teacher rewarded by a student's progress on hard problems
-# writes better stepping stones than the untrained model (Grounded-T vs Base-T), whether that beats direct RL
-# (vs Hard-Only), and where it lands against a curated curriculum. It cannot say anything about the paper's
-# numbers for Llama-3.2-3B on MATH/HARP, about natural-language diversity or about transfer to OlympiadBench;
-# those need `params/paper-*.yaml` on a GPU. The paper's numbers are shown beside ours for orientation, not
-# comparison: scales and units differ (tiny pass@k is on a synthetic hard set).
 
 # %% tags=["parameters"]
 # papermill parameters (literals only; sizes, models and paths come from the params file)
@@ -23,9 +14,11 @@ overrides = []  # params overrides, one string per key as soar-lite run -o takes
 resume = False  # continue a killed meta-training run
 install_spec = ""  # Colab: a pip spec for soar_lite; empty: the soar_lite wheel or checkout in the working directory
 online = False  # allow downloads from the Hugging Face hub (always on in Colab)
+_parameters = set(globals())  # papermill adds its parameters after this cell: -f params.yaml injects the file's sections
 
 # %%
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
+_injected = {k: v for k, v in globals().items() if k not in _parameters and not k.startswith("_")}
 import glob, importlib.util, os, shutil, subprocess, sys  # noqa: E401
 _have = importlib.util.find_spec("soar_lite")
 if _have is None or _have.origin is None:  # a clone named soar_lite in the working directory is a namespace package
@@ -40,11 +33,13 @@ if _have is None or _have.origin is None:  # a clone named soar_lite in the work
     importlib.invalidate_caches()
 from IPython.display import display  # noqa: E402
 from soar_lite import plots  # noqa: E402
-from soar_lite.stages.common import findings_markdown, notebook_setup  # noqa: E402
-cfg, run_dir = notebook_setup(params_path, overrides, online, stage="evaluate")
+from soar_lite.stages.common import findings_markdown, notebook_setup, world_notes  # noqa: E402
+cfg, run_dir = notebook_setup(params_path, overrides, online, stage="evaluate", injected=_injected)
+world_notes(cfg, "evaluate")  # what this world can and cannot say (Task.report_notes; none for most worlds)
 
 # %%
 import pandas as pd
+from soar_lite import arms
 from soar_lite.stages import evaluate
 res = evaluate.run(cfg)
 for method, why in res.skipped.items():
@@ -83,18 +78,18 @@ fig = plots.delta_over(res.table[res.table.method != "base-model"])
 plots.savefig(fig, run_dir.figure("eval_delta_over_hard_only"))
 
 # %% [markdown]
-# ## Fig. 5 analogue: pass@32 over training. Left: Grounded-T vs Base-T vs Hard-Only; right: per teacher seed, as in the paper
+# ## Fig. 5 analogue: pass@k over training (k: the largest of `evaluate.ks`; the paper's 32). Left: Grounded-T vs Base-T vs Hard-Only; right: per teacher seed, as in the paper
 # Right: each teacher method's students split by the teacher seed they sampled from (student s uses teacher seed
 # s mod meta.runs); each teacher's status in meta-training (stable, guarded, collapsed) is in its label.
 
 # %%
 trained = set(res.curves.method) if len(res.curves) else set()
 kmax = max(cfg.evaluate.ks)
-left = [m for m in ("grounded-t", "base-t", "hard-only") if m in trained]
+left = [m for m in arms.FIG5_LEFT if m in trained]
 if left:
     fig, ax = plots.curves(res.curves, kmax, left, title=f"Fig. 5 (left) analogue: pass@{kmax}")
     plots.savefig(fig, run_dir.figure("eval_fig5_left"))
-right = [m for m in ("grounded-t", "intrinsic-t", "grounded-t-no-promotion") if m in trained]
+right = [m for m in arms.TEACHER_METHODS if m in trained]  # the arms that sample a meta-trained teacher
 if right:
     per_seed = res.curves[res.curves.method.isin(right)].copy()
     per_seed["teacher"] = [f"{m} seed {t} ({res.teacher_status.get(m, {}).get(t, '?')})"
@@ -109,8 +104,7 @@ if right:
 # %%
 for k in (1, kmax):
     if trained:
-        fig = plots.curves_with_reference(res.curves, res.table, k, [m for m in ("hard-only", "hard-only-4x-group", "soar-pq",
-                                                                                 "curated") if m in trained],
+        fig = plots.curves_with_reference(res.curves, res.table, k, [m for m in arms.FIG9_TRAINED if m in trained],
                                           reference="soar-ps", title=f"Fig. 9 analogue: pass@{k}")
         plots.savefig(fig, run_dir.figure(f"eval_fig9_pass{k}"))
 
@@ -121,7 +115,7 @@ for k in (1, kmax):
 # `evaluate.extended_steps_factor` times as many steps. Band: ±1 SD over students.
 
 # %%
-for m in evaluate.FIG7_METHODS:
+for m in arms.FIG7_ARMS:
     pair = [f"{m}@curriculum", f"{m}@mixed"]
     if set(pair) <= trained:
         fig, ax = plots.curves(res.curves, kmax, pair, title=f"Figs. 7/8 analogue: {m}, curriculum vs mixed, pass@{kmax}")

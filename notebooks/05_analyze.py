@@ -11,9 +11,11 @@ overrides = []  # params overrides, one string per key as soar-lite run -o takes
 resume = False  # continue a killed meta-training run
 install_spec = ""  # Colab: a pip spec for soar_lite; empty: the soar_lite wheel or checkout in the working directory
 online = False  # allow downloads from the Hugging Face hub (always on in Colab)
+_parameters = set(globals())  # papermill adds its parameters after this cell: -f params.yaml injects the file's sections
 
 # %%
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
+_injected = {k: v for k, v in globals().items() if k not in _parameters and not k.startswith("_")}
 import glob, importlib.util, os, shutil, subprocess, sys  # noqa: E401
 _have = importlib.util.find_spec("soar_lite")
 if _have is None or _have.origin is None:  # a clone named soar_lite in the working directory is a namespace package
@@ -29,7 +31,7 @@ if _have is None or _have.origin is None:  # a clone named soar_lite in the work
 from IPython.display import display  # noqa: E402
 from soar_lite import plots  # noqa: E402
 from soar_lite.stages.common import findings_markdown, notebook_setup  # noqa: E402
-cfg, run_dir = notebook_setup(params_path, overrides, online, stage="analyze")
+cfg, run_dir = notebook_setup(params_path, overrides, online, stage="analyze", injected=_injected)
 
 # %%
 from soar_lite import analysis
@@ -48,9 +50,10 @@ for name in sorted(set(res.labels.set) - set(shown.set)):
 display(analysis.PAPER_TABLE7)
 
 # %% [markdown]
-# ## Table 1 analogue: Vendi score of 128-question subsamples (ours) and the paper's (Qwen3-8B embeddings)
+# ## Table 1 analogue: Vendi score of `analyze.vendi_subsample`-question subsamples (ours; the paper: 128) and the paper's (Qwen3-8B embeddings)
 
 # %%
+print(f"this run: subsamples of {cfg.analyze.vendi_subsample} questions, {cfg.analyze.vendi_bootstrap} bootstrap draws")
 display(res.vendi.round(2))
 display(analysis.PAPER_TABLE1)
 

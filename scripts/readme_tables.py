@@ -95,7 +95,7 @@ def meta_lines(run: Path) -> str:
 
 def world_table(run: Path) -> str:
     """The tiny world's measured properties (report 01 and 02's tables), one row each."""
-    from soar_lite.models import TINY_MODEL_DIR
+    from soar_lite.tasks.tiny import TINY_MODEL_DIR
 
     t = run / "tables"
     info = json.loads((TINY_MODEL_DIR / "pretrain_info.json").read_text())

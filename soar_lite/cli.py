@@ -73,6 +73,13 @@ def hub_models(cfg, stages) -> list[tuple[str, str]]:
     return out
 
 
+def hub_like(name: str) -> bool:
+    """Whether `name` reads as a Hugging Face hub id (`name` or `org/name`), not a local path."""
+    import re
+
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", name)) and not name.endswith((".", "-"))
+
+
 def check_hub_model(cfg, stages=None) -> None:
     """With downloads off, every hub model or dataset a run will need that is not in the local cache is named now,
     not as the hub's 'check your internet connection' deep inside a stage: model.path, analyze.embedder, an hf:
@@ -82,6 +89,10 @@ def check_hub_model(cfg, stages=None) -> None:
     stages = stages or list(STAGES)
     for key, path in hub_models(cfg, stages):
         check_model_folder(path, key)
+        if path and not Path(path).exists() and not hub_like(path):
+            raise FileNotFoundError(f"{key} {path!r}: no such folder ({Path(path).expanduser().resolve()}; a relative "
+                                    f"model.path is read from the params file's folder when a folder is there, else "
+                                    f"from the working directory) and not a hub id (org/name)")
     if os.environ.get("HF_HUB_OFFLINE") != "1":
         return
     from huggingface_hub import try_to_load_from_cache
@@ -103,9 +114,10 @@ def check_teacher_turns(cfg) -> None:
     """meta.teacher_turns 2 (Table 8's multi-turn teacher) needs a task with the two-turn hooks."""
     from .tasks import make_task
 
-    if cfg.meta.teacher_turns == 2 and not make_task(cfg.task).has_two_turn_teacher():
+    missing = make_task(cfg.task).missing_two_turn_hooks() if cfg.meta.teacher_turns == 2 else []
+    if missing:
         raise RunDirError(f"meta.teacher_turns: 2 needs a task with a two-turn teacher (Task.teacher_question_prompt "
-                          f"and the three hooks beside it); task {cfg.task.name!r} has none")
+                          f"and the three hooks beside it); task {cfg.task.name!r} lacks {', '.join(missing)}")
 
 
 def preflight(cfg, stages: list[str], resume: bool) -> None:
@@ -403,6 +415,19 @@ def run_compare(args) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """--jobs N: a whole number of at least 1 (argparse names the flag when it is not)."""
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {n}")
+    return n
+
+
 def parse_grouping(text: str) -> tuple[int, int, int]:
     parts = text.split(",")
     try:
@@ -440,7 +465,7 @@ def main(argv=None) -> int:
     run.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                      help="override a params value (YAML), e.g. -o meta.outer_steps=2 -o evaluate.ks=[1,8]")
     run.add_argument("--notebooks", type=Path, default=None, help="folder of the stage notebooks (default: shipped)")
-    run.add_argument("--jobs", type=int, default=1, help="run independent stages side by side (one process each); "
+    run.add_argument("--jobs", type=positive_int, default=1, help="run independent stages side by side (one process each); "
                      "2 on a 2-core machine: tiny_world beside meta_train, evaluate beside analyze")
     run.add_argument("--online", action="store_true", help="allow model and data downloads from the Hugging Face hub "
                      "(off by default: HF_HUB_OFFLINE=1; the same as SOAR_LITE_ONLINE=1)")

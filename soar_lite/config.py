@@ -26,6 +26,8 @@ from typing import Literal
 
 import yaml
 
+from .arms import ARMS, METHODS
+
 
 class ConfigError(ValueError):
     """A params file is wrong; the message names the file and the key."""
@@ -89,12 +91,8 @@ Dtype = Literal["bfloat16", "float16", "float32"]
 TeacherKind = Literal["grounded", "intrinsic", "grounded-no-promotion", "grounded-paper-grouping"]
 RewardDecoding = Literal["greedy", "sampled", "logprob"]
 EvalMode = Literal["curriculum", "mixed"]
-# evaluation methods (soar_lite/stages/evaluate.py says what each is); a name may add the question count a method
-# samples (`grounded-t#32`, Figs. 14-17) and the mixing mode it trains in (`base-t@curriculum`, Figs. 7/8)
-METHODS = ("base-model", "hard-only", "hard-only-4x-group", "hard-only-extended", "soar-pq", "soar-ps", "grounded-t",
-           "grounded-t-inference", "base-t", "intrinsic-t", "grounded-t-no-promotion", "curated", "serl")
-SAMPLED_METHODS = ("grounded-t", "base-t", "intrinsic-t", "grounded-t-no-promotion", "curated", "serl")  # take `#n`
-MODE_METHODS = ("soar-pq",) + SAMPLED_METHODS  # trained on questions beside hard-train: take `@mode`
+# evaluation methods: the arms of soar_lite/arms.py (METHODS, imported above, says what each is); a name may add the
+# question count a method samples (`grounded-t#32`, Figs. 14-17) and the mixing mode it trains in (`base-t@curriculum`)
 
 
 @dataclass(frozen=True)
@@ -107,17 +105,19 @@ class MethodName:
 
 
 def parse_method(name: str) -> MethodName:
-    """'grounded-t#32@curriculum' -> MethodName('grounded-t', 32, 'curriculum'); ConfigError naming what is wrong."""
+    """'grounded-t#32@curriculum' -> MethodName('grounded-t', 32, 'curriculum'); ConfigError naming what is wrong.
+    The registry (arms.ARMS) is read at call time: an arm added to it after import is a method too."""
+    sampled = [a.name for a in ARMS.values() if a.sized]
+    moded = [a.name for a in ARMS.values() if a.moded]
     m = re.fullmatch(r"([a-z0-9-]+)(?:#(\d+))?(?:@([a-z]+))?", name)
-    if not m or m.group(1) not in METHODS:
-        raise ConfigError(f"unknown method {name!r}: expected one of {', '.join(METHODS)}, optionally with #n "
-                          f"(question count: {', '.join(SAMPLED_METHODS)}) and @mixed / @curriculum "
-                          f"({', '.join(MODE_METHODS)})")
+    if not m or m.group(1) not in ARMS:
+        raise ConfigError(f"unknown method {name!r}: expected one of {', '.join(ARMS)}, optionally with #n "
+                          f"(question count: {', '.join(sampled)}) and @mixed / @curriculum ({', '.join(moded)})")
     base, n, mode = m.group(1), m.group(2), m.group(3)
-    if n is not None and (base not in SAMPLED_METHODS or int(n) < 1):
-        raise ConfigError(f"method {name!r}: #n (a question count >= 1) applies to {', '.join(SAMPLED_METHODS)} only")
-    if mode is not None and (base not in MODE_METHODS or mode not in ("mixed", "curriculum")):
-        raise ConfigError(f"method {name!r}: @mixed or @curriculum, and only for {', '.join(MODE_METHODS)}")
+    if n is not None and (base not in sampled or int(n) < 1):
+        raise ConfigError(f"method {name!r}: #n (a question count >= 1) applies to {', '.join(sampled)} only")
+    if mode is not None and (base not in moded or mode not in ("mixed", "curriculum")):
+        raise ConfigError(f"method {name!r}: @mixed or @curriculum, and only for {', '.join(moded)}")
     return MethodName(base, int(n) if n is not None else None, mode)
 
 
@@ -372,6 +372,9 @@ class EvalConfig(FreshStudentConfig):
     teacher_run: str = param("", help="the run (a name under results_dir) whose meta-training supplies the teachers, "
                                       "PQ and PS ('' = this run): Table 6 evaluates MATH/HARP teachers on "
                                       "OlympiadBench's hard set, probed in a run of its own", source="Table 6")
+    allow_unfinished_teacher: bool = param(False, help="evaluate (and analyze) teachers whose meta-training has not "
+                                                       "reached meta.outer_steps; a deviation: name it in deviations: "
+                                                       "(default: refused in one line naming the run and its step)")
     other_seeds: int = param(0, help="fresh students of the methods outside the two central comparisons (soar-pq vs "
                                      "hard-only, grounded-t vs base-t); 0 = `seeds`", ge=0)
     base_model_seeds: int = param(8, help="inference seeds of the untrained model (the noise-floor row)", ge=2)
@@ -502,7 +505,8 @@ class RunConfig(Section):
         _require(self.tracking == "none" or importlib.util.find_spec(self.tracking) is not None, "tracking",
                  f"{self.tracking} is not installed: pip install {self.tracking} (trackio: pip install 'soar_lite[track]'), "
                  f"or tracking: none")
-        _require(bool(self.name) and self.name not in (".", "..") and "/" not in self.name and "\\" not in self.name,
+        _require(bool(self.name) and self.name not in (".", "..") and "/" not in self.name and "\\" not in self.name
+                 and self.name.isprintable() and self.name.strip() == self.name,
                  "name", f"must be a plain folder name (results go to <results_dir>/<name>/), got {self.name!r}")
         _require(self.evaluate.teacher_step == 0 or self.evaluate.teacher_step in self.meta.teacher_snapshots,
                  "evaluate.teacher_step", "must be 0 or one of meta.teacher_snapshots (that step's teacher is kept)")
@@ -704,6 +708,24 @@ def _yaml_why(e: yaml.YAMLError) -> str:
     return where + (getattr(e, "problem", None) or e.__class__.__name__)
 
 
+MAX_PARAMS_DEPTH = 16  # levels of mappings and lists in one params file (the deepest real section is 4)
+MAX_EXTENDS = 16  # files in one `extends:` chain
+
+
+def _nesting(obj) -> int:
+    """How many levels of mappings and lists `obj` has (iteratively: no recursion limit to hit)."""
+    deepest, todo = 0, [(obj, 0)]
+    while todo:
+        o, d = todo.pop()
+        if isinstance(o, dict):
+            o = list(o.values())
+        if isinstance(o, list):
+            deepest = max(deepest, d + 1)
+            if d + 1 <= MAX_PARAMS_DEPTH:  # deep enough to refuse: no need to walk further
+                todo += [(v, d + 1) for v in o]
+    return deepest
+
+
 def read_params(path: Path) -> dict:
     """The params file as a mapping; every way it can be unreadable is one ConfigError naming the file."""
     try:
@@ -723,6 +745,12 @@ def read_params(path: Path) -> dict:
         raise ConfigError(f"{path}: not valid YAML ({_yaml_why(e)})") from None
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested more than Python can read; a params file is at most "
+                          f"{MAX_PARAMS_DEPTH} levels deep") from None
+    if _nesting(data) > MAX_PARAMS_DEPTH:
+        raise ConfigError(f"{path}: nested {_nesting(data)} levels deep; a params file is at most {MAX_PARAMS_DEPTH} "
+                          f"levels deep (sections hold values, lists and mappings of values)")
     if data is None:
         raise ConfigError(f"{path}: the params file is empty (start from params/tiny.yaml; the paper's defaults "
                           f"are `soar-lite params`)")
@@ -737,6 +765,8 @@ def extended_params(path: Path, parent) -> Path:
     if not isinstance(parent, str) or not parent:
         raise ConfigError(f"{path}: extends: expected the name or path of one params file, got {parent!r}")
     near = path.parent / parent
+    if near.exists() and not near.is_file():
+        raise ConfigError(f"{path}: extends: {near} is not a regular file")
     try:
         return near if near.is_file() else resolve_params(parent)
     except ConfigError as e:
@@ -747,17 +777,25 @@ def read_params_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     """A params file with its `extends:` chain resolved: `extends: paper-math` (a shipped name, or a path relative
     to this file) loads that file first and this one over it (mappings merge key by key, any other value replaces;
     `deviations` are the parent's followed by this file's). A world's `task.module_path` stays relative to the file
-    that names it."""
+    that names it, and so does a `model.path` that names a folder (or file) there."""
+    import os
+
     data = read_params(path)
     task = data.get("task")
     if isinstance(task, dict) and isinstance(task.get("module_path"), str) and task["module_path"] \
             and not Path(task["module_path"]).is_absolute():  # a params file names its world's folder from where it is
-        import os
-
         task["module_path"] = os.path.relpath(path.resolve().parent / task["module_path"])
-    parent = data.pop("extends", None)
-    if parent is None:
+    model = data.get("model")
+    if isinstance(model, dict) and isinstance(model.get("path"), str) and model["path"] \
+            and not Path(model["path"]).expanduser().is_absolute() \
+            and (path.resolve().parent / model["path"]).exists():  # a model folder beside the params file
+        rel = os.path.relpath(path.resolve().parent / model["path"])
+        model["path"] = rel if os.sep in rel or rel.startswith(".") else os.path.join(".", rel)  # a path, not a hub id
+    if "extends" not in data:
         return data
+    parent = data.pop("extends")
+    if len(seen) + 1 >= MAX_EXTENDS:
+        raise ConfigError(f"{path}: extends: a chain of more than {MAX_EXTENDS} params files")
     parent_path = extended_params(path, parent)
     if parent_path.resolve() in seen + (path.resolve(),):
         raise ConfigError(f"{path}: extends: {parent!r} extends this file again (a cycle)")
@@ -768,12 +806,45 @@ def read_params_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     return merged
 
 
+def load_config_sections(sections: dict, overrides: list[str] | None = None,
+                         source: str = "the papermill parameters") -> RunConfig:
+    """A config from a params file's sections given as a mapping -- what `papermill NB OUT -f params.yaml` injects
+    into a report, one variable per top-level key -- loaded as strictly as a file: an unknown key is one
+    ConfigError; `extends:` names a shipped params file or one relative to the working directory, and so do
+    `task.module_path` and `model.path` (the file's own folder is unknown here). Without `name`, the run is named
+    `papermill`."""
+    import copy
+
+    known = [f.name for f in dataclasses.fields(RunConfig)] + ["extends"]
+    unknown = sorted(k for k in sections if k not in known)
+    if unknown:
+        raise ConfigError(f"{source}: {unknown[0]!r} is neither a notebook parameter (params_path, overrides, resume, "
+                          f"install_spec, online) nor a params section{_did_you_mean(unknown[0], known)}")
+    if _nesting(sections) > MAX_PARAMS_DEPTH + 1:
+        raise ConfigError(f"{source}: nested more than {MAX_PARAMS_DEPTH} levels deep")
+    data = copy.deepcopy(dict(sections))
+    if "extends" in data:
+        parent = extended_params(Path("papermill.yaml"), data.pop("extends"))
+        base = read_params_tree(parent)
+        merged = _deep_merge(base, data)
+        if isinstance(base.get("deviations"), list) and isinstance(data.get("deviations"), list):
+            merged["deviations"] = base["deviations"] + data["deviations"]
+        data = merged
+    data.setdefault("name", "papermill")
+    return _finish_config(data, overrides, source)
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Load `path` strictly (with its `extends:` chain, `read_params_tree`); `overrides` are 'dotted.key=value'
     strings (YAML values)."""
     path = resolve_params(path)
     data = read_params_tree(path)
     data.setdefault("name", path.stem)
+    return _finish_config(data, overrides, str(path))
+
+
+def _finish_config(data: dict, overrides: list[str] | None, source: str) -> RunConfig:
+    """Apply the overrides to the params' mapping and build the typed config (errors name `source`)."""
     for ov in overrides or []:
         if "=" not in ov:
             raise ConfigError(f"override {ov!r}: expected key=value")
@@ -782,7 +853,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     try:
         return _build(RunConfig, _resolve_inherited(data), "")
     except ConfigError as e:
-        raise ConfigError(f"{path}: {str(e).lstrip(': ')}") from None
+        raise ConfigError(f"{source}: {str(e).lstrip(': ')}") from None
 
 
 def to_dict(cfg: RunConfig) -> dict:
@@ -807,9 +878,27 @@ def flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def canonical_locations(params: dict) -> dict:
+    """The params (nested, as `to_dict` gives them) with `task.module_path` and a local `model.path` as the folder
+    they name: both are kept relative to the working directory for the run's processes, but what a run depends on
+    is the folder, wherever the command was started from (a hub id or a shipped name stays as it is)."""
+    import os
+
+    out = dict(params)
+    task, model = dict(out.get("task", {})), dict(out.get("model", {}))
+    if task.get("module_path"):
+        task["module_path"] = os.path.realpath(task["module_path"])
+    path = model.get("path")
+    if isinstance(path, str) and (os.sep in path or path.startswith(".")) and os.path.exists(path):
+        model["path"] = os.path.realpath(path)
+    out["task"], out["model"] = task, model
+    return out
+
+
 def resume_key(cfg: RunConfig) -> dict:
-    """The flat values a meta-training run's checkpoints depend on (recorded beside them, compared on resume)."""
-    return {k: v for k, v in flat(to_dict(cfg)).items()
+    """The flat values a meta-training run's checkpoints depend on (recorded beside them, compared on resume), with
+    the run's folders as the folders they name (`canonical_locations`)."""
+    return {k: v for k, v in flat(canonical_locations(to_dict(cfg))).items()
             if not any(k == p or k.startswith(p + ".") for p in RESUME_MAY_CHANGE)}
 
 

@@ -203,7 +203,7 @@ def measured(metrics_path: Path) -> tuple[Throughput, Lengths, float]:
     rows = read_profiles(metrics_path)
     if not rows:
         raise ValueError(f"{metrics_path}: no outer step has a 'profile' (runs older than profile.py have none)")
-    tot = {k: sum(r["profile"][k] for r in rows) for k in rows[0]["profile"]}
+    tot = {k: sum(r["profile"].get(k, 0) for r in rows) for k in rows[0]["profile"]}
     thr = Throughput(gen=tot["gen_tokens"] / max(tot["gen_s"], 1e-9), train=tot["train_tokens"] / max(tot["train_s"], 1e-9),
                      score=tot["score_tokens"] / tot["score_s"] if tot["score_s"] > 0 else float("inf"))
     gen_len = tot["gen_tokens"] / max(tot["gen_rows"], 1)

@@ -68,6 +68,114 @@ def run_jobs(fn: Callable, jobs: list[tuple], executor=1, on_done: Callable | No
         return out
 
 
+# ---- work sharing between the processes of one stage (local workers) ----------------------------------------
+class StudentPool:
+    """The students of every meta-training run of a stage, shared between its worker processes (executor.kind
+    local, workers > 1): a run puts its outer step's g*r inner-loop students on one queue and, while it waits for
+    them, runs students from that queue itself -- its own or another run's --, sending each result to its owner; a
+    worker with no run of its own (`help_until_done`) does the same until every run has ended. So both cores stay
+    busy while any run is left, whatever the number of runs. A student's result depends only on its job (its seeds
+    come from its indices; `soar.student_job` restores the baseline in the worker's own copy of the model), so the
+    metrics are the same whichever process runs it (tested: byte-identical to serial)."""
+
+    def __init__(self, tasks, results: list, active, owner: int = -1):
+        self.tasks, self.results, self.active, self.owner = tasks, results, active, owner
+
+    def run(self, fn: Callable, jobs: list[tuple]) -> list:
+        """[fn(*job) for job in jobs], in job order, run by every process of the stage that is free."""
+        import queue
+
+        for i, job in enumerate(jobs):
+            self.tasks.put((self.owner, i, fn, job))
+        out, left = [None] * len(jobs), len(jobs)
+        while left:
+            try:
+                i, ok, res = self.results[self.owner].get_nowait()
+            except queue.Empty:
+                if not self.help_once(timeout=0.0):
+                    try:
+                        i, ok, res = self.results[self.owner].get(timeout=0.05)
+                    except queue.Empty:
+                        continue
+                else:
+                    continue
+            if not ok:
+                raise RuntimeError(f"a student job failed in another worker: {res}")
+            out[i], left = res, left - 1
+        return out
+
+    def help_once(self, timeout: float) -> bool:
+        """Run one queued student (any run's) and send its result to its owner; False when none was queued."""
+        import queue
+
+        try:
+            owner, i, fn, job = self.tasks.get(timeout=timeout) if timeout else self.tasks.get_nowait()
+        except queue.Empty:
+            return False
+        try:
+            self.results[owner].put((i, True, fn(*job)))
+        except Exception as e:  # noqa: BLE001 - the owner raises it, naming it
+            self.results[owner].put((i, False, f"{type(e).__name__}: {e}"))
+        return True
+
+    def help_until_done(self) -> None:
+        """A worker without a run of its own: run queued students until every run of the stage has ended."""
+        while self.active.value > 0:
+            self.help_once(timeout=0.1)
+        while self.help_once(timeout=0.0):  # nothing is left behind
+            pass
+
+
+_POOL: StudentPool | None = None  # this worker process's share of the stage's StudentPool (None: no sharing)
+
+
+def _init_pool(tasks, results, active) -> None:
+    global _POOL
+    _POOL = StudentPool(tasks, results, active)
+
+
+def current_pool() -> StudentPool | None:
+    """The StudentPool of the stage this worker serves (with the owner of the job it runs), or None."""
+    return _POOL
+
+
+def _pooled(index: int, fn: Callable, job: tuple):
+    """A run job on a pooled worker: its students go to the stage's pool as owner `index`; the run counts as ended
+    when it returns or fails."""
+    _POOL.owner = index
+    try:
+        return fn(*job)
+    finally:
+        _POOL.owner = -1
+        with _POOL.active.get_lock():
+            _POOL.active.value -= 1
+
+
+def _helper() -> None:
+    _POOL.help_until_done()
+
+
+def run_pooled(fn: Callable, jobs: list[tuple], workers: int, on_done: Callable | None = None) -> list:
+    """[fn(*job) for job in jobs] on `workers` spawned processes that share their students (`StudentPool`): each job
+    runs on a worker and puts its students on the pool; `workers` helper jobs queued after them keep every worker
+    busy with students once no job is left to start. Results in job order; `on_done` as each job finishes."""
+    ctx = multiprocessing.get_context("spawn")
+    tasks, results, active = ctx.Queue(), [ctx.Queue() for _ in jobs], ctx.Value("i", len(jobs))
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_pool, initargs=(tasks, results, active)) as pool:
+        with main_hidden():
+            futures = {pool.submit(_pooled, i, fn, job): i for i, job in enumerate(jobs)}
+            helpers = [pool.submit(_helper) for _ in range(workers)]
+        out = [None] * len(jobs)
+        for f in as_completed(futures):
+            i = futures[f]
+            out[i] = f.result()
+            if on_done:
+                on_done(jobs[i], out[i])
+        for h in helpers:
+            h.result()
+        return out
+
+
 def fans_out_students(executor) -> bool:
     """Whether the g*r inner-loop students of an outer step go to the executor (Ray), or run in the meta-training
     process (local: there the whole meta-training runs are what the workers share)."""

@@ -26,7 +26,6 @@ from pathlib import Path
 
 from .config import Backend, Sampler
 
-TINY_MODEL_DIR = Path(__file__).parent / "tasks" / "tiny" / "model"  # the shipped tiny model (tasks/tiny/)
 
 
 # shipped model names -> (the Python package that carries the weights, the GGUF file in it)
@@ -61,18 +60,58 @@ def gguf_cache_dir() -> Path:
     return Path(os.environ.get("SOAR_LITE_CACHE") or Path.home() / ".cache" / "soar_lite") / "gguf"
 
 
+def gguf_folder_problem(folder: Path) -> str | None:
+    """Why a converted GGUF folder cannot be loaded (no config.json or one without model_type, weights missing or
+    truncated, no tokenizer), or None when it is whole."""
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        return f"config.json unreadable ({type(e).__name__})"
+    if not isinstance(config, dict) or "model_type" not in config:
+        return "config.json has no model_type"
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights:
+        return "no *.safetensors weights"
+    try:
+        from safetensors import safe_open
+
+        for w in weights:
+            with safe_open(str(w), framework="pt") as f:
+                f.keys()
+    except Exception as e:  # noqa: BLE001 - SafetensorError and OSError alike mean a damaged file
+        return f"{w.name} unreadable ({type(e).__name__}: {str(e)[:80]})"
+    if not any((folder / n).exists() for n in ("tokenizer.json", "tokenizer.model", "vocab.json")):
+        return "no tokenizer files"
+    return None
+
+
 def converted_gguf(source: Path, log=None) -> Path:
     """A GGUF file as a local safetensors + tokenizer folder, converted once (transformers dequantises the weights to
-    float32; later loads take seconds): the folder is keyed by the file's name, size and modification time, and
-    written whole before it is used (a kill mid-way leaves no half folder)."""
+    float32; later loads take seconds): the folder is keyed by the file's name, size and modification time, written
+    whole before it is used (a kill mid-way leaves no half folder; the temporary folder of a killed conversion is
+    removed at the next call), checked after conversion and on every use (`gguf_folder_problem`), and converted
+    again when it is damaged."""
     import shutil
+
+    from .rundir import stale_tmp
 
     if not source.is_file():
         raise FileNotFoundError(f"GGUF file not found: {source}")
     st = source.stat()
     dest = gguf_cache_dir() / f"{source.stem}-{st.st_size}-{int(st.st_mtime)}"
-    if (dest / "config.json").exists():
-        return dest
+    if dest.parent.is_dir():
+        for old in dest.parent.glob(f"{dest.name}.*.tmp"):
+            if stale_tmp(old):
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+    if dest.exists():
+        why = gguf_folder_problem(dest)
+        if why is None:
+            return dest
+        if log is not None:
+            log(f"the converted model in {dest} is damaged ({why}): converting it again")
+        shutil.rmtree(dest, ignore_errors=True)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if log is not None:
@@ -87,14 +126,25 @@ def converted_gguf(source: Path, log=None) -> Path:
         del model.config.quantization_config
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    tmp.replace(dest) if not dest.exists() else shutil.rmtree(tmp, ignore_errors=True)
+    why = gguf_folder_problem(tmp)
+    if why is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RuntimeError(f"converting {source} gave an unusable folder ({why}); nothing was kept in {dest.parent}")
+    if dest.exists() and gguf_folder_problem(dest) is not None:  # a damaged copy appeared meanwhile: replace it
+        shutil.rmtree(dest, ignore_errors=True)
+    if dest.exists():  # another process converted the same file meanwhile, whole: keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.replace(dest)
     return dest
 
 
 def resolve_model_path(path: str, gguf_file: str = "", log=None) -> str:
     """'tiny' -> the shipped tiny model; a GGUF model (`gguf_source`) -> its converted folder (converted on first
     use); a local folder stays a folder; anything else is a hub id."""
-    if path == "tiny":
+    if path == "tiny":  # the tiny world's shipped model lives with its world (imported here, not at module level)
+        from .tasks.tiny import TINY_MODEL_DIR
+
         return str(TINY_MODEL_DIR)
     source = gguf_source(path, gguf_file)
     if source is not None:
@@ -319,17 +369,49 @@ def restore(policy: Policy, snap: Snapshot) -> None:
     missing = set(snap) - set(params)
     if missing:
         raise KeyError(f"snapshot has tensors the model lacks: {sorted(missing)[:3]}")
+    wrong = [n for n, t in snap.items() if tuple(t.shape) != tuple(params[n].shape)]
+    if wrong:  # e.g. a teacher trained with another model.lora_r
+        n = wrong[0]
+        raise ValueError(f"snapshot tensor {n} has shape {tuple(snap[n].shape)}, the model's {tuple(params[n].shape)} "
+                         f"({len(wrong)} tensors differ): was it made with other model settings (model.lora_r)?")
     with torch.no_grad():
         for n, t in snap.items():
             params[n].copy_(t)
 
 
 def save_snapshot(snap: Snapshot, path: Path) -> None:
+    """The snapshot to `path`, atomically, serialised through memory: torch.save names a file's archive after the
+    file it writes (here the per-process temporary name), so writing a buffer's bytes keeps equal tensors equal
+    bytes (`snapshot_digest` does not rely on it)."""
+    import io
+
     import torch
 
     from .rundir import atomic_write
 
-    atomic_write(path, lambda tmp: torch.save(snap, tmp))
+    buf = io.BytesIO()
+    torch.save(snap, buf)
+    atomic_write(path, lambda tmp: tmp.write_bytes(buf.getvalue()))
+
+
+def snapshot_digest(path: Path) -> str:
+    """A digest of the tensors a snapshot file holds (names, dtypes, shapes, values), whatever archive bytes hold
+    them: two saves of equal tensors have one digest. An unreadable file digests as such (its key never matches a
+    readable one)."""
+    import hashlib
+
+    import torch
+
+    try:
+        snap = load_snapshot(path)
+    except Exception as e:  # noqa: BLE001 - a missing or damaged checkpoint: the caller's key simply changes
+        return f"unreadable:{type(e).__name__}"
+    h = hashlib.sha256()
+    for name in sorted(snap):
+        t = snap[name].detach().contiguous().cpu()
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def load_snapshot(path: Path) -> Snapshot:

@@ -14,9 +14,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-METHOD_COLORS = {"base-model": "#888888", "hard-only": "#1f77b4", "soar-pq": "#d62728", "soar-ps": "#ff7f0e",
-                 "grounded-t": "#e377c2", "base-t": "#8c564b", "intrinsic-t": "#2ca02c", "curated": "#9467bd",
-                 "stones": "#9467bd", "hard-only-4x-group": "#17becf", "grounded-t-no-promotion": "#bcbd22"}
+from .arms import FIG14_FAMILIES, colors  # noqa: E402
+
+EXTRA_COLORS = {"stones": "#9467bd"}  # the tiny world's oracle stepping stones (report 02)
+
+
+def color_of(name: str, default: str | None = None) -> str | None:
+    """An arm's colour (arms.py, read at call time), or `default`."""
+    return {**colors(), **EXTRA_COLORS}.get(name, default)
 
 
 def savefig(fig, path: Path) -> None:
@@ -37,6 +42,16 @@ def _finish(ax, xlabel: str, ylabel: str, title: str, legend: bool = True):
     if legend and ax.get_legend_handles_labels()[0]:  # no labelled line (an arm not in this run): no empty legend
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+
+
+def no_data(ax, why: str) -> None:
+    """An axis with nothing to draw says so in words (a figure of an arm subset the run did not evaluate), on
+    linear axes: a log axis without positive data cannot be drawn."""
+    ax.set_xscale("linear")
+    ax.set_yscale("linear")
+    ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, wrap=True, fontsize=10, color="#555555")
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def pass_at_k_by_level(levels: pd.DataFrame, title: str = "Base model pass@k per difficulty level"):
@@ -152,10 +167,12 @@ def curves(curve: pd.DataFrame, k: int, methods=None, title: str = "", by: str =
     fig, ax = plt.subplots(figsize=(7, 3.8))
     data = curve[curve.k == k]
     methods = [m for m in (methods or sorted(data[by].unique())) if m in set(data[by])]
+    if not methods:
+        no_data(ax, f"no trained arm with pass@{k} curves in this run")
     for i, m in enumerate(methods):
         g = data[data[by] == m].groupby("step").pass_at_k
         mean, sd, n = g.mean(), g.std().fillna(0), int(g.size().max())
-        color = METHOD_COLORS.get(m, f"C{i % 10}")  # arms without a colour of their own (base-t@curriculum, ...)
+        color = color_of(m, f"C{i % 10}")  # arms without a colour of their own (base-t@curriculum, ...)
         ax.plot(mean.index, mean.values, marker=".", color=color, label=f"{m} (n={n})")
         ax.fill_between(mean.index, (mean - sd).clip(lower=0), (mean + sd).clip(upper=1), alpha=0.15, color=color)
     _finish(ax, "student RL step", f"hard-test pass@{k}",
@@ -168,12 +185,12 @@ def curves_with_reference(curve: pd.DataFrame, table: pd.DataFrame, k: int, meth
     fig, ax = curves(curve, k, methods, title)
     ref = table[(table.method == reference) & (table.k == k)].pass_at_k
     if len(ref):
-        ax.axhline(ref.mean(), color=METHOD_COLORS.get(reference), ls="--", label=f"{reference} (mean)")
+        ax.axhline(ref.mean(), color=color_of(reference), ls="--", label=f"{reference} (mean)")
         ax.legend(fontsize=8)
     return fig
 
 
-def by_question_count(table: pd.DataFrame, k: int, families=("grounded-t", "curated"),
+def by_question_count(table: pd.DataFrame, k: int, families=FIG14_FAMILIES,
                       title: str = "Fig. 14/16 analogue: pass@k vs the number of questions |X|"):
     """Mean pass@k (points) against the question count of the `family#n` arms (grounded-t#32, curated#32, ...), one
     line per family, band ±1 SD over students."""
@@ -181,6 +198,10 @@ def by_question_count(table: pd.DataFrame, k: int, families=("grounded-t", "cura
 
     fig, ax = plt.subplots(figsize=(6, 3.8))
     rows = [(parse_method(m), m) for m in table.method.unique()]
+    if not any(spec.base in families and spec.n_questions for spec, _ in rows):
+        no_data(ax, f"no {' or '.join(f'{f}#n' for f in families)} arm in this run")
+        ax.set_title(title)
+        return fig
     for i, fam in enumerate(families):
         arms = sorted((spec.n_questions, m) for spec, m in rows if spec.base == fam and spec.n_questions)
         if not arms:
@@ -189,7 +210,7 @@ def by_question_count(table: pd.DataFrame, k: int, families=("grounded-t", "cura
         mean = np.array([100 * x.mean() for x in per_arm])
         sd = np.array([100 * (x.std() if len(x) > 1 else 0.0) for x in per_arm])
         xs = [n for n, _ in arms]
-        color = METHOD_COLORS.get(fam, f"C{i}")
+        color = color_of(fam, f"C{i}")
         ax.plot(xs, mean, marker="o", color=color, label=f"{fam} (n={min(len(x) for x in per_arm)}-{max(len(x) for x in per_arm)} per |X|)")
         ax.fill_between(xs, mean - sd, mean + sd, alpha=0.15, color=color)
     ax.set_xscale("log", base=2)
@@ -204,8 +225,14 @@ def delta_over(table: pd.DataFrame, reference: str = "hard-only", methods=None, 
     methods in `separate` (the curated upper bound, tens of points above the rest) get their own panel so that they
     do not squeeze the others flat."""
     methods = methods or [m for m in table.method.unique() if m != reference]
+    if reference not in set(table.method) or not methods:
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        no_data(ax, f"no {reference} arm in this run: no Δ to draw" if reference not in set(table.method)
+                else f"no arm besides {reference} in this run: no Δ to draw")
+        ax.set_title(title)
+        return fig
     apart = [m for m in methods if m in separate]
-    panels = [[m for m in methods if m not in separate]] + ([apart] if apart else [])
+    panels = [g for g in [[m for m in methods if m not in separate]] + [apart] if g]
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.8), squeeze=False)
     ref = table[table.method == reference].groupby("k").pass_at_k.mean()
     for ax, group in zip(axes[0], panels):
@@ -213,8 +240,8 @@ def delta_over(table: pd.DataFrame, reference: str = "hard-only", methods=None, 
             g = table[table.method == m].groupby("k").pass_at_k
             mean, sd = 100 * (g.mean() - ref), 100 * g.std().fillna(0)
             n = int(g.size().max())
-            ax.plot(mean.index, mean.values, marker="o", label=f"{m} (n={n})", color=METHOD_COLORS.get(m))
-            ax.fill_between(mean.index, mean - sd, mean + sd, alpha=0.15, color=METHOD_COLORS.get(m))
+            ax.plot(mean.index, mean.values, marker="o", label=f"{m} (n={n})", color=color_of(m))
+            ax.fill_between(mean.index, mean - sd, mean + sd, alpha=0.15, color=color_of(m))
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xscale("log", base=2)
         _finish(ax, "k", f"Δ pass@k vs {reference} (points; band ±1 SD over students)", title if ax is axes[0][0] else "")

@@ -24,8 +24,8 @@ PAPER_ITEMS = [
     ("Fig. 3", "Δ pass@k over Hard-Only for PQ, PS, Intrinsic-T", "evaluate", ["figures/eval_delta_over_hard_only.png"], ""),
     ("Fig. 4 / Table 6", "OlympiadBench transfer at step 50", None, [],
      "a run of its own: params/paper-table6-olympiad-from-math.yaml and -from-harp.yaml (another run's teachers, "
-     "evaluate.teacher_run, scored at step 50, evaluate.fixed_step); no tiny analogue yet (one region in the tiny "
-     "world)"),
+     "evaluate.teacher_run, scored at step 50, evaluate.fixed_step); it needs a second benchmark's hard set, "
+     "probed in a run of its own"),
     ("Fig. 5", "pass@32 curves: Grounded-T vs Base-T vs Hard-Only; per teacher seed Grounded-T vs Intrinsic-T",
      "evaluate", ["figures/eval_fig5_left.png", "figures/eval_fig5_right.png"], ""),
     ("Fig. 6", "baseline student across promotion stages, questions per stage", "meta_train",
@@ -55,8 +55,8 @@ PAPER_ITEMS = [
                                                 ".yaml; tau x n: params/paper-fig15-tau*-n*.yaml, side by side with "
                                                 "soar-lite compare"),
     ("Table 8", "multi-turn teacher", None, [], "a run of its own: params/paper-table8-multiturn-n32.yaml and "
-                                                "-n64.yaml (meta.teacher_turns: 2); no tiny analogue (a raw completion "
-                                                "model reads a second call as the rest of the first)"),
+                                                "-n64.yaml (meta.teacher_turns: 2); it needs a chat model (a raw "
+                                                "completion model reads a second call as the rest of the first)"),
     ("Table 9 / Fig. 18", "8B model", None, [], "GPU only: params/paper-table9-8b.yaml (Llama-3.1-8B-Instruct)"),
     ("Fig. 16/19", "teacher reward with promotion markers", "meta_train",
      ["figures/meta_teacher_reward_grounded_run0.png"], ""),

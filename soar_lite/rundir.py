@@ -25,6 +25,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,22 +37,33 @@ PACKAGES = ["soar-lite", "torch", "transformers", "peft", "trl", "papermill", "m
 
 
 # ---- the one atomic write -----------------------------------------------------------------------
+TMP_NAME = re.compile(r"^.+\.(\d+)\.tmp$")  # `atomic_write`'s own pattern: <name>.<pid>.tmp
+
+
+def stale_tmp(path: Path) -> bool:
+    """Whether `path` is a temporary file or folder this package wrote (`<name>.<pid>.tmp`) whose writer no
+    longer runs. Anything else with a .tmp suffix is a user's and never touched."""
+    m = TMP_NAME.match(path.name)
+    if not m or path.is_symlink():
+        return False
+    try:
+        os.kill(int(m.group(1)), 0)
+        return False  # its writer is alive
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):
+        return False
+
+
 def remove_stale_tmp(folder: Path) -> int:
-    """Delete the `<name>.<pid>.tmp` files `atomic_write` left under `folder` when its writer was killed mid-write
-    (the writer's pid no longer runs); a live writer's file is left alone. Returns how many were removed."""
+    """Delete the regular `<name>.<pid>.tmp` files `atomic_write` left under `folder` when its writer was killed
+    mid-write (the writer's pid no longer runs); a live writer's file, a folder, a link and any other `.tmp` name
+    are left alone. Returns how many were removed."""
     removed = 0
     for tmp in Path(folder).rglob("*.tmp"):
-        pid = tmp.suffixes[-2][1:] if len(tmp.suffixes) >= 2 else ""
-        if pid.isdigit():
-            try:
-                os.kill(int(pid), 0)
-                continue  # its writer is alive
-            except ProcessLookupError:
-                pass
-            except PermissionError:
-                continue
-        tmp.unlink(missing_ok=True)
-        removed += 1
+        if tmp.is_file() and stale_tmp(tmp):
+            tmp.unlink(missing_ok=True)
+            removed += 1
     return removed
 
 

@@ -188,6 +188,8 @@ def completion_logprobs(model, prompt_ids: list[list[int]], completion_ids: list
 
     Returns (logps [rows, T], mask [rows, T]) aligned on completion tokens, right-padded.
     """
+    from trl.trainer.utils import selective_log_softmax
+
     rows = [p + c for p, c in zip(prompt_ids, completion_ids)]
     n, width = len(rows), max(map(len, rows))
     ids, attn, pos = left_pad(rows, pad_id, device)  # left padding, as in generation
@@ -196,9 +198,10 @@ def completion_logprobs(model, prompt_ids: list[list[int]], completion_ids: list
     extra = {"logits_to_keep": keep} if _keeps_logits(model) else {}
     logits = model(input_ids=ids, attention_mask=attn, position_ids=pos, **extra).logits[:, -keep:]
     targets = ids[:, width - keep + 1:]
-    # log p(target) = logit(target) - logsumexp(logits), without a second vocabulary-sized tensor
-    logits = logits[:, :-1].float()
-    logp_all = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    # log p(target) = logit(target) - logsumexp(logits), without a second vocabulary-sized tensor: TRL's
+    # selective_log_softmax, the log-probability step of its GRPO/RLOO trainers (a fused, memory-saving kernel on
+    # CUDA; on CPU the same gather - logsumexp, row by row, tests/test_sampling.py checks it against the plain form)
+    logp_all = selective_log_softmax(logits[:, :-1].float(), targets)
     logps = torch.zeros((n, tmax), device=logits.device)
     mask = torch.zeros((n, tmax), device=logits.device)
     for i, c in enumerate(completion_ids):

@@ -27,6 +27,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 
+from .arms import stream_keys as arm_stream_keys
+
 STAGES = ("model", "probe", "tiny_world", "meta_train", "evaluate", "analyze")
 _records: list[list[tuple]] = []
 _key_records: list[list[tuple]] = []
@@ -45,13 +47,12 @@ STREAM_KEYS = {
     "snr_question": "snr{}d{}q{}",  # its questions: draw, dataset, position
     "teacher_answer": "{}-a{}",  # a two-turn teacher's answer call: its question call's stream key, the row
     "teacher_draw": "{}-draw{}-r{}",  # a teacher question set of evaluation or analysis: stage, draw, round
-    "synthetic": "syn{}",  # a teacher arm's training question in evaluation: its position (same in every arm)
-    "pq": "pq{}",  # a Promotion Question in evaluation: its position
-    "serl_vote": "serl-vote{}",  # SeRL's difficulty filter: the untrained model's answers to its question i
-    "curated": "cur-{}",  # a curated problem: its id
     "ablation": "q{}",  # the ablation's question: its index in the labelled set (same in both arms)
     "world_teacher": "teacher-r{}",  # the tiny world report's teacher sample: rejection round
     "world_dataset": "d{}q{}",  # its latent-signal datasets: dataset, position
+    # the evaluation arms' own streams (arms.py): synthetic (a teacher arm's question: its position, the same in every
+    # arm), pq (a Promotion Question: its position), curated (a curated problem: its id), serl_vote (SeRL's filter)
+    **arm_stream_keys(),
 }
 
 

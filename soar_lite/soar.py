@@ -46,7 +46,7 @@ import numpy as np
 
 from .checkpoint import check_meta_dir, load_step, save_step
 from .config import resume_key
-from .executor import fans_out_students, run_jobs, worker_cache
+from .executor import current_pool, fans_out_students, run_jobs, worker_cache
 from .models import Snapshot, load_policy, restore, save_snapshot, snapshot
 from .profile import tally
 from .rloo import cosine_lr, make_optimizer
@@ -225,6 +225,18 @@ def student_job(cfg, job: StudentJob) -> StudentResult:
     return run_student_job(policy, task, job, cfg.meta.student, cfg.model.gen_batch_size)
 
 
+class PhaseClock:
+    """Wall seconds of consecutive phases: `clock("name")` closes the phase that ran since the last call."""
+
+    def __init__(self):
+        self.last, self.seconds = time.time(), {}
+
+    def __call__(self, name: str) -> None:
+        now = time.time()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self.last, 3)
+        self.last = now
+
+
 class MetaTrainer:
     """Holds the teacher and student policies and runs outer steps with checkpoint/resume."""
 
@@ -327,7 +339,7 @@ class MetaTrainer:
     def outer_step(self) -> dict:
         with tally() as work:  # tokens and seconds per kind of work, for the cost model (cost.py)
             row = self._outer_step()
-        row["profile"] = work.as_dict()
+        row["profile"] = {**work.as_dict(), **row.pop("phases")}  # with students on other workers: this process's
         append_jsonl(self.paths.metrics, row)
         if self.tracker is not None:  # an optional live view (params `tracking`); metrics.jsonl stays the record
             self.tracker.log({k: v for k, v in row.items() if k not in ("questions", "answers")}, step=row["step"])
@@ -338,26 +350,31 @@ class MetaTrainer:
     def _outer_step(self) -> dict:
         """One outer step of Algorithm 1, phase by phase."""
         t0, m, step = time.time(), self.meta, self.state.step
+        phase = PhaseClock()  # wall seconds per phase, into the row's profile (not part of the metrics compared)
         teacher = self.sample_teacher(step)  # ALG1: sample g*n QA pairs with rejection sampling (App. B.2)
+        phase("teacher_sample_s")
         datasets = [teacher.pairs[k * self.n:(k + 1) * self.n] for k in range(self.g)]  # ALG1: split into X_1..X_g
         q_r = reward_questions(self.hard_train, m.M, self._seed("reward_questions", step))  # ALG1: sample Q_R from D_train
         inner = inner_steps_for(m, len(self.state.promotions))
         rewards_kj, trained, student_stats, base_score = self._rewards(step, datasets, q_r, inner)
+        phase("students_s")  # the baseline's score and every student's training and score
         r_k = rewards_kj.mean(axis=1)  # ALG1: R_k = mean_j R_kj
         r_hat = float(r_k.mean())
         self.state.reward_history.append(r_hat)
         ma, promoted = self._promotion(step, datasets, rewards_kj, trained, r_hat)
+        phase("promotion_s")
         # the world's own reading of the sample (never part of the reward): e.g. the share of useful stepping stones
         diagnostics = self.task.question_diagnostics(teacher.pairs, self.hard_train)
         lr = cosine_lr(step, self.state.lr_horizon or m.outer_steps, m.teacher.lr, m.teacher.warmup_steps)
         update = self._update_teacher(step, teacher, r_k, lr)
+        phase("teacher_update_s")  # the update and the collapse guard's probes
         row = {"step": step, "reward_mean": r_hat, "reward_ma": ma, "tau": self.state.tau, "promoted": promoted,
                "promotions": len(self.state.promotions), "baseline_score": base_score, "inner_steps": inner,
                "rejected": teacher.rejected, "accepted": len(teacher.pairs), "rewards": r_k.tolist(),
                "rewards_kj": rewards_kj.tolist(),
                "student_train_reward": float(np.mean(student_stats)) if student_stats else None,
                "teacher_kl": update["teacher_kl"], "teacher_lr": lr, "guard": update["guard"], "diagnostics": diagnostics,
-               "seconds": round(time.time() - t0, 2),
+               "seconds": round(time.time() - t0, 2), "phases": phase.seconds,
                "questions": [qa.question for qa in teacher.pairs], "answers": [qa.answer for qa in teacher.pairs]}
         self.state.step += 1
         return row
@@ -420,8 +437,12 @@ class MetaTrainer:
         return update
 
     def _train_students(self, jobs: list[StudentJob]) -> list[StudentResult]:
-        """ALG1: theta'_{k,j} <- RLOO-Update(theta, X_k) for every student of the step: here, one after another, or
-        (executor.kind ray) on the Ray actors, which receive the baseline adapter and return the trained one."""
+        """ALG1: theta'_{k,j} <- RLOO-Update(theta, X_k) for every student of the step: on the stage's shared local
+        workers (executor.kind local, workers > 1: `executor.StudentPool`), on the Ray actors (executor.kind ray),
+        which receive the baseline adapter and return the trained one, or here, one after another."""
+        pool = current_pool()
+        if pool is not None:  # local workers sharing the stage's students (executor.run_pooled)
+            return pool.run(student_job, [(self.cfg, job) for job in jobs])
         if not fans_out_students(self.cfg.executor):
             return [run_student_job(self.student, self.task, job, self.meta.student, self.cfg.model.gen_batch_size)
                     for job in jobs]

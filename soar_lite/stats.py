@@ -2,6 +2,8 @@
 
 - `compare(a, b, paired)`: paired t (students matched by index: same training streams, test-sampling seeds and
   question-draw index, the evaluation's common random numbers) or Welch's t (unpaired) on per-student scores.
+- `verdict(...)`: the word a comparison earns at its unit of replication (reproduced / contradicted only with at least
+  MIN_REPLICATES units per arm; suggestive below; untestable without variance).
 - `power(...)`: the probability that the same test rejects at alpha = 0.05 when the true gap is the paper's
   relative gap, by simulation calibrated on this world's own noise (the observed SD of the paired differences,
   or of each arm for Welch).
@@ -15,6 +17,7 @@ import numpy as np
 from scipy import stats
 
 ALPHA = 0.05
+TIE = 1e-12  # a standard error this small (relative to the difference) is float rounding of a tie: no variance
 
 
 def compare(a, b, paired: bool) -> dict:
@@ -35,18 +38,38 @@ def _compare(a, b, paired: bool) -> dict:
         if len(d) < 2:
             return out
         se, dof = d.std(ddof=1) / np.sqrt(len(d)), len(d) - 1
-        p = 1.0 if se == 0 and d.mean() == 0 else (0.0 if se == 0 else float(stats.ttest_1samp(d, 0.0).pvalue))
+        if se <= TIE * max(1.0, abs(d.mean())):  # every pair differs by the same amount (to rounding): no noise to
+            # test against -- untestable, never p = 0
+            return dict(out, test="untestable")
+        p = float(stats.ttest_1samp(d, 0.0).pvalue)
     else:
         if len(a) < 2 or len(b) < 2:
             return out
         va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
         se = np.sqrt(va + vb)
-        dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else len(a) + len(b) - 2
-        p = 1.0 if se == 0 and out["difference"] == 0 else (
-            0.0 if se == 0 else float(stats.ttest_ind(a, b, equal_var=False).pvalue))
+        if se <= TIE * max(1.0, abs(out["difference"])):
+            return dict(out, test="untestable")
+        dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
     half = float(stats.t.ppf(1 - ALPHA / 2, dof) * se)
     out.update(ci_low=out["difference"] - half, ci_high=out["difference"] + half, p_value=p)
     return out
+
+
+MIN_REPLICATES = 3  # units per arm below which a significant difference is only "suggestive"
+
+
+def verdict(difference: float, p_value: float, k: int, test: str = "") -> str:
+    """The word a comparison earns at the unit its claim is about (`k`: replicates of that unit in the smaller arm):
+    "untestable" (fewer than 2, or no variance), "not established" (p >= alpha), "suggestive (k <unit>)" (p < alpha
+    on fewer than MIN_REPLICATES), else "reproduced" (the first arm higher) or "contradicted"."""
+    if test == "untestable" or k < 2 or p_value is None or np.isnan(p_value):
+        return "untestable"
+    if p_value >= ALPHA:
+        return "not established"
+    if k < MIN_REPLICATES:
+        return "suggestive"
+    return "reproduced" if difference > 0 else "contradicted"
 
 
 def power(gap: float, n_a: int, n_b: int, paired: bool, sd_a: float, sd_b: float = 0.0, sd_diff: float = 0.0,

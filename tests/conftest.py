@@ -31,3 +31,33 @@ def tiny_task():
     from soar_lite.tasks.tiny import TinyTask, TinyWorld
 
     return TinyTask(TinyWorld())
+
+
+# ---- a finished 2-step grounded meta-training run at ci size, for the run-safety and reliability tests ----------
+QUICK_META = ["meta.teachers=[grounded]", "meta.g=2", "meta.n=4", "meta.r=1", "meta.inner_steps=1"]
+
+
+def quick_cfg(results, *extra):
+    from soar_lite.config import load_config
+
+    return load_config("ci", [f"results_dir={results}", *QUICK_META, *extra])
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A probed run directory with a finished 2-step grounded meta-training run (copied by each test)."""
+    from soar_lite.stages import meta_train, probe
+
+    base = tmp_path_factory.mktemp("finished")
+    cfg = quick_cfg(base, "meta.outer_steps=2")
+    probe.run(cfg, log=lambda m: None)
+    meta_train.run(cfg, log=lambda m: None)
+    return base
+
+
+@pytest.fixture
+def run_copy(finished, tmp_path):
+    import shutil
+
+    shutil.copytree(finished, tmp_path / "r")
+    return tmp_path / "r"

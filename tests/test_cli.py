@@ -127,7 +127,7 @@ def test_the_wheel_carries_params_notebooks_data_and_the_tiny_model(tmp_path):
     probe = """
 from soar_lite.cli import default_notebook_dir
 from soar_lite.config import load_config
-from soar_lite.models import TINY_MODEL_DIR
+from soar_lite.tasks.tiny import TINY_MODEL_DIR
 from soar_lite.tasks.math_data import load_problems
 import soar_lite
 assert soar_lite.__file__.startswith(%r), soar_lite.__file__

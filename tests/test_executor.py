@@ -61,3 +61,30 @@ def test_a_ray_worker_killed_mid_step_is_restarted_and_the_step_completes_the_sa
     clean = _outputs(_run(tmp_path, "clean", ["meta.teachers=[grounded]", "meta.runs=1"], stages=(probe, meta_train)))
     assert killed["metrics"]["meta"] == clean["metrics"]["meta"] and len(clean["metrics"]["meta"]) == 2
     assert killed["promotions"] == clean["promotions"]
+
+
+def _strip(path):
+    return [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "profile")}
+            for line in path.read_text().splitlines()]
+
+
+def test_meta_training_on_two_workers_sharing_students_matches_one_process(tmp_path):
+    """Issue 34: the stage's local workers share every run's inner-loop students (executor.StudentPool). A grounded
+    run beside an intrinsic one, and a grounded run alone (a worker with no run of its own trains its students):
+    metrics.jsonl (without timings), PQ and promotions byte-identical to one process."""
+    quiet = lambda *a: None  # noqa: E731
+    for teachers, runs in (("[grounded, intrinsic]", 1), ("[grounded]", 1)):
+        dirs = []
+        for workers in (1, 2):
+            cfg = load_config("ci", [f"results_dir={tmp_path / f'{len(teachers)}-{workers}'}", f"executor.workers={workers}",
+                                     f"meta.teachers={teachers}", f"meta.runs={runs}", "meta.g=4"])
+            probe.run(cfg, log=quiet)
+            meta_train.run(cfg, log=quiet)
+            dirs.append(cfg.run_dir)
+        folders = sorted(p.name for p in dirs[0].glob("meta*"))
+        assert len(folders) == teachers.count(",") + 1
+        for name in folders:
+            a, b = dirs[0] / name, dirs[1] / name
+            assert _strip(a / "metrics.jsonl") == _strip(b / "metrics.jsonl"), name
+            for f in ("pq.json", "promotions.json"):
+                assert (a / f).read_text() == (b / f).read_text(), (name, f)

@@ -251,7 +251,7 @@ def test_unsloth_path_follows_its_api_with_a_stand_in(monkeypatch):
     monkeypatch.setitem(sys.modules, "unsloth", types.SimpleNamespace(FastLanguageModel=FastLanguageModel))
     monkeypatch.delenv("UNSLOTH_RETURN_LOGITS", raising=False)
     cfg = dataclasses.replace(CFG, gradient_checkpointing=True, max_seq_length=512)
-    pol = models._load_unsloth(cfg, str(models.TINY_MODEL_DIR), torch.float32, seed=0, device="cpu")
+    pol = models._load_unsloth(cfg, models.resolve_model_path("tiny"), torch.float32, seed=0, device="cpu")
     pol.sampler = models._sampler_for("auto", pol.backend)
     pol.gradient_checkpointing = True
     assert pol.backend == "unsloth" and pol.sampler == "generate"

@@ -9,33 +9,13 @@ import sys
 
 import pytest
 
-from soar_lite.config import load_config
 from soar_lite.rundir import RunDirError, check_writable, run_lock
-from soar_lite.stages import meta_train, probe
+from soar_lite.stages import meta_train
 
-from conftest import REPO
+from conftest import QUICK_META, REPO, quick_cfg
 
-QUICK = ["meta.teachers=[grounded]", "meta.g=2", "meta.n=4", "meta.r=1", "meta.inner_steps=1"]
-
-
-def _cfg(results, *extra):
-    return load_config("ci", [f"results_dir={results}", *QUICK, *extra])
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """A probed run directory with a finished 2-step grounded meta-training run (copied by each test)."""
-    base = tmp_path_factory.mktemp("safety")
-    cfg = _cfg(base, "meta.outer_steps=2")
-    probe.run(cfg, log=lambda m: None)
-    meta_train.run(cfg, log=lambda m: None)
-    return base
-
-
-@pytest.fixture
-def run_copy(finished, tmp_path):
-    shutil.copytree(finished, tmp_path / "r")
-    return tmp_path / "r"
+QUICK = QUICK_META
+_cfg = quick_cfg  # a ci-size config with a quick grounded meta-training (conftest; fixtures finished, run_copy there)
 
 
 def _steps(results):

@@ -140,3 +140,17 @@ def test_a_prompt_rendered_with_its_bos_gets_no_second_bos(policy):
     plain, rendered = encode_prompts(tok, ["f^3(001)=", tok.bos_token + "f^3(001)="])
     assert plain == rendered and plain.count(tok.bos_token_id) == 1
     assert tok(tok.bos_token + "f^3(001)=").input_ids.count(tok.bos_token_id) == 2  # what plain tokenizing does
+
+
+def test_trls_selective_log_softmax_equals_the_plain_gather_minus_logsumexp():
+    """completion_logprobs takes its log-probabilities from TRL (issue 33, item 7: trl earns its place); on CPU they
+    equal the hand-written form bit for bit, at the tiny model's and a real vocabulary's width."""
+    import torch
+    from trl.trainer.utils import selective_log_softmax
+
+    g = torch.Generator().manual_seed(0)
+    for vocab in (40, 49152):
+        logits = torch.randn(3, 7, vocab, generator=g) * 4
+        targets = torch.randint(0, vocab, (3, 7), generator=g)
+        plain = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+        assert torch.equal(selective_log_softmax(logits, targets), plain)

@@ -228,7 +228,12 @@ def test_a_rerendered_evaluation_trains_only_the_students_it_lacks(tmp_path, mon
     cfg.layout.evaluate_student("hard-only", 0).unlink()
     cfg.layout.evaluate_student("base-model", 0).write_text('["not", "a result"]')  # damaged: trained again
     ckpt = meta_train.trained_teacher_path(cfg, "grounded", 0)
-    ckpt.write_bytes(ckpt.read_bytes() + b"\0")  # another teacher: its students' key changes
+    from soar_lite.models import load_snapshot, save_snapshot
+
+    teacher = load_snapshot(ckpt)
+    name = sorted(teacher)[0]
+    teacher[name] = teacher[name] + 1e-3  # another teacher (other tensors): its students' key changes
+    save_snapshot(teacher, ckpt)
     students = evaluate.students(cfg.evaluate, "grounded-t")
     evaluate.run(cfg, log=lambda *a: None)
     assert sorted(trained) == sorted([("base-model", 0), ("hard-only", 0)] + [("grounded-t", s) for s in range(students)

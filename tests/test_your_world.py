@@ -38,6 +38,19 @@ def test_the_example_world_runs_end_to_end_on_two_worker_processes(tmp_path):
     ablation = pd.read_csv(run / "tables" / "wellposed_ablation.csv")
     assert {"correct-only pq", "well-posed pq"} <= set(ablation.method)
     assert "partial_world:make" in (run / "config.yaml").read_text()
+    # world-neutral reports (issue 33, item 1): no tiny-world prose, counts from the config, the world's diagnostics
+    for nb in ("01_probe", "03_meta_train", "04_evaluate", "05_analyze"):
+        cells = json.loads((run / f"{nb}.ipynb").read_text())["cells"]
+        prose = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+        prose += ["".join(o.get("data", {}).get("text/markdown", "")) for c in cells for o in c.get("outputs", [])]
+        assert not [p for p in prose if "tiny" in p.lower()], (nb, [p[:120] for p in prose if "tiny" in p.lower()])
+    probe_text = json.dumps(json.loads((run / "01_probe.ipynb").read_text())["cells"])
+    assert "this run: fail@16" in probe_text  # the params' probe.samples, not the paper's 128
+    steps = [json.loads(line) for line in (run / "meta" / "metrics.jsonl").read_text().splitlines()]
+    world_keys = {k for r in steps for k in (r.get("diagnostics") or {}) if k != "n"}
+    assert world_keys and all((run / "figures" / f"meta_{k}.png").exists() for k in world_keys), world_keys
+    meta_text = json.dumps(json.loads((run / "03_meta_train.ipynb").read_text())["cells"])
+    assert "+nan" not in meta_text and "p = nan" not in meta_text  # a constant series says so in words
 
 
 def test_the_example_world_imports_in_ray_actors(tmp_path):
@@ -66,3 +79,38 @@ def test_a_bad_world_is_one_line_naming_the_key(override, message):
 def test_a_built_in_world_takes_no_settings():
     with pytest.raises(ConfigError, match="the built-in world 'tiny' takes no settings"):
         load_config("ci", ["task.settings.x=1"])
+
+
+# ---- issue 33, item 2: a second world, deriving from Task directly, with a model the package's helper builds ------
+def test_a_world_with_its_own_model_runs_end_to_end_and_its_reports_read_it(tmp_path):
+    """examples/add_world: its model built by soar_lite.tasks.pretrain (a smaller one than the shipped recipe, for
+    time), `model.path: model` read beside the params file, the whole run on two workers from another directory;
+    the reports name no other world and show the world's own diagnostic (long_share) in a figure and a table."""
+    import shutil
+
+    world = tmp_path / "add_world"
+    shutil.copytree(REPO / "examples" / "add_world", world, ignore=shutil.ignore_patterns("model", "__pycache__"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(world)}
+    build = subprocess.run([sys.executable, "-c", "from pathlib import Path; import add_world; "
+                            f"add_world.build(Path({str(world / 'model')!r}), steps=150, hidden=32, layers=1, threads=1)"],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert build.returncode == 0, build.stderr[-2000:]
+    env.pop("PYTHONPATH")
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", str(world / "params.yaml"), "-o",
+                        f"results_dir={tmp_path / 'results'}", "--progress-every", "0", "--jobs", "2"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=1200)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    run = tmp_path / "results" / "add_world"
+    for nb in ("01_probe", "03_meta_train", "04_evaluate", "05_analyze"):
+        cells = json.loads((run / f"{nb}.ipynb").read_text())["cells"]
+        assert not [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"], nb
+        prose = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]  # the report's text and
+        prose += [json.dumps(o) for c in cells for o in c.get("outputs", [])]  # everything it printed or showed
+        text = " ".join(prose).lower()
+        assert "tiny" not in text, (nb, text[max(0, text.find("tiny") - 200):text.find("tiny") + 200])
+    assert (run / "figures" / "meta_long_share.png").exists()
+    meta_text = json.dumps(json.loads((run / "03_meta_train.ipynb").read_text())["cells"])
+    assert "long_share" in meta_text  # the end-of-run table of the world's diagnostics
+    assert "this run: fail@16" in json.dumps(json.loads((run / "01_probe.ipynb").read_text())["cells"])
+    labels = pd.read_csv(run / "tables" / "question_labels.csv").set_index("set")
+    assert "base-t" in labels.index

@@ -32,7 +32,7 @@ class Stage:
 
 
 STAGES = {s.name: s for s in (
-    Stage("probe", "01_probe.ipynb", (), "01 Probe: the fail@128 hard sets"),
+    Stage("probe", "01_probe.ipynb", (), "01 Probe: the fail@k hard sets"),
     Stage("tiny_world", "02_tiny_world.ipynb", ("probe",), "02 The tiny world's own evidence", world_report=True),
     Stage("meta_train", "03_meta_train.ipynb", ("probe",), "03 Meta-training: SOAR's teacher-student loop"),
     Stage("evaluate", "04_evaluate.ipynb", ("probe", "meta_train"), "04 Evaluation: every method with fresh students"),

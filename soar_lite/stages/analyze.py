@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..analysis import (JudgeCache, bootstrap_vendi, embed, judge_pairs, label_summary, make_judge,
                         mean_pairwise_cosine_distance)
+from ..arms import ARMS
 from .. import stats
 from ..evaluate import summarize, train_fresh_student
 from ..executor import run_jobs, worker_cache
@@ -82,6 +83,9 @@ class AnalyzeResult:
                        f"well-posed questions (of which {100 * gap:.0f}% have a wrong answer) vs only the correct ones "
                        f"differs by {100 * c['difference']:+.1f} points (p = {c['p_value']:.2g}); the paper's claim is "
                        f"that the well-posed set is at least as good.")
+        elif c is not None and c.get("test") == "untestable":
+            out.append(f"Finding 3 (well-posed structure matters more than answer correctness): untestable -- the two "
+                       f"arms' students differ by {100 * c['difference']:+.1f} points with no variance between them.")
         else:
             out.append("Finding 3 (well-posed structure matters more than answer correctness): cannot be tested here "
                        "(ablation arms missing or fewer than 2 students per arm).")
@@ -93,7 +97,7 @@ def question_sets(cfg, policy, task, base) -> dict[str, list[tuple[str, str]]]:
     each teacher of seed 0, on common random numbers), pq (all Promotion Questions of the first grounded run)."""
     sets = {}
     for name in ("base-t", "intrinsic-t", "grounded-t"):
-        kind = meta_train.TEACHER_KIND[name]
+        kind = ARMS[name].teacher
         ckpt = None if kind is None else meta_train.trained_teacher_path(cfg, kind)
         if ckpt is None or ckpt.exists():
             pairs = teacher_questions(cfg, policy, task, ckpt, base, cfg.analyze.n_questions, stage="analyze", draw=0)
@@ -165,6 +169,7 @@ def wellposed_ablation(cfg, pairs, labels, source: str, log=print) -> pd.DataFra
 
 @exclusive("analyze")
 def run(cfg, log=print) -> AnalyzeResult:
+    meta_train.check_finished(cfg, [k for k in ("grounded", "intrinsic") if k in cfg.meta.teachers], "analyze")
     layout = open_run(cfg)
     policy, task = load(cfg)
     base = snapshot(policy)

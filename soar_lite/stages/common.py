@@ -50,6 +50,16 @@ def summary_frame(summary: dict):
     return pd.DataFrame(list(rows(summary)), columns=["quantity", "value"]).set_index("quantity")
 
 
+def world_notes(cfg, stage: str):
+    """The world's own prose for a stage's report (`Task.report_notes`) as Markdown, or a blank line for a world
+    that gives none (the reports themselves name no world)."""
+    from IPython.display import Markdown
+
+    from ..tasks import make_task
+
+    return Markdown(make_task(cfg.task).report_notes(stage) or "")
+
+
 def findings_markdown(sentences: list[str]):
     """A report's closing cell: its findings as a Markdown list (every sentence computed from its tables)."""
     from IPython.display import Markdown
@@ -130,9 +140,13 @@ def teacher_questions(cfg, policy, task, checkpoint: Path | None, base: Snapshot
     return pairs
 
 
-def notebook_setup(params_path: str, overrides: list[str], online: bool = False, stage: str | None = None):
+def notebook_setup(params_path: str, overrides: list[str], online: bool = False, stage: str | None = None,
+                   injected: dict | None = None):
     """A report's set-up: hub access (off unless `online`, SOAR_LITE_ONLINE=1 -- `soar-lite run --online` -- or on
-    Colab), the params loaded strictly, the banner and the backend line printed. With `stage`, the report's
+    Colab), the params loaded strictly, the banner and the backend line printed. `injected`: the names papermill
+    added after the parameters cell (`papermill NB OUT -f params.yaml` injects a params file's sections, one
+    variable each): when there are any, they are the params (`config.load_config_sections`) and `params_path` is
+    not read; a name that is neither a notebook parameter nor a section is one error. With `stage`, the report's
     provenance -- the commit it is rendered from (and whether the checkout had uncommitted changes), the params file
     (relative), its hash with the overrides, the start time -- is printed and recorded in provenance/<stage>.json.
     Returns (cfg, layout)."""
@@ -149,15 +163,37 @@ def notebook_setup(params_path: str, overrides: list[str], online: bool = False,
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from ..config import load_config
+    from ..config import load_config, load_config_sections
     from ..models import backend_line
 
-    cfg = load_config(params_path, overrides)  # a shipped name works without this repository (Colab)
+    overrides = as_overrides(overrides)
+    sections = {k: v for k, v in (injected or {}).items() if k not in NOTEBOOK_PARAMETERS}
+    if sections:  # papermill -f params.yaml: the file's sections arrived as variables
+        cfg = load_config_sections(sections, overrides, "papermill -f (the injected params sections)")
+    else:
+        cfg = load_config(params_path, overrides)  # a shipped name works without this repository (Colab)
     print(banner(cfg))
     if stage is not None:
-        print(provenance_line(cfg, stage, params_path, overrides))
+        print(provenance_line(cfg, stage, params_path, overrides, sections))
     print(f"torch {torch.__version__}; " + backend_line(cfg.model.backend))
     return cfg, cfg.layout
+
+
+def as_overrides(overrides) -> list[str]:
+    """The `overrides` parameter as a list: papermill's `-p overrides X` passes a string -- one 'key=value', or a
+    YAML list written as text ('[a=1, b=2]') --, `-y` and `soar-lite run` a list."""
+    import yaml
+
+    if isinstance(overrides, str):
+        text = overrides.strip()
+        parsed = yaml.safe_load(text) if text.startswith("[") else [text] if text else []
+        if not isinstance(parsed, list):
+            raise ValueError(f"overrides: expected key=value or a list of them, got {overrides!r}")
+        return [str(x) for x in parsed]
+    return list(overrides or [])
+
+
+NOTEBOOK_PARAMETERS = ("params_path", "overrides", "resume", "install_spec", "online")  # every report's parameters cell
 
 
 def _warning_without_path(message, category, filename, lineno, line=None) -> str:
@@ -201,22 +237,30 @@ def params_fingerprint(params_path, overrides) -> str:
     return h.hexdigest()[:12]
 
 
-def provenance(params_path: str, overrides: list[str]) -> dict:
+def provenance(params_path: str, overrides: list[str], sections: dict | None = None) -> dict:
     """Where a report comes from: the commit it is rendered from (and whether the checkout had uncommitted changes),
-    the params file as a report may show it, its hash with the overrides, and the time."""
+    the params file as a report may show it (or, for `papermill -f`, the injected sections), its hash with the
+    overrides, and the time."""
     import datetime
+    import hashlib
+    import json
 
     from ..rundir import git_revision
 
     rev, dirty = git_revision()
-    return {"commit": rev, "uncommitted_changes": dirty, "params": display_path(params_path),
-            "params_sha256": params_fingerprint(params_path, overrides), "overrides": list(overrides),
+    if sections:
+        text = json.dumps([sections, list(overrides)], sort_keys=True, default=str)
+        shown, sha = "papermill -f (injected sections)", hashlib.sha256(text.encode()).hexdigest()[:12]
+    else:
+        shown, sha = display_path(params_path), params_fingerprint(params_path, overrides)
+    return {"commit": rev, "uncommitted_changes": dirty, "params": shown,
+            "params_sha256": sha, "overrides": list(overrides),
             "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def provenance_line(cfg, stage: str, params_path: str, overrides: list[str]) -> str:
+def provenance_line(cfg, stage: str, params_path: str, overrides: list[str], sections: dict | None = None) -> str:
     """One line for a report's banner (`soar-lite run` records the same in provenance/<stage>.json)."""
-    p = provenance(params_path, overrides)
+    p = provenance(params_path, overrides, sections)
     commit = f"commit {p['commit']}" + (" with uncommitted changes" if p["uncommitted_changes"] else "") \
         if p["commit"] else "no git checkout"
     return (f"report {stage}: rendered from {commit}, params {p['params']} (sha256 {p['params_sha256']}"

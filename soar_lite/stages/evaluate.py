@@ -1,30 +1,10 @@
 """Stage `evaluate` (notebook 04): every method evaluated the same way (paper §2.9, §3, Tables 4-6), with the
 comparisons the paper's claims rest on tested.
 
-Methods (names as in tables/pass_at_k.csv):
-    base-model               the untrained student sampled on hard-test (`base_model_seeds` inference seeds: the
-                             noise floor of the evaluation)
-    hard-only                fresh student, RLOO on hard-train only
-    hard-only-4x-group       the same with a 4x RLOO group (the paper's g = 128 row, Table 4)
-    hard-only-extended       Hard-Only trained `extended_steps_factor` times longer (v3 Fig. 10: no gain)
-    soar-pq                  fresh student on the Promotion Questions of a run with >= min_promotions + hard-train
-    soar-ps                  that run's promoted student with the best hard-train score (the run's own reward
-                             metric), inference only
-    grounded-t               fresh student on n questions sampled from a trained grounded teacher + hard-train
-    grounded-t-inference     the trained grounded teacher itself as the solver, inference only (v3 Table 4's
-                             "Inference with Grounded-T" row; `base_model_seeds` seeds, teacher seed s mod meta.runs)
-    base-t                   same, questions from the untrained model
-    intrinsic-t              same, questions from the teacher meta-trained with the learnability reward
-    grounded-t-no-promotion  same, from the grounded teacher trained without promotion (App. B.8)
-    curated                  fresh student on real easier problems (`Task.curated_pool`) + hard-train, the upper bound
-    serl                     fresh student on questions the untrained model wrote itself (SeRL's self-instruction),
-                             kept by SeRL's difficulty and diversity filters and rewarded by majority vote, beside
-                             hard-train; reported at `serl_step` (v3 Tables 4/5; soar_lite/serl.py says what is inferred)
-    <method>#<n>             a sampling method (grounded-t, base-t, intrinsic-t, grounded-t-no-promotion, curated, serl)
-                             with n questions instead of `n_questions` (Figs. 14-17: |X| in {32, 64, 128})
-    <method>@<mode>          a method trained beside hard-train (those and soar-pq) in the mixing mode named (mixed
-                             or curriculum) whatever `mode` says: Figs. 7/8 overlay the two modes of one method,
-                             with the same students, questions and seeds (config.parse_method reads the names)
+Methods (names as in tables/pass_at_k.csv): the arms of `soar_lite/arms.py`, which says what each is, what it reads
+and how its students differ; `<method>#<n>` samples n questions instead of `n_questions` (Figs. 14-17) and
+`<method>@<mode>` trains in that mixing mode whatever `mode` says (Figs. 7/8 overlay the two modes of one method,
+with the same students, questions and seeds; config.parse_method reads the names).
 Design (common random numbers, `soar_lite.seeds`): student s of every method draws its batches from the same
 stream, is evaluated with the same test-sampling seeds, and gets question draw s (the same sampling seeds for the
 base, grounded and intrinsic teachers) from teacher seed s mod meta.runs; so methods are compared student by
@@ -48,29 +28,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import serl, stats
-from ..config import parse_method
+from .. import arms, serl, stats
+from ..config import parse_method, to_dict
 from ..evaluate import summarize, test_pass_at_k, train_fresh_student
 from ..executor import run_jobs, worker_cache
-from ..models import load_snapshot, restore, snapshot
-from ..rundir import report_progress, write_json, write_table
+from ..models import load_snapshot, restore, snapshot, snapshot_digest
+from ..rundir import RunDirError, report_progress, write_json, write_table
 from ..sampling import sample
 from ..seeds import derive, stream_key
 from ..student import RLItem
 from . import meta_train
 from .common import display_path, exclusive, hard_sets, load, open_run, teacher_questions
 
-INFERENCE_METHODS = ("base-model", "soar-ps", "grounded-t-inference")
-CENTRAL = ("hard-only", "soar-pq", "grounded-t", "base-t")  # the two central comparisons get `seeds` students
-INFERENCE_TEACHER = {"grounded-t-inference": "grounded"}  # inference methods that sample a meta-trained teacher
-FIG7_METHODS = ("soar-pq", "grounded-t", "base-t", "curated")  # curriculum vs mixed tested for these (Figs. 7/8)
-COMPARISONS = [("soar-pq", "hard-only"), ("grounded-t", "base-t"), ("soar-ps", "hard-only"), ("grounded-t", "hard-only"),
-               ("base-t", "hard-only"), ("curated", "hard-only"), ("hard-only-4x-group", "hard-only"),
-               ("hard-only", "base-model"), ("grounded-t", "intrinsic-t"), ("grounded-t", "grounded-t-no-promotion"),
-               ("soar-pq", "grounded-t"), ("hard-only-extended", "hard-only"), ("grounded-t-inference", "base-model"),
-               ("serl", "hard-only"), ("soar-pq", "serl"), ("serl", "base-t")]
-COMPARISONS += [(f"{m}@curriculum", f"{m}@mixed") for m in FIG7_METHODS]  # Figs. 7/8: curriculum vs mixed
-COMPARISONS += [(f"grounded-t#{n}", f"curated#{n}") for n in (32, 64, 128)]  # Fig. 14/16: teacher vs real, per |X|
+ARMS = arms.ARMS
+INFERENCE_METHODS, CENTRAL, TEACHER_METHODS = arms.INFERENCE_METHODS, arms.CENTRAL, arms.TEACHER_METHODS
+FIG7_METHODS, COMPARISONS = arms.FIG7_ARMS, arms.COMPARISONS
 
 
 def teacher_source(cfg):
@@ -83,8 +55,11 @@ def teacher_source(cfg):
 def base_method(method: str) -> str:
     """'grounded-t#32@curriculum' -> 'grounded-t' (config.parse_method)."""
     return parse_method(method).base
-# teacher methods whose students take their questions from teacher seed (student index mod meta.runs)
-TEACHER_METHODS = tuple(m for m, kind in meta_train.TEACHER_KIND.items() if kind is not None)
+
+
+def arm_of(method: str) -> arms.Arm:
+    """The registry entry of a method name (`grounded-t#32@curriculum` -> grounded-t's)."""
+    return ARMS[base_method(method)]
 
 
 @dataclass
@@ -130,17 +105,16 @@ class EvaluateResult:
             k = int(self.comparisons.k.max()) if k is None else k
         c = self.comparisons[self.comparisons.k == k] if not self.comparisons.empty else self.comparisons
         for _, r in c.iterrows():
-            if r.test == "untestable":
+            if r.test == "untestable" and isinstance(r.get("note"), str) and r.note:
                 out.append(f"{r.comparison}: {r.note}.")
                 continue
-            if np.isnan(r.p_value):
+            word, numbers = row_verdict(r, k)
+            if word == "untestable":
+                out.append(f"{r.comparison} at pass@{k}: untestable -- {numbers}.")
                 continue
-            verdict = ("established" if r.p_value < stats.ALPHA else "not established")
             power = (f"power for the paper's MATH ratio ({r.paper_ratio:.2f}x) {r.power:.2f}" if not np.isnan(r.power)
                      else r.note or "no power figure")
-            out.append(f"{r.comparison} at pass@{k}: {100 * r.difference:+.1f} points (95% CI {100 * r.ci_low:+.1f} to "
-                       f"{100 * r.ci_high:+.1f}, {r.test}, p = {r.p_value:.2g}, n = {r.n_a}/{r.n_b}): difference "
-                       f"{verdict}; {power}.")
+            out.append(f"{r.comparison} at pass@{k}: {word} -- {numbers}; {power}.")
         for m, why in self.skipped.items():
             out.append(f"{m}: skipped ({why}).")
         for m, status in self.teacher_status.items():
@@ -148,20 +122,16 @@ class EvaluateResult:
         return out + self.paper_findings(k)
 
     def verdict(self, comparison: str, k: int) -> tuple[str, str]:
-        """(reproduced | contradicted | not established | cannot be tested here, the numbers behind it) for 'a vs b'."""
+        """(reproduced | contradicted | suggestive (k units) | not established | untestable | cannot be tested here,
+        the numbers behind it) for 'a vs b', at the unit its claim is about."""
         c = self.comparisons
         row = c[(c.comparison == comparison) & (c.k == k)] if not c.empty else c
-        if not row.empty and row.test.iloc[0] == "untestable":
+        if not row.empty and row.test.iloc[0] == "untestable" and isinstance(row.note.iloc[0], str) and row.note.iloc[0]:
             return "cannot be tested here", f"{comparison}: {row.note.iloc[0]}"
-        if row.empty or np.isnan(row.p_value.iloc[0]):
-            return "cannot be tested here", f"{comparison}: not evaluated or too few students"
-        r = row.iloc[0]
-        power = f"power {r.power:.2f}" if not np.isnan(r.power) else (r.note or "no power figure")
-        numbers = (f"{comparison} {100 * r.difference:+.1f} points of pass@{k} (95% CI {100 * r.ci_low:+.1f} to "
-                   f"{100 * r.ci_high:+.1f}, p = {r.p_value:.2g}, n = {r.n_a}/{r.n_b}, {power})")
-        if r.p_value >= stats.ALPHA:
-            return "not established", numbers
-        return ("reproduced" if r.difference > 0 else "contradicted"), numbers
+        if row.empty:
+            return "cannot be tested here", f"{comparison}: not evaluated"
+        word, numbers = row_verdict(row.iloc[0], k)
+        return word, f"{comparison} {numbers}"
 
     def paper_findings(self, k: int | None = None) -> list[str]:
         """One sentence per paper finding this stage can test (finding 3 is report 05's)."""
@@ -193,9 +163,29 @@ class EvaluateResult:
             v, n = self.verdict(comp, k)
             if v != "cannot be tested here":
                 shown = ("difference not established" if v == "not established" else
+                         "untestable" if v == "untestable" else
+                         f"a difference on too few units, {v}" if v.startswith("suggestive") else
                          f"difference established (the first arm {'higher' if v == 'reproduced' else 'lower'})")
                 out.append(f"{observation}: here {shown} -- {n}.")
         return out
+
+
+def row_verdict(r, k: int) -> tuple[str, str]:
+    """(verdict, 'the numbers behind it') of one comparisons.csv row: its difference with interval, test and p, what
+    it rests on (units and students) and its scale label. A row of a table written before the unit columns existed
+    gets the old student-level words."""
+    if "verdict" in r and isinstance(r.verdict, str):
+        word = r.verdict
+    else:  # a table rendered before the unit of replication was recorded
+        word = "untestable" if np.isnan(r.p_value) else ("not established" if r.p_value >= stats.ALPHA else
+                                                           "reproduced" if r.difference > 0 else "contradicted")
+    rests = r.rests_on if "rests_on" in r and isinstance(r.rests_on, str) else f"n = {r.n_a}/{r.n_b} students"
+    scale = f"; {r.scale}" if "scale" in r and isinstance(r.scale, str) else ""
+    if np.isnan(r.p_value):
+        why = "no variance between units" if r.test == "untestable" else "fewer than 2 units per arm"
+        return word, f"{100 * r.difference:+.1f} points of pass@{k} ({why}; {rests}{scale})"
+    return word, (f"{100 * r.difference:+.1f} points of pass@{k} (95% CI {100 * r.ci_low:+.1f} to "
+                  f"{100 * r.ci_high:+.1f}, {r.test}, p = {r.p_value:.2g}; {rests}{scale})")
 
 
 def curated_items(task, count: int, seed: int, named: bool = False) -> list[RLItem]:
@@ -209,12 +199,51 @@ def curated_items(task, count: int, seed: int, named: bool = False) -> list[RLIt
 
 
 def students(ecfg, method: str, n_ps_runs: int = 1) -> int:
-    method = base_method(method)  # grounded-t#32@mixed counts as grounded-t
-    if method in ("base-model", "grounded-t-inference"):
-        return ecfg.base_model_seeds
-    if method == "soar-ps":
+    """How many students `method` gets (arms.Arm.students; grounded-t#32@mixed counts as grounded-t): SOAR-PS's
+    inference seeds for each eligible run."""
+    count = arm_of(method).students
+    if count == "ps_seeds":
         return ecfg.ps_seeds * n_ps_runs
-    return ecfg.seeds if method in CENTRAL else (ecfg.other_seeds or ecfg.seeds)
+    if count == "other_seeds":
+        return ecfg.other_seeds or ecfg.seeds
+    return getattr(ecfg, count)
+
+
+def teacher_kinds(methods) -> list[str]:
+    """The meta-training runs (teacher kinds) the methods read: a teacher to sample, or the grounded run's PQ / PS."""
+    return [k for k in dict.fromkeys(arm_of(m).reads_run() for m in methods) if k is not None]
+
+
+def preflight(cfg, resume: bool = False) -> None:
+    """Refusals before anything is written, for an evaluation that takes its teachers from another run
+    (`evaluate.teacher_run`): that run must exist, hold finished meta-training for the teachers the methods read,
+    and have been made with this run's model settings (a teacher of another LoRA rank cannot be loaded)."""
+    if not cfg.evaluate.teacher_run:
+        return
+    import yaml
+
+    from ..config import flat
+
+    src = teacher_source(cfg)
+    if not src.layout.config.is_file():
+        raise RunDirError(f"evaluate.teacher_run: {cfg.evaluate.teacher_run!r} is not a run under "
+                          f"{display_path(cfg.results_dir)} (no {display_path(src.layout.config)})")
+    try:
+        recorded = yaml.safe_load(src.layout.config.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise RunDirError(f"evaluate.teacher_run: {display_path(src.layout.config)} cannot be read "
+                          f"({type(e).__name__})") from None
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("model"), dict):
+        raise RunDirError(f"evaluate.teacher_run: {display_path(src.layout.config)} is not a run's config")
+    ours, theirs = flat({"model": to_dict(cfg)["model"]}), flat({"model": recorded["model"]})
+    skip = ("model.threads", "model.gen_batch_size", "model.backend")
+    diff = [k for k in sorted(set(ours) | set(theirs)) if k not in skip and ours.get(k) != theirs.get(k)]
+    if diff:
+        raise RunDirError(f"evaluate.teacher_run: {cfg.evaluate.teacher_run!r} was made with other model settings ("
+                          + "; ".join(f"{k}: {theirs.get(k, '(absent)')!r} there, {ours.get(k, '(absent)')!r} here"
+                                      for k in diff[:4]) + "): its teachers cannot be loaded into this run's model")
+    meta_train.check_finished(src, teacher_kinds(cfg.evaluate.methods),
+                              f"evaluate.teacher_run {cfg.evaluate.teacher_run!r}")
 
 
 def pq_runs(cfg) -> tuple[list[int], dict[int, int]]:
@@ -232,14 +261,13 @@ def best_promoted_stage(cfg, run: int) -> int:
 
 def missing_input(cfg, method: str, eligible: list[int], promotion_counts: dict[int, int]) -> str | None:
     """Why `method` cannot be evaluated in this run (a teacher checkpoint or a PQ/PS source is missing), or None."""
-    method = base_method(method)
-    kind = INFERENCE_TEACHER.get(method) or meta_train.TEACHER_KIND.get(method)
-    if kind is not None:
+    arm = arm_of(method)
+    if arm.teacher is not None:
         for i in range(cfg.meta.runs):
-            path = meta_train.trained_teacher_path(teacher_source(cfg), kind, i)
+            path = meta_train.trained_teacher_path(teacher_source(cfg), arm.teacher, i)
             if not path.exists():
                 return f"no trained teacher at {path}"
-    if method in ("soar-pq", "soar-ps") and not eligible:
+    if arm.promoted and not eligible:
         return (f"no meta-training run made >= {cfg.evaluate.min_promotions} promotions (promotions per grounded "
                 f"run: {promotion_counts})")
     return None
@@ -254,17 +282,17 @@ class QuestionSets:
 
     def items(self, method: str, s: int) -> list[RLItem]:
         spec = parse_method(method)  # both modes of a method train on the same questions
-        cfg, n, method = self.cfg, spec.n_questions or self.cfg.evaluate.n_questions, spec.base
-        if method in ("hard-only", "hard-only-4x-group", "hard-only-extended"):
+        cfg, n, arm = self.cfg, spec.n_questions or self.cfg.evaluate.n_questions, ARMS[spec.base]
+        if not arm.questions:  # hard-train only
             return []
-        if method == "curated":
+        if arm.questions == "curated":
             return curated_items(self.task, n, derive(cfg.seed, "evaluate", "curated_draw", s), spec.n_questions is not None)
-        if method == "serl":
+        if arm.questions == "serl":
             return self.serl_items(n, s)
-        if method == "soar-pq":
+        if arm.questions == "pq":
             pq = meta_train.read(teacher_source(cfg), "grounded", self.eligible[s % len(self.eligible)]).pq
             return [RLItem(r["question"], r["answer"], stream_key("pq", i)) for i, r in enumerate(pq)]
-        kind = meta_train.TEACHER_KIND[method]
+        kind = arm.teacher  # questions == "teacher": a meta-trained teacher, or the untrained model (None)
         ckpt = None if kind is None else meta_train.trained_teacher_path(teacher_source(cfg), kind, s % cfg.meta.runs)
         pairs = teacher_questions(cfg, self.policy, self.task, ckpt, self.base, n, stage="evaluate", draw=s)
         return [RLItem(qa.question, qa.answer, stream_key("synthetic", i)) for i, qa in enumerate(pairs)]
@@ -307,25 +335,14 @@ def _setup(cfg):
 
 
 def method_settings(ecfg, method: str):
-    """The fresh-student settings of `method`: Hard-Only with a 4x group (Table 4's g = 128 row); Hard-Only trained
-    `extended_steps_factor` times longer (v3 Fig. 10); a method named with a mode (`base-t@curriculum`) in that mode;
-    SOAR-PQ in curriculum mode without learning-rate warm-up ("for PQ with curriculum evaluation we use zero learning
-    rate warmup to match the inner-loop environment", App. B.6); SeRL in mixed mode (it trains on its questions
-    throughout) at its fixed step (`serl_step`); the evaluate section's settings otherwise."""
+    """The fresh-student settings of `method`: a method named with a mode (`base-t@curriculum`) in that mode, then its
+    arm's own changes (`arms.Arm.settings`: Hard-Only's 4x group and 4x length, SeRL's fixed step, PQ's warm-up);
+    the evaluate section's settings otherwise."""
     spec = parse_method(method)
-    method = spec.base
     if spec.mode is not None:
         ecfg = dataclasses.replace(ecfg, mode=spec.mode)
-    if method == "hard-only-4x-group":
-        return dataclasses.replace(ecfg, student=dataclasses.replace(ecfg.student, group_size=4 * ecfg.student.group_size))
-    if method == "hard-only-extended":
-        return dataclasses.replace(ecfg, steps=ecfg.extended_steps_factor * ecfg.steps)
-    if method == "serl":  # SeRL has no curriculum (mixed unless named @curriculum), reported at its fixed step
-        return dataclasses.replace(ecfg, mode=spec.mode or "mixed", fixed_step=ecfg.serl_step,
-                                   steps=max(ecfg.steps, ecfg.serl_step))
-    if method == "soar-pq" and ecfg.mode == "curriculum":
-        return dataclasses.replace(ecfg, student=dataclasses.replace(ecfg.student, warmup_steps=0))
-    return ecfg
+    settings = ARMS[spec.base].settings
+    return settings(ecfg, spec) if settings is not None else ecfg
 
 
 def student_job(cfg, method: str, s: int) -> dict:
@@ -338,12 +355,13 @@ def student_job(cfg, method: str, s: int) -> dict:
     def seed_of(role, *idx):
         return derive(cfg.seed, "evaluate", role, s, *idx)
 
-    if method in INFERENCE_METHODS:
-        if method == "soar-ps":
+    arm = arm_of(method)
+    if arm.inference:
+        if arm.promoted:  # SOAR-PS: the promoted student
             ps_run = qsets.eligible[s % len(qsets.eligible)]
             restore(policy, load_snapshot(teacher_source(cfg).layout.meta("grounded", ps_run).promoted(ps_stages[ps_run])))
-        elif method == "grounded-t-inference":  # the teacher answers the student prompt: teaching is not solving
-            restore(policy, load_snapshot(meta_train.trained_teacher_path(teacher_source(cfg), "grounded",
+        elif arm.teacher is not None:  # the teacher answers the student prompt: teaching is not solving
+            restore(policy, load_snapshot(meta_train.trained_teacher_path(teacher_source(cfg), arm.teacher,
                                                                           s % cfg.meta.runs)))
         else:
             restore(policy, base)
@@ -358,7 +376,7 @@ def student_job(cfg, method: str, s: int) -> dict:
                                          ecfg=mcfg, seed_of=seed_of, batch_size=cfg.model.gen_batch_size)
     stop, window = summarize(curve, rewards, mcfg)
     curve["method"], curve["seed"] = method, s
-    curve["teacher_seed"] = s % cfg.meta.runs if base_method(method) in TEACHER_METHODS else -1  # Fig. 5 right
+    curve["teacher_seed"] = s % cfg.meta.runs if arm.samples_teacher else -1  # Fig. 5 right
     points = int(((curve.step >= stop) & (curve.step <= stop + ecfg.after_stop_window)).sum() // len(ecfg.ks))
     return {"finals": [{"method": method, "seed": s, "k": int(k), "pass_at_k": float(v)} for k, v in window.items()],
             "curve": curve, "n_questions": len(items), "seconds": time.time() - t0,
@@ -370,52 +388,102 @@ def student_job(cfg, method: str, s: int) -> dict:
 # evaluate keys that only decide which students exist (more seeds or another method list keep the finished ones)
 NOT_STUDENT_INPUTS = ("name", "results_dir", "description", "deviations", "executor", "tracking", "stages", "analyze",
                       "world_check")
-NOT_STUDENT_EVALUATE = ("methods", "seeds", "other_seeds", "base_model_seeds", "ps_seeds")
+NOT_STUDENT_EVALUATE = ("methods", "seeds", "other_seeds", "base_model_seeds", "ps_seeds", "allow_unfinished_teacher")
 
 
 def student_inputs(cfg, method: str, s: int, eligible: list[int], ps_stages: dict[int, int]) -> list[Path]:
     """The files student s of `method` reads besides the params: the hard sets, and the teacher checkpoint, the PQ
     file or the promoted student it samples."""
-    src, base = teacher_source(cfg), base_method(method)
+    src, arm = teacher_source(cfg), arm_of(method)
     files = [cfg.layout.hard_train, cfg.layout.hard_test]
-    kind = INFERENCE_TEACHER.get(base) or meta_train.TEACHER_KIND.get(base)
-    if kind is not None:
-        files.append(meta_train.trained_teacher_path(src, kind, s % cfg.meta.runs))
-    if base in ("soar-pq", "soar-ps") and eligible:
+    if arm.teacher is not None:
+        files.append(meta_train.trained_teacher_path(src, arm.teacher, s % cfg.meta.runs))
+    if arm.promoted and eligible:
         run = eligible[s % len(eligible)]
         files += [src.layout.meta("grounded", run).pq, src.layout.meta("grounded", run).promotions]
-        if base == "soar-ps":
+        if arm.inference:  # SOAR-PS reads the promoted student
             files.append(src.layout.meta("grounded", run).promoted(ps_stages[run]))
     return files
 
 
 def student_key(cfg, method: str, s: int, eligible: list[int], ps_stages: dict[int, int]) -> str:
-    """What student s of `method` depends on, hashed: the params (less NOT_STUDENT_INPUTS and NOT_STUDENT_EVALUATE),
-    the method, the index, and the bytes of every file it reads. A cached result with another key is recomputed."""
+    """What student s of `method` depends on, hashed: the params (less NOT_STUDENT_INPUTS and NOT_STUDENT_EVALUATE,
+    with its folders as the folders they name, wherever the run was started from), the method, the index, the
+    bytes of every data file it reads and the tensors of every checkpoint (`snapshot_digest`). A cached result with another key is recomputed."""
     import hashlib
     import json
 
-    from ..config import to_dict
+    from ..config import canonical_locations, to_dict
 
-    params = {k: v for k, v in to_dict(cfg).items() if k not in NOT_STUDENT_INPUTS}
+    params = {k: v for k, v in canonical_locations(to_dict(cfg)).items() if k not in NOT_STUDENT_INPUTS}
     params["evaluate"] = {k: v for k, v in params["evaluate"].items() if k not in NOT_STUDENT_EVALUATE}
     h = hashlib.sha256(json.dumps([params, method, s], sort_keys=True, default=str).encode())
-    for f in student_inputs(cfg, method, s, eligible, ps_stages):
-        h.update(b"\0" + (f.read_bytes() if f.exists() else b"missing"))
+    for f in student_inputs(cfg, method, s, eligible, ps_stages):  # a checkpoint by its tensors, not its archive bytes
+        h.update(b"\0" + (snapshot_digest(f).encode() if f.suffix == ".pt" and f.exists()
+                          else f.read_bytes() if f.exists() else b"missing"))
     return h.hexdigest()[:16]
 
 
-def cached_student(path: Path, key: str) -> dict | None:
-    """A finished student's result from an earlier (killed or finished) render of this run, if its key matches."""
+def student_problem(res) -> str | None:
+    """What is malformed in a saved student's result (None when every field a report reads is well formed): finals
+    rows of (method, seed, k, pass_at_k in [0, 1]), seconds, and for a trained student its curve (equal-length
+    columns step, k, pass_at_k), question count and stop row."""
+    import math
+
+    def number(x, lo=-math.inf, hi=math.inf):
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and lo <= x <= hi
+
+    if not isinstance(res, dict):
+        return "the result is not a mapping"
+    finals = res.get("finals")
+    if not isinstance(finals, list) or not finals:
+        return "no finals rows"
+    for row in finals:
+        if not isinstance(row, dict) or not isinstance(row.get("method"), str) or not number(row.get("seed")) \
+                or not number(row.get("k"), 1) or not number(row.get("pass_at_k"), 0, 1):
+            return f"a finals row is malformed ({str(row)[:80]})"
+    if not number(res.get("seconds"), 0):
+        return "seconds missing or not a number"
+    if "curve" in res or "stop" in res or "n_questions" in res:
+        curve = res.get("curve")
+        if not isinstance(curve, dict) or not all(isinstance(curve.get(c), list) for c in ("step", "k", "pass_at_k")):
+            return "the curve is not columns step, k, pass_at_k"
+        if len({len(v) if isinstance(v, list) else -1 for v in curve.values()}) != 1 or not curve["step"]:
+            return "the curve's columns differ in length"
+        if not all(number(v) for c in ("step", "k", "pass_at_k") for v in curve[c]):
+            return "the curve holds a value that is not a number"
+        stop = res.get("stop")
+        if not isinstance(stop, dict) or not all(number(stop.get(c)) for c in ("stop_step", "window_points",
+                                                                                "train_reward_last")):
+            return "the stop row is malformed"
+        if not number(res.get("n_questions"), 0):
+            return "n_questions missing or not a number"
+    return None
+
+
+def cached_student(path: Path, key: str, log=None) -> dict | None:
+    """A finished student's result from an earlier (killed or finished) render of this run, if its key matches and
+    every field is well formed (`student_problem`); a damaged file is named in the log and trained again."""
     import json
 
+    if not path.exists():
+        return None
     try:
         blob = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError) as e:
+        why = f"not readable JSON ({type(e).__name__})"
+    else:
+        if not isinstance(blob, dict) or "key" not in blob:
+            why = "not a saved student"
+        elif blob.get("key") != key:
+            return None  # made with other params or inputs: trained again, silently (that is what a key is for)
+        else:
+            why = student_problem(blob.get("result"))
+    if why is not None:
+        if log is not None:
+            log(f"{display_path(path)}: damaged ({why}): trained again")
         return None
-    res = blob.get("result") if isinstance(blob, dict) and blob.get("key") == key else None
-    if not isinstance(res, dict) or not isinstance(res.get("finals"), list):  # another key, or a damaged file
-        return None
+    res = blob["result"]
     if "curve" in res:
         res["curve"] = pd.DataFrame(res["curve"])
     return res
@@ -426,8 +494,13 @@ def run(cfg, log=print) -> EvaluateResult:
     """Every method's students (each saved under evaluate/students/ as it finishes, with the key of what it
     depends on, so a killed render -- or one in a later session -- redoes only the students it lacks), then the
     tables and the comparisons."""
+    preflight(cfg)
+    meta_train.check_finished(teacher_source(cfg), teacher_kinds(cfg.evaluate.methods), "evaluate")
     layout = open_run(cfg)
     ecfg = cfg.evaluate
+    if ecfg.allow_unfinished_teacher:
+        log("evaluate.allow_unfinished_teacher: teachers whose meta-training has not finished are evaluated as they "
+            "are (a deviation)")
     eligible, counts = pq_runs(cfg)
     ps_stages = {i: best_promoted_stage(cfg, i) for i in eligible}
     skipped, jobs = {}, []
@@ -441,8 +514,11 @@ def run(cfg, log=print) -> EvaluateResult:
     ids = [(method, s) for _, method, s in jobs]  # a job's identity (the jobs themselves hold the config)
     keys = {i: student_key(cfg, i[0], i[1], eligible, ps_stages) for i in ids}
     saved = {i: layout.evaluate_student(*i) for i in ids}
-    results_by_id = {i: cached_student(saved[i], keys[i]) for i in ids}
+    results_by_id = {i: cached_student(saved[i], keys[i], log) for i in ids}
     todo = [job for job, i in zip(jobs, ids) if results_by_id[i] is None]
+    # SeRL's students first: its agreement band may keep no question (a one-line ValueError), which should stop the
+    # render before the other students train, not after; the tables keep the methods' order (`ids`)
+    todo.sort(key=lambda job: arm_of(job[1]).questions != "serl")
     if len(todo) < len(jobs):
         log(f"{len(jobs) - len(todo)} of {len(jobs)} students found finished in {display_path(saved[ids[0]].parent)} "
             f"(same params and inputs): not trained again")
@@ -494,7 +570,7 @@ def run(cfg, log=print) -> EvaluateResult:
 def teacher_status(cfg, methods) -> dict[str, dict[int, str]]:
     """How each teacher method's teachers fared in meta-training, seed by seed (stable, guarded, collapsed): a
     collapsed or guarded teacher is named wherever its students are reported."""
-    kinds = {m: INFERENCE_TEACHER.get(m) or meta_train.TEACHER_KIND.get(base_method(m)) for m in methods}
+    kinds = {m: arm_of(m).teacher for m in methods}
     return {m: {i: meta_train.read(teacher_source(cfg), kind, i).status() for i in range(cfg.meta.runs)}
             for m, kind in kinds.items() if kind is not None}
 
@@ -535,41 +611,99 @@ def identical_by_construction(cfg) -> dict[tuple[str, str], str]:
     return out
 
 
+COMPARISON_COLUMNS = ["comparison", "k", "difference", "ci_low", "ci_high", "p_value", "n_a", "n_b", "unit", "k_a",
+                      "k_b", "verdict", "rests_on", "scale", "power", "test", "paper_ratio", "note"]
+
+
+def scale_label(cfg) -> str:
+    """'paper scale' for a paper benchmark with the paper's model, else 'toy' (the tiny world, a small model, any world
+    of one's own): every verdict carries it, so a toy verdict is never read as the paper's scale."""
+    from ..tasks import make_task
+
+    paper_models = ("meta-llama/Llama-3.2-3B-Instruct", "meta-llama/Llama-3.1-8B-Instruct")
+    return "paper scale" if make_task(cfg.task).paper_world and cfg.model.path in paper_models else "toy"
+
+
+def unit_of(a: str, b: str) -> str:
+    """The unit of replication of the claim 'a vs b': the first arm's, unless it is a plain student arm (Hard-Only vs
+    the base model), then the second's (the claim is about the teacher, PQ set or checkpoint of the other arm)."""
+    ua, ub = arm_of(a).unit, arm_of(b).unit
+    return ua if ua != "student" else ub
+
+
+def unit_key(cfg, unit: str, n_promoted: int):
+    """Student index s -> the replicate of `unit` it belongs to (the evaluation's design: student s samples teacher
+    seed s mod meta.runs, and takes PQ / PS from promoted run s mod the number of such runs)."""
+    if unit == "teacher":
+        return lambda s: s % cfg.meta.runs
+    if unit in ("run", "checkpoint"):
+        return lambda s: s % max(1, n_promoted)
+    return lambda s: s
+
+
+def unit_means(x: pd.Series, key) -> pd.Series:
+    """Per-unit means of the students' scores (x indexed by student index), indexed by unit."""
+    return x.groupby([key(int(s)) for s in x.index]).mean().sort_index()
+
+
+def rests_on(unit: str, ka: int, kb: int, na: int, nb: int) -> str:
+    """'8 teachers, 2 students each' / '1 promoted checkpoints x 3 seeds' / '6 students' -- what a verdict rests on."""
+    plural = arms.UNITS[unit]
+    if unit == "student":
+        return f"{na} / {nb} {plural}"
+    each = lambda n, k: f"{n / k:.3g}" if k else "0"  # noqa: E731
+    return f"{ka} / {kb} {plural}, {each(na, ka)} / {each(nb, kb)} students each"
+
+
 def compare_methods(cfg, table: pd.DataFrame) -> pd.DataFrame:
-    """Each comparison at each k: difference, 95% CI, test (paired by student where both arms are trained fresh
-    students or both inference with the same student indices; else Welch), and the design's power for the paper's
-    relative gap, simulated with this run's own SDs."""
-    cols = ["comparison", "k", "difference", "ci_low", "ci_high", "p_value", "n_a", "n_b", "power", "test", "paper_ratio",
-            "note"]
+    """Each comparison at each k, tested at the unit its claim is about (`arms.Arm.unit`): students are averaged
+    within their unit (a teacher seed, a PQ run, a promoted checkpoint; a student arm is grouped by the other arm's
+    unit, so index-matched students stay together), and the unit means are compared -- paired where both arms are
+    trained fresh students or both inference and they share units (on the shared ones), else Welch. The verdict
+    (`stats.verdict`) needs MIN_REPLICATES units per arm for 'reproduced' / 'contradicted'; every row carries the
+    run's scale label and the design's power at that unit for the paper's relative gap, simulated with this run's
+    own unit-level SDs."""
     if table.empty:
-        return pd.DataFrame(columns=cols)
-    rows = []
+        return pd.DataFrame(columns=COMPARISON_COLUMNS)
+    rows, scale = [], scale_label(cfg)
     identical = identical_by_construction(cfg)
+    n_promoted = len(pq_runs(cfg)[0])
     for a, b in COMPARISONS:
         if a not in set(table.method) or b not in set(table.method):
             continue
-        if (a, b) in identical:
-            for k in sorted(table.k.unique()):
-                xa = table[(table.method == a) & (table.k == k)].pass_at_k
-                xb = table[(table.method == b) & (table.k == k)].pass_at_k
-                rows.append({"comparison": f"{a} vs {b}", "k": int(k), "difference": float(xa.mean() - xb.mean()),
-                             "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan, "n_a": len(xa), "n_b": len(xb),
-                             "power": np.nan, "test": "untestable", "paper_ratio": np.nan, "note": identical[(a, b)]})
-            continue
+        unit = unit_of(a, b)
+        key = unit_key(cfg, unit, n_promoted)
         for k in sorted(table.k.unique()):
             xa = table[(table.method == a) & (table.k == k)].set_index("seed").pass_at_k.sort_index()
             xb = table[(table.method == b) & (table.k == k)].set_index("seed").pass_at_k.sort_index()
-            paired = (a in INFERENCE_METHODS) == (b in INFERENCE_METHODS) and list(xa.index) == list(xb.index)
-            r = stats.compare(xa.values, xb.values, paired)
+            ua, ub = unit_means(xa, key), unit_means(xb, key)
+            base = {"comparison": f"{a} vs {b}", "k": int(k), "n_a": len(xa), "n_b": len(xb), "unit": unit,
+                    "k_a": len(ua), "k_b": len(ub), "rests_on": rests_on(unit, len(ua), len(ub), len(xa), len(xb)),
+                    "scale": scale}
+            if (a, b) in identical:
+                rows.append({**base, "difference": float(xa.mean() - xb.mean()), "ci_low": np.nan, "ci_high": np.nan,
+                             "p_value": np.nan, "verdict": "untestable", "power": np.nan, "test": "untestable",
+                             "paper_ratio": np.nan, "note": identical[(a, b)]})
+                continue
+            shared = sorted(set(ua.index) & set(ub.index))
+            paired = (a in INFERENCE_METHODS) == (b in INFERENCE_METHODS) and len(shared) >= 2
+            va, vb = (ua[shared].values, ub[shared].values) if paired else (ua.values, ub.values)
+            r = stats.compare(va, vb, paired)
             ratio = paper_ratio(a, b, int(k))
             gap = (ratio - 1) * xb.mean() if not np.isnan(ratio) else np.nan
             pw_seed = derive(cfg.seed, "evaluate", "power_simulation", a, b, int(k))
-            sd_diff = float(np.std(xa.values - xb.values, ddof=1)) if paired and len(xa) > 1 else 0.0
-            pw = np.nan if np.isnan(gap) else stats.power(gap, len(xa), len(xb), paired, float(xa.std(ddof=1)),
-                                                           float(xb.std(ddof=1)), sd_diff, seed=pw_seed)
-            rows.append({"comparison": f"{a} vs {b}", "k": int(k), **{c: r[c] for c in cols[2:8]}, "power": pw,
-                         "test": r["test"], "paper_ratio": ratio, "note": power_note(a, b)})
-    return pd.DataFrame(rows, columns=cols)
+            sd_diff = float(np.std(va - vb, ddof=1)) if paired and len(va) > 1 else 0.0
+            pw = np.nan if np.isnan(gap) else stats.power(gap, len(va), len(vb), paired, float(np.std(va, ddof=1))
+                                                           if len(va) > 1 else 0.0, float(np.std(vb, ddof=1))
+                                                           if len(vb) > 1 else 0.0, sd_diff, seed=pw_seed)
+            reps = len(shared) if paired else min(len(ua), len(ub))
+            word = stats.verdict(r["difference"], r["p_value"], reps, r["test"])
+            if word == "suggestive":
+                word = f"suggestive ({reps} {arms.UNITS[unit]})"
+            rows.append({**base, **{c: r[c] for c in ("difference", "ci_low", "ci_high", "p_value")}, "verdict": word,
+                         "power": pw, "test": r["test"] + ("" if unit == "student" else f" on {arms.UNITS[unit]}"),
+                         "paper_ratio": ratio, "note": power_note(a, b)})
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
 # Paper Tables 4/5 (pass@k %, mean ± SD), the cells our methods map to.

@@ -21,21 +21,17 @@ import pandas as pd
 from scipy import stats
 
 from .. import stats as st
-from ..executor import run_jobs
-from ..rundir import read_json, read_jsonl, report_progress, write_json, write_table
+from ..executor import run_jobs, run_pooled
+from ..rundir import RunDirError, read_json, read_jsonl, report_progress, write_json, write_table
 from ..checkpoint import check_meta_dir
 from ..soar import MetaTrainer
 from ..tasks import make_task
-from .common import exclusive, hard_sets, open_run
+from .common import display_path, exclusive, hard_sets, open_run
 
 # a teacher whose sample fails the format check at this rate (or more) at some outer step is called collapsed
 COLLAPSE_REJECT_RATE = 0.4
 
 # evaluation's teacher methods -> the meta-trained teacher they sample (None = the untrained model)
-TEACHER_KIND = {"base-t": None, "grounded-t": "grounded", "intrinsic-t": "intrinsic",
-                "grounded-t-no-promotion": "grounded-no-promotion"}
-
-
 @dataclass
 class MetaRun:
     """What one meta-training run wrote (read back from its folder, so a fresh kernel sees the same)."""
@@ -113,12 +109,13 @@ class MetaRun:
     def diagnostic_trend(self, key: str = "useful_share") -> dict:
         """Spearman trend of a question diagnostic over outer steps (NaN where the world logs none)."""
         d = self.diagnostics()
-        if key not in d or d[key].notna().sum() < 3:
-            return {"spearman_rho": np.nan, "p_value": np.nan, "first": np.nan, "last": np.nan}
-        rho, p = stats.spearmanr(d.step, d[key])
+        n = int(d[key].notna().sum()) if key in d else 0
+        if n < 3:
+            return {"spearman_rho": np.nan, "p_value": np.nan, "first": np.nan, "last": np.nan, "n_steps": n}
+        rho, p = (np.nan, np.nan) if d[key].nunique() < 2 else stats.spearmanr(d.step, d[key])
         half = len(d) // 2
         return {"spearman_rho": float(rho), "p_value": float(p), "first": float(d[key].iloc[:half].mean()),
-                "last": float(d[key].iloc[half:].mean())}
+                "last": float(d[key].iloc[half:].mean()), "n_steps": n}
 
     def end_comparison(self, key: str = "useful_share") -> dict:
         """The trained teacher's share vs the untrained teacher's on diagnostics.json's fresh samples: difference
@@ -153,7 +150,8 @@ class MetaRun:
             return {}
         inner = int(m.inner_steps.mode().iloc[0])
         at = m[m.inner_steps == inner]
-        rho, p = stats.spearmanr(at.step, at.reward_mean) if len(at) >= 3 else (np.nan, np.nan)
+        rho, p = stats.spearmanr(at.step, at.reward_mean) if len(at) >= 3 and at.reward_mean.nunique() > 1 \
+            else (np.nan, np.nan)
         trend, end = self.diagnostic_trend(), self.end_comparison()
         g, n, r = self.grouping()
         return {"run": self.name, "grouping": f"{g}x{n}x{r}", "inner_steps": inner, "n_steps": len(at),
@@ -198,9 +196,23 @@ class MetaTrainResult:
         the untrained teacher, the teacher's KL from its start, promotions, tau, status (stable / guarded / collapsed)."""
         return pd.DataFrame([r.learning() for r in self.runs.values() if not r.metrics.empty])
 
-    def end_table(self, keys=("useful_share", "on_path_share", "correct_share", "unique_share", "reject_rate")) -> pd.DataFrame:
-        """Per run: each question diagnostic of the trained and the untrained teacher on the same fresh samples."""
+    def diagnostic_keys(self) -> list[str]:
+        """The question diagnostics the world logs (`Task.question_diagnostics`' keys, less its count `n`), in the
+        order the world returns them."""
+        keys: dict[str, None] = {}
+        for r in self.runs.values():
+            for row in r.metrics.get("diagnostics", pd.Series(dtype=object)):
+                if isinstance(row, dict):
+                    keys.update(dict.fromkeys(k for k, v in row.items() if k != "n" and isinstance(v, (int, float))))
+            for side in ("trained", "untrained"):
+                keys.update(dict.fromkeys(k for k in r.end_diagnostics.get(side, {}) if k != "n"))
+        return list(keys)
+
+    def end_table(self, keys=None) -> pd.DataFrame:
+        """Per run: each question diagnostic (default: every one the world logs) of the trained and the untrained
+        teacher on the same fresh samples."""
         rows = []
+        keys = self.diagnostic_keys() if keys is None else keys
         for r in self.runs.values():
             e = r.end_diagnostics
             if not e:
@@ -231,23 +243,23 @@ class MetaTrainResult:
             lr = r.learning()
             if not lr:
                 continue
-            if np.isnan(lr["p_value"]):
-                trend = "cannot be tested for a trend (fewer than 3 steps)"
-            else:
-                trend = ("rises" if lr["spearman_rho"] > 0 else "falls") if lr["p_value"] < 0.05 else "shows no trend"
             tau = f"; tau {lr['tau']:.4f}" if lr["tau"] is not None and r.teacher in PROMOTING else ""
-            text = (f"{r.name} ({lr['grouping']}, {lr['status']}): at {lr['inner_steps']} inner steps the reward {trend} "
-                    f"over {lr['n_steps']} outer steps (Spearman rho {lr['spearman_rho']:+.2f}, p = {lr['p_value']:.2g}; "
-                    f"mean {lr['reward_first_half']:+.4f} in the first half, {lr['reward_second_half']:+.4f} in the "
-                    f"second); {lr['promotions']} promotions{tau}.")
+            halves = (f" (mean {lr['reward_first_half']:+.4f} in the first half, {lr['reward_second_half']:+.4f} in "
+                      f"the second)" if np.isfinite(lr["reward_first_half"]) and np.isfinite(lr["reward_second_half"])
+                      else "")
+            text = (f"{r.name} ({lr['grouping']}, {lr['status']}): at {lr['inner_steps']} inner steps the reward "
+                    f"{trend_words(lr['spearman_rho'], lr['p_value'], lr['n_steps'])}{halves}; "
+                    f"{lr['promotions']} promotions{tau}.")
             t = r.diagnostic_trend()
-            if not np.isnan(t["p_value"]):
-                rises = "rises" if t["spearman_rho"] > 0 and t["p_value"] < 0.05 else \
-                    "falls" if t["p_value"] < 0.05 else "shows no trend"
-                text += (f" Useful share of its samples {rises} over outer steps (Spearman rho {t['spearman_rho']:+.2f}, "
-                         f"p = {t['p_value']:.2g}; {t['first']:.3f} in the first half, {t['last']:.3f} in the second).")
+            if t["n_steps"] >= 3:
+                text += (f" Useful share of its samples {trend_words(t['spearman_rho'], t['p_value'], t['n_steps'])} "
+                         f"({t['first']:.3f} in the first half, {t['last']:.3f} in the second).")
             e = r.end_comparison()
-            if e:
+            if e and np.isnan(e["p_value"]):
+                text += (f" At the end, on {e['n_trained']} / {e['n_untrained']} format-valid fresh samples: useful "
+                         f"share {e['trained']:.3f} vs the untrained teacher's {e['untrained']:.3f}: no difference "
+                         f"to test (no variance).")
+            elif e:
                 verdict = "beyond the sampling error" if e["ci_low"] > 0 else \
                     "below the untrained teacher beyond the sampling error" if e["ci_high"] < 0 else "not established"
                 text += (f" At the end, on {e['n_trained']} / {e['n_untrained']} format-valid fresh samples: useful "
@@ -269,6 +281,17 @@ class MetaTrainResult:
 
 
 PROMOTING = ("grounded", "grounded-paper-grouping")  # the kinds that calibrate tau and promote
+
+
+def trend_words(rho: float, p: float, n: int) -> str:
+    """'rises over N outer steps (Spearman rho +0.87, p = 6.1e-07)', 'falls ...', 'shows no trend ...', 'is constant
+    over N outer steps' (no rank correlation exists), or 'cannot be tested for a trend (fewer than 3 steps)'."""
+    if n < 3:
+        return "cannot be tested for a trend (fewer than 3 steps)"
+    if np.isnan(rho) or np.isnan(p):
+        return f"is constant over {n} outer steps (no trend to test)"
+    trend = ("rises" if rho > 0 else "falls") if p < 0.05 else "shows no trend"
+    return f"{trend} over {n} outer steps (Spearman rho {rho:+.2f}, p = {p:.2g})"
 
 
 def runs_of(cfg) -> list[tuple[str, int]]:
@@ -347,8 +370,10 @@ def _job(cfg, what: str, *args) -> object:
 @exclusive("meta_train")
 def run(cfg, resume: bool = False, log=print) -> MetaTrainResult:
     """Meta-train every (teacher kind, teacher seed) of the config, each resumable from its own checkpoints: on
-    `executor.workers` local processes, or (executor.kind ray) one after another here with every outer step's
-    g*r students on the Ray actors. Each run's seeds come from its own index: the same results in any order. With
+    `executor.workers` local processes that share every run's inner-loop students (`executor.run_pooled`: a worker
+    whose run waits, or that has no run left, trains any run's students, so every core stays busy until the last
+    run ends), or (executor.kind ray) one after another here with every outer step's g*r students on the Ray
+    actors. Each run's seeds come from its own index: the same results in any order. With
     meta.snr_draws > 0 the SNR estimates run as further jobs beside them."""
     from ..snr import groupings
 
@@ -374,7 +399,8 @@ def run(cfg, resume: bool = False, log=print) -> MetaTrainResult:
         else:
             log(f"== SNR at g, n, r = {job[2]}: {out['snr']:.4f} ({out['seconds'] / 60:.1f} min)")
 
-    outputs = run_jobs(_job, jobs, 1 if in_process else cfg.executor.workers, on_done=done)
+    outputs = (run_jobs(_job, jobs, 1, on_done=done) if in_process
+               else run_pooled(_job, jobs, cfg.executor.workers, on_done=done))
     result = MetaTrainResult()
     for (kind, i), sec in zip(runs, outputs):
         result.runs[(kind, i)] = read(cfg, kind, i)
@@ -397,6 +423,36 @@ def read(cfg, teacher: str = "grounded", run: int = 0) -> MetaRun:
                    tau_null=state.get("tau_null", []), tau_null_summary=state.get("tau_null_summary", {}),
                    end_diagnostics=read_json(p.diagnostics) if p.diagnostics.exists() else {}, dir=p.dir,
                    stopped=read_json(p.stopped) if p.stopped.exists() else {})
+
+
+def unfinished(cfg, teacher: str, run: int = 0) -> str | None:
+    """Why the meta-training run (teacher, run) of `cfg`'s run directory has not finished, or None when it has
+    (state.json at meta.outer_steps with its pq.json, or stopped early with stopped.json: a collapsed teacher is
+    reported as such) or holds no checkpoint at all (the evaluation names that as a missing teacher)."""
+    p = cfg.layout.meta(teacher, run)
+    if p.stopped.exists() or not p.state.exists():
+        return None
+    try:
+        step = int(read_json(p.state).get("step", -1))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return f"{display_path(p.state)} cannot be read"
+    if step >= cfg.meta.outer_steps and p.pq.exists():
+        return None
+    return f"{display_path(p.dir)} holds the teacher of outer step {step} of {cfg.meta.outer_steps}"
+
+
+def check_finished(cfg, kinds, what: str) -> None:
+    """Refuse (RunDirError, one line naming the run and the step it holds) to read a teacher whose meta-training has
+    not finished, unless evaluate.allow_unfinished_teacher (a deviation the params name) says to."""
+    if cfg.evaluate.allow_unfinished_teacher:
+        return
+    for kind in dict.fromkeys(k for k in kinds if k is not None):
+        for i in range(cfg.meta.runs):
+            why = unfinished(cfg, kind, i)
+            if why:
+                raise RunDirError(f"{what}: {why}: meta-training has not finished (finish it with `soar-lite run PARAMS "
+                                  f"--only meta_train --resume`, or set evaluate.allow_unfinished_teacher: true and "
+                                  f"name it in deviations:)")
 
 
 def trained_teacher_path(cfg, teacher: str, run: int = 0) -> Path:

@@ -17,7 +17,7 @@ from ..rundir import report_progress, write_json, write_table
 from ..seeds import derive
 from ..tasks import make_task
 from ..tasks.base import DataError, Problem
-from .common import exclusive, load, open_run, save_problems
+from .common import display_path, exclusive, load, open_run, save_problems
 
 PAPER_TABLE2 = pd.DataFrame([
     {"pool": "MATH (test split)", "n_pool": 5000, "n_fail": 719, "n_train": 359, "n_test": 360},
@@ -73,6 +73,12 @@ def check_inputs(cfg) -> list[Problem]:
     pool = pool[: p.limit] if p.limit else pool
     if not pool:
         raise DataError(f"probe.pool {p.pool!r}: no problems to probe")
+    answers: dict[str, tuple[str, str]] = {}
+    for q in pool:  # one question, two answers: one of them is wrong, and the probe cannot tell which
+        seen = answers.setdefault(q.question.strip(), (q.id, q.answer))
+        if str(seen[1]).strip() != str(q.answer).strip():
+            raise DataError(f"probe.pool {p.pool!r}: problems {seen[0]} and {q.id} ask the same question with different "
+                            f"answers ({seen[1]!r} vs {q.answer!r}); keep one")
     return pool
 
 
@@ -110,6 +116,13 @@ def run(cfg, log=print) -> ProbeResult:
                        split_seed=derive(cfg.seed, "probe", "split"), batch_size=cfg.model.gen_batch_size,
                        on_progress=lambda d, t: report_progress(layout, "probe", "probe", d, t, "problems probed"))
     seconds = time.time() - t0
+    if not hs.train or not hs.test:  # what was measured is kept; the hard sets are not written, so no stage runs on none
+        write_table(pd.DataFrame({"id": [q.id for q in pool], "level": [q.level for q in pool],
+                                  "first_correct": hs.first_counts}), layout.first_batch_counts)
+        raise DataError(f"probe.pool {p.pool!r}: {hs.n_fail} of {len(pool)} problems ({len({q.question.strip() for q in pool})} "
+                        f"distinct questions) failed both batches, leaving hard-train {len(hs.train)} and hard-test "
+                        f"{len(hs.test)}: both need at least one problem (a larger or harder pool; the first-batch "
+                        f"counts are in {display_path(layout.first_batch_counts)})")
     save_problems(layout.hard_train, hs.train)
     save_problems(layout.hard_test, hs.test)
     write_table(pd.DataFrame({"id": [q.id for q in pool], "level": [q.level for q in pool],

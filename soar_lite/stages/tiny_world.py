@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..evaluate import train_fresh_student
-from ..models import TINY_MODEL_DIR, restore, snapshot
+from ..models import restore, snapshot
 from ..rundir import report_progress, write_json, write_table
 from ..seeds import derive, stream_key
 from ..soar import null_threshold
@@ -28,6 +28,7 @@ from ..teacher import sample_qa_pairs
 from .. import stats
 from ..student import RLItem, reward_questions, score_problems
 from ..tasks import make_task
+from ..tasks.tiny import TINY_MODEL_DIR
 from ..tasks.tiny.check import label_teacher_pairs, latent_signal, piece_accuracy
 from .common import exclusive, hard_sets, load, open_run
 
@@ -64,14 +65,16 @@ class TinyWorldResult:
         pt = self.pieces.groupby("kind").t1_accuracy.mean()
         c = self.stones_vs_hard_only()
         d = self.deltas.delta
-        verdict = "established" if c["p_value"] < stats.ALPHA else "not established"
+        verdict = ("untestable (no variance)" if np.isnan(c["p_value"]) else
+                   "established" if c["p_value"] < stats.ALPHA else "not established")
+        interval = (f"(95% CI {100 * c['ci_low']:+.1f} to {100 * c['ci_high']:+.1f}, {c['test']}, p = {c['p_value']:.2g}, "
+                    if not np.isnan(c["p_value"]) else "(")
         unit = "log-likelihood (nats/token)" if (self.deltas.decoding == "logprob").all() else "accuracy"
         return [
             f"Facts at T=1: common {pt.get('common', np.nan):.2f}, shaky {pt.get('shaky', np.nan):.2f}, confused "
             f"{pt.get('confused', np.nan):.2f} correct (mean over facts).",
             f"Stepping stones vs Hard-Only, hard-test pass@{c['k']} after training: {100 * c['difference']:+.1f} points "
-            f"(95% CI {100 * c['ci_low']:+.1f} to {100 * c['ci_high']:+.1f}, {c['test']}, p = {c['p_value']:.2g}, n = "
-            f"{c['n_a']}): the stepping-stone property is {verdict} in this run.",
+            f"{interval}n = {c['n_a']}): the stepping-stone property is {verdict} in this run.",
             f"Null spread of the reward ({unit} gain from one base-teacher dataset, n = {len(d)}): {d.mean():+.4f} ± "
             f"{d.std(ddof=1):.4f}; the tau it implies for batches of g datasets (an untrained teacher promotes at "
             f"least once in a run with the family-wise rate meta.tau_fwer): {self.summary['null_tau']:.4f}.",

@@ -88,6 +88,8 @@ def world_factory(name: str, module_path: str = "") -> Callable:
                          f"package.module:Factory (with task.module_path for its folder)")
     add_module_path(module_path)
     module, _, attr = spec.partition(":")
+    if not module or not attr or not all(part.isidentifier() for part in module.split(".") + [attr]):
+        raise WorldError(f"world {name!r}: expected package.module:Factory (Python names on both sides of one ':')")
     try:
         factory = getattr(importlib.import_module(module), attr)
     except ImportError as e:
@@ -96,6 +98,10 @@ def world_factory(name: str, module_path: str = "") -> Callable:
                          f"it?)") from None
     except AttributeError:
         raise WorldError(f"world {name!r}: module {module!r} has no {attr!r}") from None
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as e:  # a module that raises, recurses or exits while it is imported: one line, never a stop
+        raise WorldError(f"world {name!r}: importing {module!r} failed ({_why(e)})") from None
     if not callable(factory):
         raise WorldError(f"world {name!r}: {attr!r} is not callable (a factory taking the task section)")
     return factory
@@ -103,10 +109,33 @@ def world_factory(name: str, module_path: str = "") -> Callable:
 
 def make_task(task_cfg) -> Task:
     """Build the task a `TaskConfig` names (its world's factory called with the section)."""
-    task = world_factory(task_cfg.name, getattr(task_cfg, "module_path", ""))(task_cfg)
+    factory = world_factory(task_cfg.name, getattr(task_cfg, "module_path", ""))
+    try:
+        task = factory(task_cfg)
+    except (ValueError, TypeError, KeyError):
+        raise  # a world refusing its settings: config.TaskConfig.check names `task.settings`
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as e:  # RuntimeError, RecursionError, SystemExit, ...: one line naming the world
+        raise WorldError(f"world {task_cfg.name!r}: its factory failed ({_why(e)})") from None
     if not isinstance(task, Task):
         raise WorldError(f"world {task_cfg.name!r}: its factory returned {type(task).__name__}, not a soar_lite Task")
+    missing = task.missing_hooks()
+    if missing:
+        raise WorldError(f"world {task_cfg.name!r}: {type(task).__name__} does not define the required hook"
+                         f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} (soar_lite.tasks.base.Task says what "
+                         f"each must do)")
     return task
+
+
+def _why(e: BaseException) -> str:
+    """One line for an exception a world raised: its type and first line (SystemExit: the exit code)."""
+    if isinstance(e, SystemExit):
+        return f"SystemExit({e.code!r}): a world must not exit the process"
+    if isinstance(e, SyntaxError):
+        return f"SyntaxError: {e.msg} ({Path(e.filename or '?').name}, line {e.lineno})"
+    first = str(e).splitlines()[0][:200] if str(e) else ""
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
 
 
 __all__ = ["Problem", "QAPair", "Task", "WorldError", "make_task", "register_task", "shaped_reward", "task_names",

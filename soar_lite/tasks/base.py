@@ -81,25 +81,48 @@ class Task:
     def bind_tokenizer(self, tokenizer) -> None:
         """Called once the policy's tokenizer is known (e.g. to render a prompt through its chat template)."""
 
+    REQUIRED_HOOKS = ("student_prompt", "teacher_prompt", "parse_teacher", "extract_answer", "is_correct",
+                      "student_reward", "problems")
+
+    def missing_hooks(self) -> list[str]:
+        """The required hooks this task does not define (`make_task` refuses such a world in one line)."""
+        return [h for h in self.REQUIRED_HOOKS if getattr(type(self), h) is getattr(Task, h)]
+
     def student_prompt(self, question: str) -> str:
+        """Required. The text the student model continues to answer `question` (App. B.1): a plain string, tokenized
+        as is (render a chat template here, once -- `bind_tokenizer` gives the tokenizer). The student's completion
+        comes back decoded without special tokens."""
         raise NotImplementedError
 
     def teacher_prompt(self) -> str:
+        """Required. The text the teacher continues to write one question and its answer (App. B.1). An empty string
+        means the model starts from its BOS token alone (a world whose model writes a question unprompted)."""
         raise NotImplementedError
 
     def parse_teacher(self, text: str) -> QAPair | None:
+        """Required. The format check (App. B.2): the (question, answer) of one teacher completion `text` (decoded,
+        without special tokens), or None when it fails; the pair keeps `text` for the teacher's update."""
         raise NotImplementedError
 
     def extract_answer(self, completion: str) -> str | None:
+        """Required. The final answer in a student completion (the boxed answer, in the paper), or None."""
         raise NotImplementedError
 
     def is_correct(self, completion: str, reference: str) -> bool:
+        """Required. Whether a student completion's answer equals `reference`. During meta-training `reference` is
+        the *teacher's* answer to its own question (possibly wrong); in the probe and evaluation it is the real
+        problem's answer."""
         raise NotImplementedError
 
     def student_reward(self, completion: str, reference: str) -> float:
+        """Required. The student's RLOO reward in [0, 1] for one completion (App. B.3's shaped reward divided by
+        120: `shaped_reward`); the same `reference` contract as `is_correct`."""
         raise NotImplementedError
 
     def problems(self, pool: str) -> list[Problem]:
+        """Required. The problems of a named pool (`probe.pool`, `probe.level_pool`, `curated_pool`); an unknown
+        name raises ValueError (one line). Ids must be unique. `Problem.meta` survives the probe's save and load as
+        JSON (probe/hard_train.json): JSON values only (a tuple comes back a list, an int key a string)."""
         raise NotImplementedError
 
     # The multi-turn teacher (meta.teacher_turns = 2, App. D.3 / Table 8): optional; a task without these hooks runs
@@ -120,8 +143,15 @@ class Task:
         """The pair, when the second call's completion passes the answer's format check."""
         raise NotImplementedError
 
+    TWO_TURN_HOOKS = ("teacher_question_prompt", "parse_teacher_question", "teacher_answer_prompt",
+                      "parse_teacher_answer")
+
+    def missing_two_turn_hooks(self) -> list[str]:
+        """The two-turn hooks this task does not define (all four are needed for meta.teacher_turns 2)."""
+        return [h for h in self.TWO_TURN_HOOKS if getattr(type(self), h) is getattr(Task, h)]
+
     def has_two_turn_teacher(self) -> bool:
-        return type(self).teacher_question_prompt is not Task.teacher_question_prompt
+        return not self.missing_two_turn_hooks()
 
     def self_instruct_prompt(self, demonstrations: list[Problem]) -> str:
         """SeRL's self-instruction prompt (the `serl` evaluation arm, `soar_lite.serl`): the teacher prompt with real
@@ -146,6 +176,11 @@ class Task:
         `diagnostics`) and compared between trained and untrained teachers at the end of a run; never part of any
         reward. Must hold `n` (the pairs read); {} = the world has none."""
         return {}
+
+    def report_notes(self, stage: str) -> str:
+        """Optional: the world's own prose for a stage's report (Markdown; e.g. what this world can and cannot say
+        about the paper's claims, shown near the top of report 04). '' = none: the reports are world-neutral."""
+        return ""
 
     def split_groups(self, problems: list[Problem]) -> list:
         """One label per problem; the hard-train/hard-test split keeps each label on one side (default: the paper's

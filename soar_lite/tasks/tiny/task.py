@@ -25,6 +25,25 @@ class TinyTask(Task):
         self.student_max_new_tokens = student_max_new_tokens
         self.teacher_max_new_tokens = teacher_max_new_tokens
 
+    REPORT_NOTES = {
+        "probe": "**The tiny world's split groups.** No hard-test chain may lie inside a hard-train chain "
+                 "(`TinyTask.split_groups`), so hard-test cannot be solved by memorising hard-train.",
+        "evaluate": "**What the tiny world can and cannot say.** It is a real instance of the paper's problem (a model "
+                    "that fails every probe sample on a hard set, can write problems of every difficulty, and whose "
+                    "hard set is unlocked by some curriculum), so it can say whether the *mechanism* works: whether a "
+                    "teacher rewarded by a student's progress on hard problems writes better stepping stones than the "
+                    "untrained model (Grounded-T vs Base-T), whether that beats direct RL (vs Hard-Only), and where it "
+                    "lands against a curated curriculum. It cannot say anything about the paper's numbers for "
+                    "Llama-3.2-3B on MATH/HARP, about natural-language diversity or about transfer to OlympiadBench; "
+                    "those need `params/paper-*.yaml` on a GPU. The paper's numbers are shown beside ours for "
+                    "orientation, not comparison: scales and units differ (tiny pass@k is on a synthetic hard set).",
+    }
+
+    def report_notes(self, stage: str) -> str:
+        """The tiny world's prose for reports 01 and 04 -- for the tiny world itself only: a world built on its
+        lookups under another name (examples/partial_world) writes its own or none."""
+        return self.REPORT_NOTES.get(stage, "") if self.name == TinyTask.name else ""
+
     def student_prompt(self, question: str) -> str:
         return f"{question}="
 

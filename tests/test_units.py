@@ -1,0 +1,90 @@
+"""Verdicts at the unit of replication (issue 35, item 1): a claim about a teacher method is tested across teachers,
+SOAR-PQ across PQ runs, SOAR-PS across promoted checkpoints; 'reproduced' / 'contradicted' only with >= 3 units per
+arm; zero variance or fewer than 2 units is 'untestable', never p = 0; index-matched students stay paired on the
+indices both arms hold. Constructed tables, table-driven."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from soar_lite import stats
+from soar_lite.config import load_config
+from soar_lite.stages import evaluate
+
+
+def _cfg(tmp_path, runs):
+    return load_config("ci", [f"results_dir={tmp_path}", f"meta.runs={runs}", "meta.teachers=[grounded]"])
+
+
+def _table(arms: dict[str, list[float]], k: int = 4) -> pd.DataFrame:
+    return pd.DataFrame([{"method": m, "seed": s, "k": k, "pass_at_k": v} for m, xs in arms.items()
+                         for s, v in enumerate(xs)])
+
+
+def _row(cmp, name, k=4):
+    return cmp[(cmp.comparison == name) & (cmp.k == k)].iloc[0]
+
+
+def test_eight_teachers_are_a_teacher_level_paired_t_with_df_7(tmp_path):
+    rng = np.random.default_rng(0)
+    hard = rng.uniform(0.1, 0.2, 16)
+    teacher_effect = np.repeat(rng.normal(0.2, 0.05, 8), 1)  # teacher i: students i and i + 8 (s mod 8)
+    grounded = hard + teacher_effect[np.arange(16) % 8] + rng.normal(0, 0.01, 16)
+    cmp = evaluate.compare_methods(_cfg(tmp_path, 8), _table({"grounded-t": grounded, "hard-only": hard}))
+    r = _row(cmp, "grounded-t vs hard-only")
+    assert (r.unit, r.k_a, r.k_b, r.n_a, r.n_b) == ("teacher", 8, 8, 16, 16)
+    d = np.array([grounded[[i, i + 8]].mean() - hard[[i, i + 8]].mean() for i in range(8)])
+    half = sps.t.ppf(0.975, 7) * d.std(ddof=1) / np.sqrt(8)
+    assert r.ci_high - r.ci_low == pytest.approx(2 * half)
+    assert r.p_value == pytest.approx(sps.ttest_1samp(d, 0).pvalue)
+    assert r.verdict == "reproduced" and r.test == "paired t on teachers" and r.scale == "toy"
+    assert r.rests_on == "8 / 8 teachers, 2 / 2 students each"
+
+
+def test_two_teachers_are_suggestive_at_most_and_identical_students_untestable(tmp_path):
+    cfg = _cfg(tmp_path, 2)
+    hard = [0.1, 0.12, 0.11, 0.13, 0.1, 0.12]
+    strong = [0.5, 0.7, 0.52, 0.71, 0.49, 0.69]  # teacher 0 ~0.5, teacher 1 ~0.7: a large, consistent gain
+    r = _row(evaluate.compare_methods(cfg, _table({"grounded-t": strong, "hard-only": hard})), "grounded-t vs hard-only")
+    assert (r.k_a, r.k_b) == (2, 2)
+    assert r.verdict in ("suggestive (2 teachers)", "not established")  # never "reproduced" on 2 teachers
+    same = _row(evaluate.compare_methods(cfg, _table({"grounded-t": hard, "base-t": hard})), "grounded-t vs base-t")
+    assert same.verdict == "untestable" and np.isnan(same.p_value)
+
+
+def test_a_zero_variance_difference_is_untestable_never_p_zero():
+    out = stats.compare([0.3, 0.4, 0.5], [0.2, 0.3, 0.4], paired=True)  # every pair differs by exactly 0.1
+    assert out["test"] == "untestable" and np.isnan(out["p_value"])
+    assert stats.verdict(out["difference"], out["p_value"], 3, out["test"]) == "untestable"
+    welch = stats.compare([0.3, 0.3], [0.2, 0.2], paired=False)
+    assert welch["test"] == "untestable" and np.isnan(welch["p_value"])
+
+
+@pytest.mark.parametrize("difference, p, k, word", [
+    (0.1, 0.01, 8, "reproduced"), (-0.1, 0.01, 8, "contradicted"), (0.1, 0.01, 2, "suggestive"),
+    (0.1, 0.2, 8, "not established"), (0.1, float("nan"), 8, "untestable"), (0.1, 0.01, 1, "untestable"),
+])
+def test_verdict_words(difference, p, k, word):
+    assert stats.verdict(difference, p, k) == word
+
+
+def test_students_of_unequal_counts_stay_paired_on_their_shared_indices(tmp_path):
+    """Grounded-T with 6 students vs no-promotion with 3 (index-matched on 0..2): paired on the shared units, not
+    Welch over everything."""
+    cfg = _cfg(tmp_path, 6)
+    a = [0.30, 0.50, 0.41, 0.9, 0.9, 0.9]
+    b = [0.28, 0.47, 0.40]
+    r = _row(evaluate.compare_methods(cfg, _table({"grounded-t": a, "grounded-t-no-promotion": b})),
+             "grounded-t vs grounded-t-no-promotion")
+    assert r.test == "paired t on teachers" and (r.k_a, r.k_b) == (6, 3)
+    d = np.array(a[:3]) - np.array(b)
+    assert r.p_value == pytest.approx(sps.ttest_1samp(d, 0).pvalue)
+
+
+def test_soar_ps_is_one_checkpoint_however_many_inference_seeds(tmp_path):
+    cfg = _cfg(tmp_path, 2)
+    r = _row(evaluate.compare_methods(cfg, _table({"soar-ps": [0.2, 0.21, 0.19, 0.2, 0.22, 0.18],
+                                                   "hard-only": [0.1, 0.11, 0.09, 0.1, 0.12, 0.08]})),
+             "soar-ps vs hard-only")
+    assert r.unit == "checkpoint" and r.k_a == 1 and r.verdict == "untestable"
+    assert r.rests_on.startswith("1 / 1 promoted checkpoints, 6 / 6 students each")
