@@ -41,7 +41,7 @@ def copy_notebooks(dest: Path, force: bool = False) -> list[Path]:
     from .config import shipped_params
 
     src = default_notebook_dir()
-    files = [(src / st.notebook, dest / st.notebook) for st in STAGES.values()]
+    files = [(nb, dest / nb.name) for nb in sorted(src.glob("*.ipynb"))]  # every shipped notebook (00 ... 06)
     files += [(path, dest / "params" / path.name) for path in shipped_params().values()]
     clash = [str(d) for _, d in files if d.exists()]
     if clash and not force:
@@ -481,7 +481,10 @@ def main(argv=None) -> int:
     cost.add_argument("--from-run", type=Path, help="a meta-training metrics.jsonl: measured throughput and lengths")
     cost.add_argument("--throughput", help="GEN,TRAIN tokens/s of one device, e.g. 20000,8000")
     cost.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
-    sub.add_parser("params", help="list every params key: type, default, help and the paper's source")
+    params = sub.add_parser("params", help="list every params key: type, default, help and the paper's source; with "
+                                          "PARAMS, that file's values beside the defaults")
+    params.add_argument("params", type=Path, nargs="?", metavar="PARAMS", help="a params YAML file or a shipped name")
+    params.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
     cmp = sub.add_parser("compare", help="compare run directories: params diff, pass@k with intervals, meta-training "
                                          "curves, the rerun tolerance check; renders notebook 06_compare")
     cmp.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="two or more run directories; the first is "
@@ -519,9 +522,16 @@ def main(argv=None) -> int:
         print(f"wrote {write(args.run_dir)}")
         return 0
     if args.cmd == "params":
-        from .config import describe
+        from .config import describe, values_beside_defaults
 
-        print("\n".join(describe()))
+        if args.params is None:
+            print("\n".join(describe()))
+            return 0
+        try:
+            print("\n".join(values_beside_defaults(load_config(args.params, args.override))))
+        except ConfigError as e:
+            print(f"soar-lite: {e}", file=sys.stderr)
+            return 2
         return 0
     if args.cmd == "notebooks":
         try:

@@ -91,11 +91,26 @@ def load_run(path) -> RunData:
 
 
 def params_diff(a: RunData, b: RunData) -> pd.DataFrame:
-    """Every params value that differs between two runs (name, results_dir, description and deviations aside)."""
+    """Every params value that differs between two runs (name, results_dir, description and deviations aside). A key
+    that one run's config lacks because it was rendered before the key existed, while the other holds its default,
+    is a schema change, not a difference in what ran: left out (`schema_only_keys` lists them)."""
     fa, fb = flat(a.config), flat(b.config)
-    keys = sorted(k for k in set(fa) | set(fb) if k.split(".")[0] not in NOT_PARAMS and fa.get(k) != fb.get(k))
+    schema = set(schema_only_keys(a, b))
+    keys = sorted(k for k in set(fa) | set(fb) if k.split(".")[0] not in NOT_PARAMS and fa.get(k) != fb.get(k)
+                  and k not in schema)
     return pd.DataFrame([{"key": k, "a": fa.get(k, "(absent)"), "b": fb.get(k, "(absent)")} for k in keys],
                         columns=["key", "a", "b"])
+
+
+def schema_only_keys(a: RunData, b: RunData) -> list[str]:
+    """Keys present in one run's config only, with today's default value there: the other run predates the key."""
+    import dataclasses
+
+    from .config import RunConfig
+
+    defaults = flat(dataclasses.asdict(RunConfig()))
+    fa, fb = flat(a.config), flat(b.config)
+    return sorted(k for k in set(fa) ^ set(fb) if (fa.get(k, fb.get(k)) == defaults.get(k, object())))
 
 
 def paired_design(a: RunData, b: RunData) -> bool:
@@ -181,6 +196,9 @@ def summary_lines(runs: list[RunData]) -> list[str]:
         out.append(f"{other.name} vs {base.name}: " + (
             "the same params" if diff.empty else "params differ in " + ", ".join(
                 f"{r.key} ({r.a!r} -> {r.b!r})" for _, r in diff.iterrows())))
+        schema = schema_only_keys(base, other)
+        if schema:
+            out.append(f"  keys one run predates (the other holds their defaults; not a difference): {', '.join(schema)}")
         only = [f"{m} ({side} only)" for side, x, y in ((base.name, base, other), (other.name, other, base))
                 for m in dict.fromkeys(x.pass_at_k.method) if m not in set(y.pass_at_k.method)]
         if only:

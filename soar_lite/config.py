@@ -909,6 +909,16 @@ def resume_differences(recorded: dict, cfg: RunConfig) -> list[str]:
             if recorded.get(k) != now.get(k)]
 
 
+def values_beside_defaults(cfg: RunConfig) -> list[str]:
+    """`soar-lite params PARAMS`: every key whose value differs from the paper's default, as 'key: value (default:
+    d)', then how many keys keep their defaults."""
+    now, default = flat(to_dict(cfg)), flat(dataclasses.asdict(RunConfig()))
+    changed = [k for k in now if now[k] != default.get(k)]
+    lines = [f"{cfg.name}: {len(changed)} of {len(now)} keys differ from the defaults (the paper's values)"]
+    lines += [f"  {k}: {now[k]!r} (default: {default.get(k)!r})" for k in changed]
+    return lines
+
+
 def describe(cls=RunConfig, prefix: str = "") -> list[str]:
     """One line per field: dotted key, type, default, help and paper source (`soar-lite params`)."""
     lines = []

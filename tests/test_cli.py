@@ -148,8 +148,9 @@ def test_notebooks_command_copies_the_shipped_notebooks_and_params(tmp_path):
     from soar_lite.cli import main
 
     assert main(["notebooks", str(tmp_path / "nb")]) == 0
-    assert sorted(p.name for p in (tmp_path / "nb").glob("*.ipynb")) == [
-        "01_probe.ipynb", "02_tiny_world.ipynb", "03_meta_train.ipynb", "04_evaluate.ipynb", "05_analyze.ipynb"]
+    assert sorted(p.name for p in (tmp_path / "nb").glob("*.ipynb")) == [  # every shipped notebook (issue 37)
+        "00_your_world.ipynb", "01_probe.ipynb", "02_tiny_world.ipynb", "03_meta_train.ipynb", "04_evaluate.ipynb",
+        "05_analyze.ipynb", "06_compare.ipynb"]
     assert (tmp_path / "nb" / "params" / "tiny.yaml").exists()
     assert main(["notebooks", str(tmp_path / "nb")]) == 2  # nothing replaced without --force
     assert main(["notebooks", str(tmp_path / "nb"), "--force"]) == 0
@@ -339,3 +340,12 @@ def test_progress_lines_show_work_done_and_an_eta(tmp_path):
     assert prog.line("meta_train", t0 + 120) == "[meta_train] 2.0 min, 6/52 outer steps, ETA 15 min"
     prog.start("meta_train")  # a new run of the stage forgets the old counts
     assert prog.line("meta_train") is None
+
+
+def test_params_prints_a_files_values_beside_the_defaults():
+    r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "params", "ci"], capture_output=True, text=True,
+                       cwd=REPO, timeout=120)
+    assert r.returncode == 0 and "model.lora_r: 8 (default: 64)" in r.stdout
+    bad = subprocess.run([sys.executable, "-m", "soar_lite.cli", "params", "nosuch"], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -139,3 +139,20 @@ def test_summary_counts_in_a_to_b_order_and_methods_of_one_run(two_runs, tmp_pat
     lines = summary_lines([a, load_run(fewer)])
     assert any("hard-only pass@4" in line and "n = 2 -> 1" in line for line in lines)
     assert any("methods in one run only" in line and "soar-pq (ci only)" in line for line in lines)
+
+
+def test_a_key_one_run_predates_is_not_a_params_difference(two_runs, tmp_path):
+    import yaml
+
+    from soar_lite.compare import schema_only_keys, summary_lines
+
+    old = _copy(two_runs[0], tmp_path / "old" / "ci")
+    cfg = yaml.safe_load((old / "config.yaml").read_text())
+    del cfg["evaluate"]["extended_steps_factor"]  # rendered before the key existed; the other run holds its default
+    (old / "config.yaml").write_text(yaml.safe_dump(cfg))
+    a, b = load_run(old), load_run(two_runs[0])
+    assert params_diff(a, b).empty and schema_only_keys(a, b) == ["evaluate.extended_steps_factor"]
+    assert any("keys one run predates" in line for line in summary_lines([a, b]))
+    cfg["evaluate"]["extended_steps_factor"] = 7  # a value that is not the default is a real difference
+    (old / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert list(params_diff(load_run(old), b).key) == ["evaluate.extended_steps_factor"]
