@@ -18,7 +18,8 @@ _parameters = set(globals())  # papermill adds its parameters after this cell: -
 
 # %%
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
-_injected = {k: v for k, v in globals().items() if k not in _parameters and not k.startswith("_")}
+_injected = {k: v for k, v in globals().items()  # what papermill injected (none when the cell runs on its own)
+             if k not in globals().get("_parameters", globals()) and not k.startswith("_")}
 import glob, importlib.util, os, shutil, subprocess, sys  # noqa: E401
 _have = importlib.util.find_spec("soar_lite")
 if _have is None or _have.origin is None:  # a clone named soar_lite in the working directory is a namespace package

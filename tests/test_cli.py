@@ -72,7 +72,9 @@ def test_papermill_end_to_end_on_ci_params(tmp_path):
     assert list(pd.read_csv(run / "tables" / "world_check.csv").columns) == ["arm", "seed", "k", "pass_at_k"]
     assert list(pd.read_csv(run / "tables" / "base_teacher_rewards.csv").columns)[:2] == ["dataset", "delta"]
     cmp = pd.read_csv(run / "tables" / "comparisons.csv")
-    assert list(cmp.columns)[:9] == ["comparison", "k", "difference", "ci_low", "ci_high", "p_value", "n_a", "n_b", "power"]
+    assert list(cmp.columns)[:14] == ["comparison", "k", "difference", "ci_low", "ci_high", "p_value", "n_a", "n_b",
+                                      "unit", "k_a", "k_b", "verdict", "rests_on", "scale"]  # the unit of each claim
+    assert set(cmp.scale) == {"toy"} and cmp.verdict.notna().all()
     assert {"soar-pq vs hard-only", "grounded-t vs base-t"} <= set(cmp.comparison)
     metrics = [json.loads(l) for l in (run / "meta" / "metrics.jsonl").read_text().splitlines()]
     assert {"step", "reward_mean", "reward_ma", "promoted", "baseline_score", "inner_steps", "rejected", "seconds"} <= set(metrics[0])
