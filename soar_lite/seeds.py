@@ -18,9 +18,10 @@ decides which draws two rows share: `stream_key(kind, *indices)` builds every ke
 (`STREAM_KEYS`), and `recording_keys()` collects them, so the tests check the keys as they check the seeds (no two
 kinds of stream ever produce one key; the evaluation's arms draw the same keys: common random numbers).
 
-One exception, named: the tiny model's pretraining (`soar_lite/tasks/tiny/pretrain.py`) builds the world before any
-run exists; its two streams (torch init from the seed, the corpus from the seed plus one) are kept as they were
-so that a rebuild reproduces the shipped weights.
+One exception, named: a world's model is pretrained before any run exists (`soar_lite/tasks/pretrain.py`, which
+builds the tiny model for `soar_lite/tasks/tiny/pretrain.py` and examples/add_world's); its two streams (torch init
+from the seed, the corpus from the seed plus one) are kept as they were so that a rebuild reproduces the shipped
+weights.
 """
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ def pretrain(out: Path, tokenizer, sample_lines: Callable[[np.random.Generator, 
     added) to `out`. Deterministic for a seed on CPU with one thread."""
     torch.set_num_threads(threads)
     model = build_model(tokenizer, hidden=hidden, layers=layers, heads=heads, seed=seed).to(device)
-    rng = np.random.default_rng(seed + 1)
+    rng = np.random.default_rng(seed + 1)  # the named exception to soar_lite.seeds (no run exists yet): as it always was
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     warmup = min(200, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
