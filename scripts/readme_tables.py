@@ -7,8 +7,8 @@ none is typed by hand. A block sits between
     python scripts/readme_tables.py --check   # exit 1 and name the blocks that drifted (tests/test_readme.py)
 
 Blocks: results-<run>-pass-at-k, results-<run>-comparisons, results-<run>-meta, results-<run>-findings (the closing
-findings cell of its reports 03-05, quoted), results-<run>-world, results-<run>-snr, results-<run>-summary (for each
-committed run under results/),
+findings cell of its reports 03-05, quoted), results-<run>-world, results-<run>-gate (the premise gate),
+results-<run>-snr, results-<run>-summary (for each committed run under results/),
 cost-paper (the cost model on the shipped paper params).
 """
 from __future__ import annotations
@@ -95,11 +95,9 @@ def meta_lines(run: Path) -> str:
 
 def world_table(run: Path) -> str:
     """The tiny world's measured properties (report 01 and 02's tables), one row each."""
-    from soar_lite.tasks.tiny import TINY_MODEL_DIR
-
     t = run / "tables"
-    info = json.loads((TINY_MODEL_DIR / "pretrain_info.json").read_text())
     summary = json.loads((run / "tiny_world" / "summary.json").read_text())
+    info = summary.get("pretrain")  # the model the run measured (recorded since the world of issue 36)
     probe = json.loads((run / "probe" / "summary.json").read_text())
     pieces = pd.read_csv(t / "piece_accuracy.csv").groupby("kind").agg(t1=("t1_accuracy", "mean"),
                                                                           greedy=("greedy_correct", "mean"),
@@ -114,7 +112,8 @@ def world_table(run: Path) -> str:
     sh = probe.get("shared_structure") or {}
     rows = [
         ("pretraining (`make tiny-model`)", f"{info['steps']:,} steps × {info['batch']} lines, {info['seconds']:.0f} s, "
-                                            f"{info['parameters']:,} parameters"),
+                                            f"{info['parameters']:,} parameters" if info else
+         "not recorded in this run (rendered before runs recorded it, with an earlier world's model)"),
         ("fact accuracy at T=1 / greedy", ", ".join(f"{k} {r.t1:.3f} / {r.greedy:.2f} (n={int(r.n)})" for k, r in pieces.iterrows())),
         ("easy chains (common facts only, depth ≤ 3), greedy", f"{summary['easy_greedy_accuracy']:.2f} ({summary['n_easy']} problems)"),
         ("base pass@1 per level", ", ".join(f"{k} {v:.3f}" for k, v in lv.items())),
@@ -137,6 +136,30 @@ def world_table(run: Path) -> str:
          f"tau it implies for g = 64 datasets: {summary['null_tau']:.4f}"),
     ]
     return "\n".join(["| property | measured |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows])
+
+
+def gate_table(run: Path) -> str:
+    """The premise gate of a run's report 02 (tables/premise_gate.csv), with the untrained model's hard-test samples
+    split into on-path successes and lucky final values (tables/hard_test_samples.csv) and the probe's selection."""
+    from soar_lite.stages.tiny_world import GATE_WORDS
+
+    g = pd.read_csv(run / "tables" / "premise_gate.csv")
+    verdict = "passed" if len(g) and g.passed.all() else "FAILED" if len(g) else "not measured"
+    out = [f"Premise gate: **{verdict}** ({int(g.passed.sum())} of {len(g)} checks).", "",
+           "| check | measured | needed | passed |", "|---|---|---|---|"]
+    for r in g.itertuples():
+        value = f"{r.value:+.1f} points" if r.check.endswith("_gain") else f"{r.value:.2g}"
+        out.append(f"| {GATE_WORDS[r.check]} | {value} | {r.threshold} | {'yes' if r.passed else '**no**'} |")
+    sp = run / "tables" / "hard_test_samples.csv"
+    if sp.exists():
+        sp = pd.read_csv(sp)
+        n = int(sp.samples.sum())
+        out += ["", f"The untrained model on hard-test, {len(sp)} problems × {int(sp.samples.iloc[0]):,} samples ({n:,}): "
+                    f"{int(sp.on_path.sum())} on-path successes (product of the measured per-fact accuracies: "
+                    f"{sp.predicted_on_path.sum():.2g} expected; the world's design: {sp.designed_on_path.sum():.2g}), "
+                    f"{int(sp.lucky.sum()):,} lucky final values through a wrong chain ({sp.lucky.sum() / n:.1e} per "
+                    f"sample, not counted by the verifier)."]
+    return "\n".join(out)
 
 
 def run_summary(run: Path) -> str:
@@ -226,6 +249,8 @@ def blocks() -> dict[str, str]:
             out[f"results-{run.name}-findings"] = report_findings(run)
         if (run / "tiny_world" / "summary.json").exists():
             out[f"results-{run.name}-world"] = world_table(run)
+        if (run / "tables" / "premise_gate.csv").exists():
+            out[f"results-{run.name}-gate"] = gate_table(run)
         if (run / "tables" / "teacher_snr.csv").exists():
             out[f"results-{run.name}-snr"] = snr_table(run)
     return out

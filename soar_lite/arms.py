@@ -43,6 +43,8 @@ class Arm:
     stream_keys: tuple[tuple[str, str], ...] = ()  # (kind, key format) of the sampling streams only this arm draws
     unit: str = "student"  # the unit of replication of a claim about this arm (UNITS): a teacher method is
     #                        replicated by teachers, SOAR-PQ by PQ sets (runs), SOAR-PS by promoted checkpoints
+    rollouts_of: str | None = None  # trains as many student rollouts as this meta-training kind's run s mod meta.runs
+    #                                 consumed (`settings` reads them from its context)
 
     def __post_init__(self):
         assert self.questions in QUESTION_SOURCES, (self.name, self.questions)
@@ -56,11 +58,14 @@ class Arm:
         return self.questions == "teacher" and self.teacher is not None and not self.inference
 
     def reads_run(self) -> str | None:
-        """The meta-training run kind whose outputs it reads (a teacher checkpoint, or the grounded run's PQ/PS)."""
-        return "grounded" if self.promoted else self.teacher
+        """The meta-training run kind whose outputs it reads (a teacher checkpoint, the grounded run's PQ/PS, or the
+        rollouts a run consumed)."""
+        return "grounded" if self.promoted else self.teacher or self.rollouts_of
 
 
 # ---- how an arm's students differ from the evaluate section ---------------------------------------------------
+# settings(ecfg, spec), and for an arm with `rollouts_of` settings(ecfg, spec, context=...): what the stage read for
+# this student (student_rollouts: the rollouts of the run it matches)
 def _four_x_group(ecfg, spec):
     """Table 4's 'Hard-Only (g=128)' row: a 4x RLOO group."""
     return dataclasses.replace(ecfg, student=dataclasses.replace(ecfg.student, group_size=4 * ecfg.student.group_size))
@@ -85,6 +90,19 @@ def _pq(ecfg, spec):
     return dataclasses.replace(ecfg, student=dataclasses.replace(ecfg.student, warmup_steps=0))
 
 
+def _rollout_matched(ecfg, spec, context=None):
+    """Hard-Only at equal student compute: as many RLOO steps as it takes to draw the student rollouts the matched
+    meta-training run consumed (batch_questions x group_size per step), rounded up to whole evaluation intervals
+    (less than eval_every steps more); reported at its last step, when all of them are spent."""
+    rollouts = (context or {}).get("student_rollouts")
+    if not rollouts:
+        raise ValueError("hard-only-matched needs the student rollouts of its meta-training run (none recorded)")
+    per_step = ecfg.student.batch_questions * ecfg.student.group_size
+    steps = -(-int(rollouts) // per_step)
+    steps = -(-steps // ecfg.eval_every) * ecfg.eval_every
+    return dataclasses.replace(ecfg, steps=steps, fixed_step=steps)
+
+
 ARMS: dict[str, Arm] = {a.name: a for a in (
     Arm("base-model", "the untrained student sampled on hard-test (`base_model_seeds` inference seeds: the noise "
                       "floor of the evaluation)", inference=True, students="base_model_seeds", color="#888888"),
@@ -93,6 +111,9 @@ ARMS: dict[str, Arm] = {a.name: a for a in (
         color="#17becf"),
     Arm("hard-only-extended", "Hard-Only trained `extended_steps_factor` times longer (v3 Fig. 10: no gain)",
         settings=_extended),
+    Arm("hard-only-matched", "Hard-Only trained with as many student rollouts as the grounded teacher's "
+                             "meta-training consumed (its run s mod meta.runs, inner loops and tau calibration): "
+                             "Finding 1 at equal student compute", settings=_rollout_matched, rollouts_of="grounded"),
     Arm("soar-pq", "a fresh student on the Promotion Questions of a run with >= min_promotions, beside hard-train "
                    "(§2.9)", questions="pq", promoted=True, moded=True, students="seeds", settings=_pq,
         color="#d62728", stream_keys=(("pq", "pq{}"),), unit="run"),
@@ -126,7 +147,8 @@ COMPARISONS = [("soar-pq", "hard-only"), ("grounded-t", "base-t"), ("soar-ps", "
                ("base-t", "hard-only"), ("curated", "hard-only"), ("hard-only-4x-group", "hard-only"),
                ("hard-only", "base-model"), ("grounded-t", "intrinsic-t"), ("grounded-t", "grounded-t-no-promotion"),
                ("soar-pq", "grounded-t"), ("hard-only-extended", "hard-only"), ("grounded-t-inference", "base-model"),
-               ("serl", "hard-only"), ("soar-pq", "serl"), ("serl", "base-t")]
+               ("serl", "hard-only"), ("soar-pq", "serl"), ("serl", "base-t"), ("soar-pq", "hard-only-matched"),
+               ("hard-only-matched", "hard-only")]
 COMPARISONS += [(f"{m}@curriculum", f"{m}@mixed") for m in FIG7_ARMS]  # Figs. 7/8: curriculum vs mixed
 COMPARISONS += [(f"grounded-t#{n}", f"curated#{n}") for n in (32, 64, 128)]  # Fig. 14/16: teacher vs real, per |X|
 

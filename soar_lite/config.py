@@ -446,6 +446,24 @@ class WorldCheckConfig(Section):
     arms: FreshStudentConfig = param(factory=FreshStudentConfig,
                                      help="RLOO arms (oracle stones, Hard-Only) with equal steps; starts from the "
                                           "evaluate section's values")
+    # the premise gate (paper Finding 1 needs hard problems where direct RL has no signal: v3 Fig. 10); a failed check
+    # is a measurement printed as failed, never a stop
+    gate_extended: bool = param(True, help="premise gate: also train Hard-Only evaluate.extended_steps_factor x "
+                                           "evaluate.steps (arms.seeds students, the arms' other settings; the gate's "
+                                           "expensive part: the quick look turns it off)", source="v3 Fig. 10")
+    gate_samples: int = param(1024, help="premise gate: fresh T=1 samples of the untrained model per hard-test problem, "
+                                         "split into on-path successes and lucky final values (0 = not measured)",
+                              ge=0)
+    gate_hard_only_max_gain: float = param(5.0, help="premise gate: Hard-Only trained extended_steps_factor x longer "
+                                                     "gains at most this many points of hard-test pass@k (largest k)",
+                                           ge=0)
+    gate_stones_min_gain: float = param(50.0, help="premise gate: oracle stones gain at least this many points of "
+                                                   "hard-test pass@k (largest k)", ge=0)
+    gate_on_path_max: float = param(1e-5, help="premise gate: the untrained model's on-path success rate per sample on "
+                                               "hard-test, its exact 95% upper bound, is at most this", gt=0)
+    gate_probe_max_solved: float = param(0.1, help="premise gate: at most this share of the probe's pool is solved in "
+                                                   "its first batch (a probe that drops more selects on the draw)",
+                                         ge=0, le=1)
 
 
 Executor = Literal["local", "ray"]

@@ -147,7 +147,7 @@ def pipeline_wall_work(cfg, L: Lengths, n_test: int, pool_size: int) -> tuple[Wo
     grounded_runs = m.runs * sum(t != "intrinsic" for t in m.teachers)
     intrinsic = intrinsic_step_work(m, L) * (m.outer_steps * m.runs * ("intrinsic" in m.teachers))
     n_students = fresh_students(cfg.evaluate) * runs_stage(cfg, "evaluate")
-    per_student = all_students_work(cfg.evaluate, n_test, L) * (1 / max(n_students, 1))
+    per_student = all_students_work(cfg.evaluate, n_test, L, cfg.meta) * (1 / max(n_students, 1))
     evaluation = per_student * -(-n_students // c) * runs_stage(cfg, "evaluate")
     out = []
     for i in (0, 1):
@@ -165,14 +165,20 @@ def runs_stage(cfg, stage: str) -> int:
     return int(not cfg.stages or stage in cfg.stages)
 
 
-def all_students_work(ecfg, n_test: int, L: Lengths) -> Work:
-    """Every fresh student of the evaluation, each with its method's settings (a 4x group, 4x the steps, ...)."""
+def all_students_work(ecfg, n_test: int, L: Lengths, meta=None) -> Work:
+    """Every fresh student of the evaluation, each with its method's settings (a 4x group, 4x the steps, ...); the
+    compute-matched Hard-Only at a meta-training run's student rollouts at its first inner-step count (`meta`; the
+    run's promotions add more)."""
     from .stages.evaluate import INFERENCE_METHODS, method_settings, students
 
+    context = {}
+    if meta is not None:
+        low, _ = run_work(meta, L)
+        context["student_rollouts"] = low.train_rows - meta.outer_steps * meta.g * meta.n
     total = Work()
     for m in ecfg.methods:
         if m not in INFERENCE_METHODS:
-            total = total + evaluation_work(method_settings(ecfg, m), n_test, L) * students(ecfg, m)
+            total = total + evaluation_work(method_settings(ecfg, m, context), n_test, L) * students(ecfg, m)
     return total
 
 
@@ -248,7 +254,7 @@ def estimate_table(cfg, thr: Throughput, L: Lengths, n_test: int, pool_size: int
         "pipeline_h": tuple(h(probe_work(pool_size, cfg.probe, L)
                               + (runs + intrinsic_step_work(m, L) * (m.outer_steps * m.runs * ("intrinsic" in m.teachers)))
                               * runs_stage(cfg, "meta_train")
-                              + all_students_work(cfg.evaluate, n_test, L) * runs_stage(cfg, "evaluate"))
+                              + all_students_work(cfg.evaluate, n_test, L, cfg.meta) * runs_stage(cfg, "evaluate"))
                             for runs in grounded_run_work(m, L)),
         # the same on the critical path with executor.workers concurrent workers (wall time)
         "pipeline_wall_h": tuple(h(w) for w in pipeline_wall_work(cfg, L, n_test, pool_size)),

@@ -120,6 +120,19 @@ def build(run_dir) -> str:
         if len(hashes) > 1:
             lines.append(f"**The reports of this run were rendered with {len(hashes)} different params** (sha256 "
                          f"above; a report's overrides are named beside its params file).")
+    gate_csv = layout.table("premise_gate")
+    if gate_csv.exists():
+        import pandas as pd
+
+        gate = pd.read_csv(gate_csv)
+        verdict = ("no check measured" if gate.empty else "**passed**" if gate.passed.all() else
+                   f"**FAILED** ({', '.join(gate.check[~gate.passed.astype(bool)])})")
+        lines += ["", f"## The premise gate (report 02): {verdict}", "",
+                  "Finding 1 needs hard problems where direct RL has no signal (v3 Fig. 10); a failed check is a "
+                  "measurement about this world, not an error.", "", "| check | value | needed | passed |",
+                  "|---|---|---|---|"]
+        lines += [f"| {r.check} | {r.value:.3g} | {r.threshold} | {'yes' if r.passed else 'NO'} |"
+                  for r in gate.itertuples()]
     lines += ["", "## The paper's tables and figures here", "", "| paper | shows | here |", "|---|---|---|"]
     for item, shows, stage, files, why in PAPER_ITEMS:
         if stage is None and not files:

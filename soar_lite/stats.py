@@ -117,3 +117,41 @@ def two_proportions(p_a: float, n_a: int, p_b: float, n_b: int) -> dict:
     if se0 > 0:
         out["p_value"] = float(2 * stats.norm.sf(abs(out["difference"]) / se0))
     return out
+
+
+def rate_upper_bound(count: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided exact (Clopper-Pearson) upper bound of a per-trial rate from `count` successes in `n` trials: what
+    "0 successes in n" still allows (about 3/n at 95%). NaN for n < 1."""
+    if n < 1:
+        return float("nan")
+    if count >= n:
+        return 1.0
+    return float(stats.beta.ppf(confidence, count + 1, n - count))
+
+
+def common_rate_test(counts, samples: int) -> dict:
+    """Whether per-problem success counts (each out of `samples`) fit one common rate: the binomial index-of-dispersion
+    test, D = sum (c_i - c_mean)^2 / (c_mean (1 - c_mean / samples)) ~ chi2(N - 1) under one rate. A probe whose
+    counts fit one rate keeps problems by the luck of the draw, not by a property of the problem.
+    Returns rate, dispersion (D / (N - 1): ~1 under one rate, > 1 when problems differ), p_value (of "one rate";
+    NaN when no problem or no success: nothing was selected on anything) and solved_share (problems with >= 1)."""
+    c = np.asarray(counts, dtype=np.float64)
+    out = {"n": int(len(c)), "rate": float("nan"), "dispersion": float("nan"), "p_value": float("nan"),
+           "solved_share": float("nan")}
+    if len(c) == 0 or samples < 1:
+        return out
+    mean = float(c.mean())
+    out.update(rate=mean / samples, solved_share=float((c > 0).mean()))
+    var0 = mean * (1 - mean / samples)
+    if len(c) < 2 or var0 <= 0:
+        return out
+    d = float(((c - mean) ** 2).sum() / var0)
+    out.update(dispersion=d / (len(c) - 1), p_value=float(stats.chi2.sf(d, len(c) - 1)))
+    return out
+
+
+def p_text(p: float) -> str:
+    """A p-value as reports print it: two significant digits, '< 1e-4' below that (no false precision), 'nan' kept."""
+    if p != p:
+        return "nan"
+    return "< 1e-4" if p < 1e-4 else f"{p:.2g}"

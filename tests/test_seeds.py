@@ -45,12 +45,16 @@ def test_a_full_run_derives_no_seed_for_two_roles(tmp_path):
     from soar_lite.config import load_config
     from soar_lite.stages import analyze, evaluate, meta_train, probe, tiny_world
 
-    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.runs=2", "meta.tau_null_steps=2", "meta.snr_draws=2",
-                             "meta.tau_fwer=0.99", "meta.reward_decoding=logprob",  # a low tau: promotions (PQ, PS)
+    # ci's tau = -1: every step promotes, so PQ and PS exist whatever the students' rewards (at ci size they are often
+    # exactly 0 in the tiny world); the tau calibration's null steps run in a second run of the same seed (tau_null)
+    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.runs=2", "meta.snr_draws=2",
+                             "meta.reward_decoding=logprob",
                              "meta.teachers=[grounded, intrinsic, grounded-no-promotion, grounded-paper-grouping]",
                              "meta.paper_grouping=[2, 4, 1]",
-                             "evaluate.methods=[base-model, hard-only, hard-only-4x-group, soar-pq, soar-ps, grounded-t, "
-                             "base-t, intrinsic-t, grounded-t-no-promotion, curated]"])
+                             "evaluate.methods=[base-model, hard-only, hard-only-4x-group, hard-only-matched, soar-pq, "
+                             "soar-ps, grounded-t, base-t, intrinsic-t, grounded-t-no-promotion, curated]"])
+    null_cfg = load_config("ci", [f"results_dir={tmp_path / 'tau_null'}", "meta.tau_null_steps=2",
+                                  "meta.reward_decoding=logprob", "meta.teachers=[grounded]"])
     quiet = lambda *a: None  # noqa: E731
     with recording() as rec, recording_keys() as keys:
         probe.run(cfg, log=quiet)
@@ -58,6 +62,8 @@ def test_a_full_run_derives_no_seed_for_two_roles(tmp_path):
         meta_train.run(cfg, log=quiet)
         evaluate.run(cfg, log=quiet)
         analyze.run(cfg, log=quiet)
+        probe.run(null_cfg, log=quiet)
+        meta_train.run(null_cfg, log=quiet)
     assert len(rec) > 100
     assert {stage for stage, *_ in rec} == {"model", "probe", "tiny_world", "meta_train", "evaluate", "analyze"}
     assert shared_seeds(rec) == {}

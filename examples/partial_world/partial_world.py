@@ -1,11 +1,11 @@
-"""A world of your own, defined outside soar_lite: the tiny world's lookups with holes.
+"""A world of your own, defined outside soar_lite: the tiny world's lookups with more holes.
 
-f is the tiny world's permutation and the model is the shipped tiny model, but here a seeded share of inputs is
-*undefined* (`settings.undefined_share`): a question `f^d(x)` whose path passes through an undefined input has no
-answer in this world -- it is ill posed. The model was pretrained on every input, so as a teacher it writes such
-questions as readily as any other (about 1 - (1 - share)^d of its depth-d questions), which makes the paper's
-Finding 3 axis -- well-posed structure vs correct answers -- non-degenerate, where the tiny world's teacher writes
-100% well-posed questions. The labels come from an exact judge (`exact_label`), no LLM.
+f is the tiny world's permutation and the model is the shipped tiny model, but here a further seeded share of inputs
+is *undefined* (`settings.undefined_share`), beside the tiny world's own holes: a question `f^d(x)` whose path passes
+through one has no answer in this world -- it is ill posed. The model was pretrained with values for these inputs,
+so as a teacher it writes such questions as readily as any other (about 1 - (1 - share)^d of its depth-d questions),
+which makes the paper's Finding 3 axis -- well-posed structure vs correct answers -- wider than in the tiny world.
+The labels come from an exact judge (`exact_label`), no LLM.
 
 The probe pools hold well-posed problems only, so the hard set is the tiny world's hard problems that avoid every
 hole. Everything else (prompts, format check, verifier, shaped reward, split groups, the question diagnostics --

@@ -38,18 +38,18 @@ class AnalyzeResult:
     embedder: str
     ablation_source: str  # the question set the ablation filtered: pq, grounded-t or base-t
 
-    def ablation_comparison(self, k: int | None = None) -> dict | None:
-        """Well-posed minus correct-only at pass@k (default: the largest k; students paired by index: same seed
-        derivation)."""
+    def ablation_comparison(self, k: int | None = None, a: str = "well-posed", b: str = "correct-only") -> dict | None:
+        """Arm a minus arm b (well-posed, correct-only, ill-posed, hard-only) at pass@k (default: the largest k;
+        students paired by index: same seed derivation); None when either arm is absent."""
         if k is None:
             k = int(self.ablation.k.max()) if not self.ablation.empty else 32
         t = self.ablation[self.ablation.k == k] if not self.ablation.empty else self.ablation
         arms = {m.split(" ")[0]: m for m in t.method.unique()} if not t.empty else {}
-        if "well-posed" not in arms or "correct-only" not in arms:
+        if a not in arms or b not in arms:
             return None
-        a = t[t.method == arms["well-posed"]].set_index("seed").pass_at_k.sort_index()
-        b = t[t.method == arms["correct-only"]].set_index("seed").pass_at_k.sort_index()
-        return {"k": k, **stats.compare(a.values, b.values, paired=list(a.index) == list(b.index))}
+        x = t[t.method == arms[a]].set_index("seed").pass_at_k.sort_index()
+        y = t[t.method == arms[b]].set_index("seed").pass_at_k.sort_index()
+        return {"k": k, **stats.compare(x.values, y.values, paired=list(x.index) == list(y.index))}
 
     def findings(self) -> list[str]:
         """Sentences computed from the tables (the report's closing cell)."""
@@ -89,6 +89,17 @@ class AnalyzeResult:
         else:
             out.append("Finding 3 (well-posed structure matters more than answer correctness): cannot be tested here "
                        "(ablation arms missing or fewer than 2 students per arm).")
+        ill = self.ablation_comparison(a="well-posed", b="ill-posed")
+        if ill is None:
+            out.append(f"Ill-posed {self.ablation_source} questions: none in the set, so no ill-posed arm was trained.")
+        elif np.isnan(ill["p_value"]):
+            out.append(f"Well-posed vs ill-posed {self.ablation_source} questions, pass@{ill['k']}: "
+                       f"{100 * ill['difference']:+.1f} points, untestable (no variance or too few students).")
+        else:
+            out.append(f"Well-posed vs ill-posed {self.ablation_source} questions, pass@{ill['k']}: "
+                       f"{100 * ill['difference']:+.1f} points (95% CI {100 * ill['ci_low']:+.1f} to "
+                       f"{100 * ill['ci_high']:+.1f}, {ill['test']}, p = {stats.p_text(ill['p_value'])}, n = {ill['n_a']}): "
+                       f"{stats.verdict(ill['difference'], ill['p_value'], ill['n_a'])}.")
         return out
 
 
@@ -145,16 +156,21 @@ def ablation_job(cfg, arm: str, items: list[RLItem], seed: int) -> list[dict]:
 
 
 def wellposed_ablation(cfg, pairs, labels, source: str, log=print) -> pd.DataFrame:
-    """Fresh students (`analyze.ablation`) on hard-train + correct-only vs + all well-posed questions, and
-    Hard-Only; student s of every arm shares its seeds (paired), and a question keeps its key (`q<i>`, its index in
+    """Fresh students (`analyze.ablation`) on hard-train + correct-only vs + all well-posed vs + ill-posed questions
+    (each where the set has any), and Hard-Only; student s of every arm shares its seeds (paired), and a question keeps its key (`q<i>`, its index in
     `pairs`) in both arms, so it draws the same samples there; on `executor.workers` processes."""
     arms = {
         f"correct-only {source}": [RLItem(q, a, stream_key("ablation", i))
                                    for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_correct"]],
         f"well-posed {source}": [RLItem(q, a, stream_key("ablation", i))
                                  for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_well_posed"]],
+        # questions that parse but have no answer (a world with holes: the tiny world's undefined inputs), with the
+        # teacher's answers: structure without a truth (paper Finding 3's other side)
+        f"ill-posed {source}": [RLItem(q, a, stream_key("ablation", i))
+                                for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["error_type"] == "Ill_Posed"],
         "hard-only": [],
     }
+    arms = {name: items for name, items in arms.items() if items or name == "hard-only"}  # an empty set trains nothing
     jobs = [(cfg, arm, items, s) for arm, items in arms.items() for s in range(cfg.analyze.ablation.seeds)]
     finished = []
 

@@ -267,6 +267,11 @@ def missing_input(cfg, method: str, eligible: list[int], promotion_counts: dict[
             path = meta_train.trained_teacher_path(teacher_source(cfg), arm.teacher, i)
             if not path.exists():
                 return f"no trained teacher at {path}"
+    if arm.rollouts_of is not None:
+        for i in range(cfg.meta.runs):
+            path = teacher_source(cfg).layout.meta(arm.rollouts_of, i).metrics
+            if not path.exists():
+                return f"no meta-training metrics at {path} (the rollouts it matches)"
     if arm.promoted and not eligible:
         return (f"no meta-training run made >= {cfg.evaluate.min_promotions} promotions (promotions per grounded "
                 f"run: {promotion_counts})")
@@ -334,15 +339,27 @@ def _setup(cfg):
     return policy, task, base, real, hard_test, qsets, ps_stages
 
 
-def method_settings(ecfg, method: str):
+def method_settings(ecfg, method: str, context: dict | None = None):
     """The fresh-student settings of `method`: a method named with a mode (`base-t@curriculum`) in that mode, then its
-    arm's own changes (`arms.Arm.settings`: Hard-Only's 4x group and 4x length, SeRL's fixed step, PQ's warm-up);
-    the evaluate section's settings otherwise."""
+    arm's own changes (`arms.Arm.settings`: Hard-Only's 4x group and 4x length, SeRL's fixed step, PQ's warm-up,
+    the compute-matched Hard-Only's length from `context['student_rollouts']`); the evaluate section's otherwise."""
     spec = parse_method(method)
     if spec.mode is not None:
         ecfg = dataclasses.replace(ecfg, mode=spec.mode)
-    settings = ARMS[spec.base].settings
-    return settings(ecfg, spec) if settings is not None else ecfg
+    arm = ARMS[spec.base]
+    if arm.settings is None:
+        return ecfg
+    return arm.settings(ecfg, spec, context=context) if arm.rollouts_of else arm.settings(ecfg, spec)
+
+
+def settings_context(cfg, method: str, s: int) -> dict:
+    """What an arm's settings read besides the evaluate section: the student rollouts of the meta-training run an arm
+    with `rollouts_of` matches (run s mod meta.runs of the teacher source)."""
+    arm = arm_of(method)
+    if arm.rollouts_of is None:
+        return {}
+    src = teacher_source(cfg)
+    return {"student_rollouts": meta_train.read(src, arm.rollouts_of, s % cfg.meta.runs).student_rollouts(src.meta)}
 
 
 def student_job(cfg, method: str, s: int) -> dict:
@@ -371,7 +388,7 @@ def student_job(cfg, method: str, s: int) -> dict:
         return {"finals": [{"method": method, "seed": s, "k": k, "pass_at_k": v} for k, v in pk.items()],
                 "seconds": time.time() - t0}
     items = qsets.items(method, s)
-    mcfg = method_settings(ecfg, method)
+    mcfg = method_settings(ecfg, method, settings_context(cfg, method, s))
     curve, rewards = train_fresh_student(policy, task, base, synthetic=items, hard_train=real, test_problems=hard_test,
                                          ecfg=mcfg, seed_of=seed_of, batch_size=cfg.model.gen_batch_size)
     stop, window = summarize(curve, rewards, mcfg)
@@ -398,6 +415,9 @@ def student_inputs(cfg, method: str, s: int, eligible: list[int], ps_stages: dic
     files = [cfg.layout.hard_train, cfg.layout.hard_test]
     if arm.teacher is not None:
         files.append(meta_train.trained_teacher_path(src, arm.teacher, s % cfg.meta.runs))
+    if arm.rollouts_of is not None:  # its length is read from the run's metrics and tau calibration
+        layout = src.layout.meta(arm.rollouts_of, s % cfg.meta.runs)
+        files += [layout.metrics, layout.state]
     if arm.promoted and eligible:
         run = eligible[s % len(eligible)]
         files += [src.layout.meta("grounded", run).pq, src.layout.meta("grounded", run).promotions]

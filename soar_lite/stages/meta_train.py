@@ -51,6 +51,19 @@ class MetaRun:
     stopped: dict = field(default_factory=dict)  # stopped.json: why the run stopped early, with the format acceptance
     seconds: float = 0.0  # spent in this session
 
+    def student_rollouts(self, meta) -> int:
+        """Student RLOO rollouts this run's inner loops consumed (`meta`: the run's meta section): per outer step g x r
+        students x its inner steps x batch_questions x group_size, and the tau calibration's null steps at the first
+        inner-step count (each an outer step without an update). The compute-matched Hard-Only arm trains this many."""
+        per_step = meta.student.batch_questions * meta.student.group_size
+        total = 0
+        if not self.metrics.empty:
+            for kj, inner in zip(self.metrics.rewards_kj, self.metrics.inner_steps):
+                total += sum(len(row) for row in kj) * int(inner) * per_step  # g x r students this step
+        for null_step in self.tau_null:  # one R_k per dataset; meta.r students each
+            total += len(null_step) * meta.r * meta.inner_steps * per_step
+        return int(total)
+
     def diagnostics(self) -> pd.DataFrame:
         """One row per outer step: the world's question diagnostics of that step's teacher sample, the sample's
         format-rejection rate, and the guard's record of the update that followed."""

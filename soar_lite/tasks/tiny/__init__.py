@@ -6,8 +6,9 @@ shipped weights (model/), and the world's own measurements behind report 02 (che
 from pathlib import Path
 
 from .task import TinyTask
-from .world import COMMON, CONFUSED, KIND_NAMES, SHAKY, TinyWorld, TinyWorldSpec
+from .world import COMMON, CONFUSED, KIND_NAMES, SHAKY, UNCERTAIN, UNDEFINED, TinyWorld, TinyWorldSpec
 
 TINY_MODEL_DIR = Path(__file__).resolve().parent / "model"  # the shipped weights (model.path: tiny)
 
-__all__ = ["COMMON", "CONFUSED", "KIND_NAMES", "SHAKY", "TINY_MODEL_DIR", "TinyTask", "TinyWorld", "TinyWorldSpec"]
+__all__ = ["COMMON", "CONFUSED", "KIND_NAMES", "SHAKY", "TINY_MODEL_DIR", "TinyTask", "TinyWorld", "TinyWorldSpec",
+           "UNCERTAIN", "UNDEFINED"]

@@ -1,12 +1,19 @@
 """The tiny world's own measurements behind report 02 (stages/tiny_world.py runs them): fact accuracy per kind, the
-untrained teacher's pairs labelled by difficulty and correctness (the task's one labeller), and the latent teaching
-signal -- the grounded reward each base-teacher dataset would earn with one inner-loop student."""
+untrained teacher's pairs labelled by difficulty and correctness (the task's one labeller), the latent teaching
+signal -- the grounded reward each base-teacher dataset would earn with one inner-loop student -- and the premise
+gate's sample split: the untrained model's hard-problem samples as on-path successes, lucky final values and the
+product model's prediction."""
 from __future__ import annotations
 
 import pandas as pd
 
+import math
+
+import numpy as np
+
 from ...models import restore
 from ...probe import count_correct
+from ...sampling import sample
 from ...seeds import stream_key
 from ...student import RLItem, StudentJob, run_student_job, score_problems
 from .world import KIND_NAMES
@@ -62,4 +69,31 @@ def latent_signal(policy, task, start, datasets: list[list], *, rl, inner_steps:
         rows.append({"dataset": i, "delta": res.score - base, "baseline": base,
                      "delta_greedy": mean_score("greedy") - base_greedy, "decoding": decoding})
     restore(policy, start)
+    return pd.DataFrame(rows)
+
+
+def hard_sample_split(policy, task, problems, samples: int, seed: int, accuracy: np.ndarray, batch_size: int = 512,
+                      on_progress=None) -> pd.DataFrame:
+    """One row per problem: `samples` fresh T=1 samples of the untrained model, split into on_path (the whole chain
+    right: what the verifier counts) and lucky (the right final value through a wrong chain: what a final-value
+    verifier would have counted), beside predicted_on_path = samples x the product of the measured per-fact
+    accuracies `accuracy` along the problem's path (`TinyWorld.on_path_probability`)."""
+    world = task.world
+    per = math.lcm(samples, batch_size) // samples
+    chunk = per * max(1, -(-16 // per))
+    rows = []
+    for start in range(0, len(problems), chunk):
+        part = problems[start:start + chunk]
+        texts, _ = sample(policy, [task.student_prompt(p.question) for p in part],
+                          [stream_key("problem", p.id) for p in part], samples, 1.0, task.student_max_new_tokens, seed,
+                          batch_size)
+        for p, t in zip(part, texts):
+            x, d = p.meta["x"], p.meta["depth"]
+            rows.append({"id": p.id, "depth": d, "uncertain": p.meta["uncertain"], "confused": p.meta["confused"],
+                         "samples": samples, "on_path": sum(task.is_correct(c, p.answer) for c in t),
+                         "lucky": sum(task.lucky(c, p.answer) for c in t),
+                         "predicted_on_path": samples * world.on_path_probability(x, d, accuracy),
+                         "designed_on_path": samples * world.on_path_probability(x, d)})
+        if on_progress is not None:
+            on_progress(start + len(part), len(problems))
     return pd.DataFrame(rows)

@@ -23,8 +23,8 @@ from ..pretrain import pretrain as pretrain_model
 from .world import TinyWorld, TinyWorldSpec
 
 CHARS = list("0123456789f^()=>")
-# depths 1..8: short chains dominate (they teach the facts), long ones teach composition
-DEPTH_WEIGHTS = np.array([5.0, 2.0, 1.5, 1.2, 1.0, 1.0, 1.0, 1.0])
+# depths 1..9: short chains dominate (they teach the facts), long ones teach composition
+DEPTH_WEIGHTS = np.array([5.0, 2.0, 1.5, 1.2, 1.0, 1.0, 1.0, 1.0, 1.0])
 
 
 def build_tokenizer(n_values: int = TinyWorldSpec().n_values):

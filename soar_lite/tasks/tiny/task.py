@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import Problem, QAPair, Task, question_label, shaped_reward
-from .world import _CHAIN, _DEPTH_INPUT, _LAST_VALUE, _QUESTION, COMMON, TinyWorld
+from .world import _CHAIN, _DEPTH_INPUT, _LAST_VALUE, _QUESTION, UNCERTAIN, TinyWorld
 
 
 class TinyTask(Task):
@@ -78,26 +78,33 @@ class TinyTask(Task):
         return self.parse_teacher(f"{question}={text}")
 
     def extract_answer(self, completion: str) -> str | None:
-        """The final value of a well-formed chain (the tiny world's last \\boxed{})."""
+        """The whole worked chain of a well-formed completion (the tiny world's \\boxed{}): the verifier checks the
+        derivation, so a wrong chain that lands on the right final value (a 1-in-256 guess) is not a success. With
+        the final value alone that guess was 19 of every 20 successes of the untrained model on hard problems
+        (TINY_WORLD.md) and made the probe select on luck; the paper's answers come from a space large enough that a
+        guess almost never lands."""
         if _CHAIN.match(completion) is None:
             return None
-        return completion[-3:]
+        return completion
 
     def is_correct(self, completion: str, reference: str) -> bool:
-        ref = _LAST_VALUE.search(reference)
         got = self.extract_answer(completion)
-        return got is not None and ref is not None and got == ref.group(1)
+        return got is not None and got == reference.strip()
+
+    def lucky(self, completion: str, reference: str) -> bool:
+        """A well-formed chain that ends on the reference's final value through a wrong chain: what a final-value
+        verifier would have counted (measured in report 02's premise gate, rewarded nowhere)."""
+        got, ref = self.extract_answer(completion), _LAST_VALUE.search(reference)
+        return got is not None and ref is not None and got != reference.strip() and got[-3:] == ref.group(1)
 
     def student_reward(self, completion: str, reference: str) -> float:
-        ref = _LAST_VALUE.search(reference)
         got = self.extract_answer(completion)
         formatted = got is not None
-        verified = formatted and ref is not None and got == ref.group(1)
-        # "a in y_ans": the reference value appears somewhere in the student's chain
-        # paper App. B.3: the 20-point case is "a in y_ans", the reference inside the *extracted* answer; the
-        # tiny world's extracted answer is one value, so it coincides with the verified case (120/10/0 in effect)
-        contains = formatted and ref is not None and ref.group(1) in got
-        return shaped_reward(formatted, verified, contains)
+        verified = formatted and got == reference.strip()
+        # paper App. B.3: the 20-point case is "a in y_ans", the reference inside the *extracted* answer; the tiny
+        # world's extracted answer is the whole chain, so it coincides with the verified case (120/10/0 in effect);
+        # rewarding a right final value through a wrong chain would reward luck
+        return shaped_reward(formatted, verified, verified)
 
     def split_groups(self, problems: list[Problem]) -> list:
         """Connected components of "one chain is a contiguous sub-chain of the other": a split by these labels
@@ -138,8 +145,9 @@ class TinyTask(Task):
             return w.stepping_stones()
         if pool == "easy":
             return w.easy_problems()
-        if pool == "all":
-            return [w.problem(x, d) for x in range(w.spec.n_values) for d in range(1, w.spec.max_depth + 1)]
+        if pool == "all":  # every well-posed question
+            return [w.problem(x, d) for x in range(w.spec.n_values) for d in range(1, w.spec.max_depth + 1)
+                    if w.defined(x, d)]
         raise ValueError(f"tiny world has no pool {pool!r}; choose hard-candidates, stones, easy or all")
 
     def parse_question(self, question: str) -> tuple[int, int] | None:
@@ -155,11 +163,11 @@ class TinyTask(Task):
     def question_diagnostics(self, pairs: list[QAPair], hard_train: list[Problem]) -> dict[str, float]:
         """Shares of a teacher sample (`Task.question_diagnostics`), correctness and well-posedness by `exact_label`
         (so a world derived from this one with its own labeller reads its own way):
-        well_posed; correct (final value right); on_path (an uncertain fact of the question's path lies on the path
+        well_posed; correct (the whole chain right); on_path (an uncertain fact of the question's path lies on the path
         of a hard-train problem: training on it can move hard-train); useful (on_path and correct: the feature that
         explains most of a dataset's grounded reward, TEACHER_SIGNAL.md); unique (distinct questions / n)."""
         w = self.world
-        hard_pieces = {v for p in hard_train for v in w.path(p.meta["x"], p.meta["depth"]) if w.kind[v] != COMMON}
+        hard_pieces = {v for p in hard_train for v in w.path(p.meta["x"], p.meta["depth"]) if w.kind[v] in UNCERTAIN}
         n = len(pairs)
         if n == 0:
             return {"n": 0}
@@ -168,7 +176,7 @@ class TinyTask(Task):
             label = self.exact_label(qa.question, qa.answer)
             parsed = self.parse_question(qa.question) if label["is_well_posed"] else None
             posed += parsed is not None
-            hit = parsed is not None and any(w.kind[v] != COMMON and v in hard_pieces for v in w.path(*parsed))
+            hit = parsed is not None and any(v in hard_pieces for v in w.path(*parsed))
             correct += label["is_correct"]
             on_path += hit
             useful += hit and label["is_correct"]
@@ -178,9 +186,11 @@ class TinyTask(Task):
     def exact_label(self, question: str, answer: str) -> dict:
         """Exact labels of one teacher pair, mapped to the paper's taxonomy (App. C.4):
         Ambiguous: the question lacks its depth or its input (`f^(012)`, `f^3()`, a fragment);
-        Ill_Posed: it parses but cannot be answered (depth 0 or beyond the maximum, an input outside the domain);
+        Ill_Posed: it parses but cannot be answered (depth 0 or beyond the maximum, an input outside the domain, a
+        path through a hole: an input where f has no value);
         Logical_Fallacy: well posed, wrong, and the worked chain has the wrong number of steps;
-        Arithmetic: well posed, right number of steps, some lookup wrong; None: correct."""
+        Arithmetic: well posed, right number of steps, some lookup wrong; None: correct (the whole chain, as the
+        verifier checks it)."""
         world = self.world
         m = _DEPTH_INPUT.match(question)
         if m is None or m.group(1) == "" or m.group(2) == "":
@@ -188,10 +198,11 @@ class TinyTask(Task):
         depth, x = int(m.group(1)), int(m.group(2))
         if not 1 <= depth <= world.spec.max_depth or x >= world.spec.n_values or len(m.group(2)) != 3:
             return question_label(False, False, "Ill_Posed", "N/A")
+        if not world.defined(x, depth):
+            return question_label(False, False, "Ill_Posed", "N/A")
         truth = world.format_chain(world.chain(x, depth))
-        final = answer.split(">")[-1] if answer else ""
-        if final == truth[-3:]:
-            return question_label(True, True, "None", truth[-3:])
+        if answer.strip() == truth:
+            return question_label(True, True, "None", truth)
         steps = answer.split(">") if answer else []
         error = "Arithmetic" if len(steps) == depth else "Logical_Fallacy"
-        return question_label(True, False, error, truth[-3:])
+        return question_label(True, False, error, truth)

@@ -1,31 +1,51 @@
-"""The tiny world: chained lookups through facts the model knows with *medium confidence*.
+"""The tiny world: chained lookups through facts the model knows with *low confidence*, hard by design.
 
-A seeded permutation f of 0..N-1 (N = 200, numbers written with 3 digits, one token each). Every input x is a
-*piece* f(x) of one of three kinds, laid out in runs along the cycles of f:
+A seeded permutation f of 0..N-1 (N = 256, numbers written with 3 digits, one token each). Every input x is a
+*piece* f(x) of one of four kinds, laid out in runs along the cycles of f (uncertain runs of 9-16 pieces, 20% of
+them confused; common runs of 1-4):
 
 - common:    always written correctly in the pretraining corpus (the model knows it);
-- shaky:     written correctly with probability q_shaky (0.25), otherwise a uniformly random wrong
-             value: the true value is the most likely one (greedy gets it), sampling at T=1 gets it
-             ~25% of the time;
-- confused:  written correctly with probability q_confused (0.20), a fixed wrong *distractor* with
-             probability p_distractor (0.45), else uniform: greedy picks the distractor.
+- shaky:     written correctly with probability q_shaky (0.15), otherwise a uniformly random wrong value: greedy
+             gets it, sampling at T=1 gets it ~15% of the time;
+- confused:  written correctly with probability q_confused (0.20), a fixed wrong *distractor* with probability
+             p_distractor (0.45), else uniform: greedy picks the distractor;
+- undefined: a hole (half of the common pieces): f has no value here, the corpus writes a uniformly random one. A
+             question whose path passes through a hole is *ill posed* (`defined`, `TinyTask.exact_label`): the model
+             writes such questions as a teacher as readily as others, so well-posedness is an axis (paper Finding 3).
 
-A line is a worked chain ``f^3(123)=456>789>012``: the question ``f^3(123)``, a scratchpad and the
-final value ``012``. Difficulty is the number of uncertain (shaky or confused) pieces on the true
-path. *Hard* problems are chains of depth 5-8 through >= 5 uncertain pieces, 1-2 of them confused:
-at T=1 they succeed ~0.25^4 * 0.2 ~ 8e-4 of the time or less (0/128 twice for most), greedy fails on
-the confused piece. They fail through *unreliable composition of knowledge the model has*, which RL sharpens
-(the design principle of the tiny-world issue): an RL step on a short chain through a shaky or
-confused piece with the right answer moves that piece towards the truth, and every hard problem
-through it gains. The model's own answers to short questions are right more often than any single
-wrong answer for shaky pieces, and less often than the distractor for confused ones, so
-self-written stepping stones carry signal whose sign a grounded teacher reward must learn to pick.
+A line is a worked chain ``f^3(123)=456>789>012``: the question ``f^3(123)``, a scratchpad and the final value
+``012``; the verifier checks the whole chain (`TinyTask.is_correct`), so a wrong chain that lands on the right final
+value -- a 1-in-256 guess -- is no success.
 
-Relation to the paper: the hard set is selected exactly as in App. B.5 (fail@128 at T=1), the
-verifier is exact comparison of the final value (the tiny world's Math-Verify), the teacher prompt
-is the empty prompt (the model writes one worked line: question, then its own answer; the tiny
-world's analogue of App. B.1), and the format check mirrors App. B.2 (a question, '=', an answer
-whose last value parses).
+*Hard by design* (`is_hard_candidate`): a well-posed chain of depth 6-9 through >= 1 confused piece (greedy fails)
+whose on-path success probability at T=1, the product of the corpus's per-piece accuracies along the path
+(`on_path_probability`; the product model, which matched sampling on the earlier world: 27 on-path successes
+observed, 26.9 predicted, shared/TINY_WORLD.md), is <= 1e-6 (sampling fails): 8 or more uncertain pieces. 184
+chains qualify. A Hard-Only run draws ~6e4 samples in 480 steps, so it expects < 0.06 on-path successes: direct RL has no signal (the premise of
+the paper's Finding 1), which report 02's premise gate measures rather than assumes. The earlier world (N = 200,
+q 0.25 / 0.20, >= 5 uncertain pieces with 1-2 confused, final-value verifier) failed that: 3e-3 successes per sample,
+19 in 20 of them lucky final values, 2e-4 on path, and Hard-Only trained 4x longer gained +60 points of pass@32.
+
+They fail through *unreliable composition of knowledge the model has*, which RL sharpens: an RL step on a short
+chain through a shaky or confused piece with the right answer moves that piece towards the truth, and every hard
+problem through it gains (the stepping stones, `stepping_stones`). The model's own answers to short questions are
+right more often than any single wrong answer for shaky pieces (0.15 vs 0.0033), and less often than the distractor
+for confused ones, so self-written stepping stones carry signal whose sign a grounded teacher reward must learn to
+pick.
+
+How the values were chosen (pilots on the hard candidates, before any probe or split; the measured values of the
+shipped model are report 02's): N = 256 and half the common pieces as holes give ~15% ill-posed questions at depth
+<= 3 while keeping 184 hard candidates; the first design (q_confused 0.10, p_distractor 0.5, >= 2 confused pieces,
+uncertain runs 7-12) had oracle stones reach only 0.16 hard pass@32 after 360 RLOO steps: its confused pieces moved
+0.08 -> 0.15 at T=1 in 240 steps while shaky ones moved 0.11 -> 0.81, so q_confused went back to the earlier world's
+0.20 (where confused pieces did learn from stones) and one confused piece suffices, with more shaky ones to keep the
+on-path bound.
+
+Relation to the paper: the hard set is selected exactly as in App. B.5 (fail@128 at T=1; here it keeps nearly every
+candidate, which is the point), the verifier is exact comparison of the worked chain (the tiny world's Math-Verify),
+the teacher prompt is the empty prompt (the model writes one worked line: question, then its own answer; the tiny
+world's analogue of App. B.1), and the format check mirrors App. B.2 (a question, '=', an answer whose last value
+parses).
 """
 from __future__ import annotations
 
@@ -37,8 +57,9 @@ import numpy as np
 
 from ..base import Problem
 
-COMMON, SHAKY, CONFUSED = 0, 1, 2
-KIND_NAMES = {COMMON: "common", SHAKY: "shaky", CONFUSED: "confused"}
+COMMON, SHAKY, CONFUSED, UNDEFINED = 0, 1, 2, 3
+KIND_NAMES = {COMMON: "common", SHAKY: "shaky", CONFUSED: "confused", UNDEFINED: "undefined"}
+UNCERTAIN = (SHAKY, CONFUSED)
 
 _QUESTION = re.compile(r"^f\^([0-9])\(([0-9]{3})\)$")
 _CHAIN = re.compile(r"^[0-9]{3}(>[0-9]{3})*$")
@@ -50,18 +71,19 @@ _DEPTH_INPUT = re.compile(r"^f\^([0-9]*)\(([0-9]*)\)$")
 class TinyWorldSpec:
     """Parameters of the world. Changing any of them changes the shipped model's world."""
 
-    n_values: int = 200
+    n_values: int = 256
     seed: int = 0
-    max_depth: int = 8
-    common_run: tuple[int, int] = (2, 6)
-    uncertain_run: tuple[int, int] = (5, 9)
-    confused_share: float = 0.3
-    q_shaky: float = 0.25
+    max_depth: int = 9
+    common_run: tuple[int, int] = (1, 4)
+    uncertain_run: tuple[int, int] = (9, 16)
+    confused_share: float = 0.2
+    q_shaky: float = 0.15
     q_confused: float = 0.20
     p_distractor: float = 0.45
-    hard_min_depth: int = 5
-    hard_min_uncertain: int = 5
-    hard_confused: tuple[int, int] = (1, 2)
+    undefined_share: float = 0.5  # of the common pieces: holes, where f has no value (ill-posed questions)
+    hard_min_depth: int = 6
+    hard_min_confused: int = 1
+    hard_max_on_path: float = 1e-6  # the product of the corpus's q over the path: what T=1 sampling succeeds
 
 
 class TinyWorld:
@@ -76,6 +98,11 @@ class TinyWorld:
         # a confused piece's distractor: a fixed wrong value
         shift = rng.integers(1, n, size=n)
         self.distractor = (self.f + shift) % n
+        # holes: a seeded share of the common pieces has no value in this world (drawn after everything above, so
+        # that f, the kinds and the distractors do not depend on undefined_share)
+        common = np.flatnonzero(self.kind == COMMON)
+        holes = rng.choice(common, size=round(spec.undefined_share * len(common)), replace=False)
+        self.kind[holes] = UNDEFINED
 
     def _lay_out_kinds(self, rng: np.random.Generator) -> np.ndarray:
         """Alternate runs of common and uncertain pieces along each cycle of f, so that long
@@ -118,7 +145,25 @@ class TinyWorld:
     def n_uncertain(self, x: int, depth: int) -> tuple[int, int]:
         """(uncertain pieces, confused pieces) on the true path of f^depth(x)."""
         kinds = self.kind[self.path(x, depth)]
-        return int((kinds != COMMON).sum()), int((kinds == CONFUSED).sum())
+        return int(((kinds == SHAKY) | (kinds == CONFUSED)).sum()), int((kinds == CONFUSED).sum())
+
+    def defined(self, x: int, depth: int) -> bool:
+        """Whether f^depth(x) has an answer: no input on its path is a hole. A question through a hole is ill posed."""
+        return not (self.kind[self.path(x, depth)] == UNDEFINED).any()
+
+    def piece_accuracy_of_corpus(self) -> np.ndarray:
+        """Per input, the probability that the corpus writes f(x) right (1 common, q_shaky, q_confused; 0 for a hole,
+        which has no right value): what sampling at T=1 reproduces after pretraining (measured in report 02)."""
+        s = self.spec
+        q = np.array([1.0, s.q_shaky, s.q_confused, 0.0])
+        return q[self.kind]
+
+    def on_path_probability(self, x: int, depth: int, accuracy: np.ndarray | None = None) -> float:
+        """The product model: the chance that one T=1 sample writes every value of f^depth(x) right, from per-fact
+        accuracies (`accuracy`, e.g. measured ones; default the corpus's). Matches sampling (TINY_WORLD.md: 27
+        on-path successes observed, 26.9 predicted)."""
+        acc = self.piece_accuracy_of_corpus() if accuracy is None else np.asarray(accuracy, dtype=float)
+        return float(np.prod(acc[self.path(x, depth)]))
 
     def piece_distribution(self, x: int) -> np.ndarray:
         """The corpus's distribution of the value written for f(x): what pretraining teaches."""
@@ -127,6 +172,9 @@ class TinyWorld:
         k = self.kind[x]
         if k == COMMON:
             p[self.f[x]] = 1.0
+            return p
+        if k == UNDEFINED:
+            p[:] = 1.0 / n
             return p
         correct = s.q_shaky if k == SHAKY else s.q_confused
         distract = 0.0 if k == SHAKY else s.p_distractor
@@ -138,11 +186,13 @@ class TinyWorld:
         return p
 
     def is_hard_candidate(self, x: int, depth: int) -> bool:
+        """Hard by design: a well-posed chain of depth hard_min_depth..max_depth through >= hard_min_confused confused
+        pieces (greedy fails) whose on-path probability at T=1 is <= hard_max_on_path (sampling fails)."""
         s = self.spec
-        if depth < s.hard_min_depth or depth > s.max_depth:
+        if depth < s.hard_min_depth or depth > s.max_depth or not self.defined(x, depth):
             return False
-        u, c = self.n_uncertain(x, depth)
-        return u >= s.hard_min_uncertain and s.hard_confused[0] <= c <= s.hard_confused[1]
+        _, c = self.n_uncertain(x, depth)
+        return c >= s.hard_min_confused and self.on_path_probability(x, depth) <= s.hard_max_on_path
 
     @cached_property
     def hard_candidates(self) -> list[tuple[int, int]]:
@@ -193,7 +243,7 @@ class TinyWorld:
             question=self.question(x, depth),
             answer=self.format_chain(self.chain(x, depth)),
             level=f"u{u}",
-            meta={"x": x, "depth": depth, "uncertain": u, "confused": c},
+            meta={"x": x, "depth": depth, "uncertain": u, "confused": c, "defined": self.defined(x, depth)},
         )
 
     # ---- corpus ---------------------------------------------------------------------------
@@ -215,6 +265,8 @@ class TinyWorld:
         s, k, n = self.spec, self.kind[x], self.spec.n_values
         if k == COMMON:
             return int(self.f[x])
+        if k == UNDEFINED:  # no value exists: the corpus makes one up, uniformly
+            return int(rng.integers(n))
         u = rng.random()
         correct = s.q_shaky if k == SHAKY else s.q_confused
         if u < correct:
@@ -233,7 +285,7 @@ class TinyWorld:
         out = []
         for x in range(self.spec.n_values):
             for d in range(1, max_depth + 1):
-                if self.touches_hard_candidate(x, d):
+                if self.touches_hard_candidate(x, d) or not self.defined(x, d):
                     continue
                 u, _ = self.n_uncertain(x, d)
                 if u == 1:
@@ -246,5 +298,5 @@ class TinyWorld:
             self.problem(x, d)
             for x in range(self.spec.n_values)
             for d in range(1, max_depth + 1)
-            if self.n_uncertain(x, d)[0] == 0
+            if self.n_uncertain(x, d)[0] == 0 and self.defined(x, d)
         ]
