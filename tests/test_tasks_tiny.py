@@ -13,7 +13,7 @@ def task(tiny_task):
 def test_world_is_deterministic_and_has_enough_hard_candidates(task):
     w2 = TinyWorld(TinyWorldSpec())
     assert (task.world.f == w2.f).all() and (task.world.kind == w2.kind).all()
-    assert len(task.world.hard_candidates) >= 128  # hard by design: the probe keeps (nearly) all of them
+    assert len(task.world.hard_candidates) >= 100  # hard by design, the probe keeps (nearly) all: >= 50 hard-test
     assert set(task.world.kind.tolist()) == {COMMON, SHAKY, CONFUSED, UNDEFINED}
 
 
@@ -21,15 +21,28 @@ def test_hard_candidates_match_their_definition(task):
     """Hard by design: well posed, >= 1 confused piece (greedy fails), on-path probability <= 1e-6 (sampling fails);
     and every well-posed chain of the same depths with those properties is a candidate."""
     w, s = task.world, task.world.spec
-    cands = set(w.hard_candidates)
+    cands = dict(w.hard_candidates)  # one per start: the shortest hard chain
+    assert len(cands) == len(w.hard_candidates)
     for x in range(s.n_values):
-        for d in range(1, s.max_depth + 1):
-            _, c = w.n_uncertain(x, d)
-            expected = (d >= s.hard_min_depth and w.defined(x, d) and c >= 1
-                        and w.on_path_probability(x, d) <= s.hard_max_on_path)
-            assert ((x, d) in cands) is expected, (x, d)
-    for x, d in cands:
+        hard = [d for d in range(1, s.max_depth + 1)
+                if d >= s.hard_min_depth and w.defined(x, d) and w.n_uncertain(x, d)[1] >= 1
+                and w.on_path_probability(x, d) <= s.hard_max_on_path]
+        assert cands.get(x) == (min(hard) if hard else None), x
+        assert all(w.is_hard_candidate(x, d) for d in hard)
+    for x, d in cands.items():
         assert w.on_path_probability(x, d) <= 1e-6
+
+
+def test_hard_test_shares_facts_with_hard_train_but_holds_no_sub_chain(task):
+    """The split of the whole pool (the probe keeps every candidate of a world hard by design): no hard-test chain
+    inside a hard-train chain, and most hard-test uncertain facts on hard-train paths (shared skills)."""
+    from soar_lite.probe import split_train_test
+
+    probs = task.problems("hard-candidates")
+    train, test = split_train_test(probs, 0.5, 1, task.split_groups(probs))
+    shared = task.shared_structure(train, test)
+    assert shared["test_subchains_of_train"] == 0.0
+    assert shared["test_pieces_on_train_paths"] > 0.5
 
 
 @pytest.mark.parametrize("kind,accuracy", [(COMMON, 1.0), (SHAKY, 0.15), (CONFUSED, 0.2), (UNDEFINED, 0.0)])

@@ -20,8 +20,8 @@ value -- a 1-in-256 guess -- is no success.
 *Hard by design* (`is_hard_candidate`): a well-posed chain of depth 6-9 through >= 1 confused piece (greedy fails)
 whose on-path success probability at T=1, the product of the corpus's per-piece accuracies along the path
 (`on_path_probability`; the product model, which matched sampling on the earlier world: 27 on-path successes
-observed, 26.9 predicted, shared/TINY_WORLD.md), is <= 1e-6 (sampling fails): 8 or more uncertain pieces. 184
-chains qualify. A Hard-Only run draws ~6e4 samples in 480 steps, so it expects < 0.06 on-path successes: direct RL has no signal (the premise of
+observed, 26.9 predicted, shared/TINY_WORLD.md), is <= 1e-6 (sampling fails): 8 or more uncertain pieces. The
+probe's pool is the shortest such chain from each start: 105 problems (`hard_candidates` says why one per start). A Hard-Only run draws ~6e4 samples in 480 steps, so it expects < 0.06 on-path successes: direct RL has no signal (the premise of
 the paper's Finding 1), which report 02's premise gate measures rather than assumes. The earlier world (N = 200,
 q 0.25 / 0.20, >= 5 uncertain pieces with 1-2 confused, final-value verifier) failed that: 3e-3 successes per sample,
 19 in 20 of them lucky final values, 2e-4 on path, and Hard-Only trained 4x longer gained +60 points of pass@32.
@@ -35,7 +35,9 @@ pick.
 
 How the values were chosen (pilots on the hard candidates, before any probe or split; the measured values of the
 shipped model are report 02's): N = 256 and half the common pieces as holes give ~15% ill-posed questions at depth
-<= 3 while keeping 184 hard candidates; the first design (q_confused 0.10, p_distractor 0.5, >= 2 confused pieces,
+<= 3 while keeping 184 hard chains (105 starts); with every hard chain in the pool, the split's groups were whole
+runs of f (25 groups of 184) and only 6% of hard-test's facts lay on hard-train paths (the earlier world: 37%); with
+the shortest chain per start, 80%; the first design (q_confused 0.10, p_distractor 0.5, >= 2 confused pieces,
 uncertain runs 7-12) had oracle stones reach only 0.16 hard pass@32 after 360 RLOO steps: its confused pieces moved
 0.08 -> 0.15 at T=1 in 240 steps while shaky ones moved 0.11 -> 0.81, so q_confused went back to the earlier world's
 0.20 (where confused pieces did learn from stones) and one confused piece suffices, with more shaky ones to keep the
@@ -196,19 +198,22 @@ class TinyWorld:
 
     @cached_property
     def hard_candidates(self) -> list[tuple[int, int]]:
-        return [
-            (x, d)
-            for x in range(self.spec.n_values)
-            for d in range(self.spec.hard_min_depth, self.spec.max_depth + 1)
-            if self.is_hard_candidate(x, d)
-        ]
+        """The probe's pool: from every start x that has a hard chain, the shortest one, f^d0(x). One problem per start
+        keeps the split's groups small (a longer chain from x, or one from x + 1 inside it, would tie whole runs of
+        f into one group), so hard-test shares uncertain facts with hard-train -- the tiny world's shared skills --
+        while no hard-test chain lies inside a hard-train chain (`TinyTask.split_groups`). Every longer chain from x
+        is hard too and, like f^d0(x), never appears in any training data (`touches_hard_candidate`)."""
+        return sorted(self._hard_prefix_starts.items())
 
     @cached_property
     def _hard_prefix_starts(self) -> dict[int, int]:
-        """start x -> smallest depth at which a chain from x is a hard candidate."""
+        """start x -> smallest depth at which a chain from x is hard (`is_hard_candidate`)."""
         out: dict[int, int] = {}
-        for x, d in self.hard_candidates:
-            out[x] = min(d, out.get(x, d))
+        for x in range(self.spec.n_values):
+            for d in range(self.spec.hard_min_depth, self.spec.max_depth + 1):
+                if self.is_hard_candidate(x, d):
+                    out[x] = d
+                    break
         return out
 
     def is_subchain(self, inner: Problem, outer: Problem) -> bool:
