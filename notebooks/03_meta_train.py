@@ -135,13 +135,14 @@ if len(end):
 # After each teacher update: the per-token KL of the new teacher from the previous one on the step's rollouts, and
 # the format-rejection rate of fresh samples. An update past `meta.guard.max_kl` or a rejection-rate rise past
 # `max_reject_increase` is undone (adapter and AdamW state) and retried at half the learning rate; after
-# `max_retries` halvings the step keeps the previous teacher.
+# `max_retries` halvings the step keeps the previous teacher. Two absolute bounds stand beside these, against a drift
+# of updates each within them: the teacher's KL from its initial model (`max_kl_initial`) and the rejection rate
+# itself (`max_reject`); the middle and right panels draw them.
 
 # %%
 guarded = res.guard_table()
 display(guarded if len(guarded) else "no update was undone in any run")
-fig = plots.guard_over_steps(diag, cfg.meta.guard.max_kl, cfg.meta.guard.max_reject_increase,
-                             title="collapse guard, every run")
+fig = plots.guard_over_steps(diag, cfg.meta.guard, title="collapse guard, every run")
 plots.savefig(fig, run_dir.figure("meta_guard"))
 
 # %% [markdown]

@@ -249,6 +249,12 @@ class TeacherGuardConfig(Section):
     probe_samples: int = param(256, help="fresh teacher samples behind the rejection rate after an update (0 = KL only)",
                                ge=0)
     max_retries: int = param(3, help="halvings of the learning rate before the step keeps the previous teacher", ge=0)
+    # absolute bounds: the per-update bounds above let a run drift by steps each within them (measured: five accepted
+    # updates of KL 0.021-0.046 each took one teacher to KL 0.68 from its initial model)
+    max_kl_initial: float = param(0.0, help="largest per-token KL(new teacher || initial model) after an update, k3 "
+                                            "estimate on the step's rollouts; 0 = no bound", ge=0)
+    max_reject: float = param(1.0, help="largest absolute format-rejection rate after an update (the probe's); 1 = no "
+                                        "bound", gt=0, le=1)
 
 
 @dataclass
@@ -303,6 +309,16 @@ class MetaConfig(Section):
                                        "update (needs a task with Task.teacher_question_prompt)",
                                source="App. D.3, Table 8", ge=1, le=2)
     promote: bool = param(True, help="False = the no-promotion ablation", source="§2.5")
+    promotion_students: int = param(0, help="when > r: at a promotion, this many fresh students are trained on the best "
+                                            "dataset from the baseline and the median one, by its score on a fresh Q_R, "
+                                            "is promoted (Algorithm 1's median student where the reward uses fewer "
+                                            "students: with r = 1 the selection-time student is the best of g, a "
+                                            "winner's curse). 0 = the paper's median of the r selection students. "
+                                            "DEVIATION where > r", source="§2.5, Algorithm 1", ge=0)
+    min_window: int = param(0, help="a promotion needs at least this many rewards in the moving-average window since "
+                                    "the start or the last reset (0 = the paper's rule: a window not yet full counts "
+                                    "its missing steps as 0, so one large reward can promote). DEVIATION where > 0",
+                            source="§2.5", ge=0)
     pq_questions: int = param(0, help="questions that join the Promotion Questions at a promotion: 0 = the best "
                                       "dataset's n (paper); more = the best datasets, best first, until this many -- with "
                                       "small datasets (fine credit granularity) it keeps the paper's 64 per promotion. "

@@ -124,22 +124,31 @@ def null_distribution(null_datasets, r_hat, peaks, tau: float, fwer: float, wind
     return fig
 
 
-def guard_over_steps(runs: dict[str, pd.DataFrame], max_kl: float, max_reject_increase: float, title: str = ""):
-    """The collapse guard per outer step: per-token KL of each update from the previous teacher (log scale) and the
-    format-rejection rate before and after it; crosses mark updates the guard undid."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 3.4))
+def guard_over_steps(runs: dict[str, pd.DataFrame], guard, title: str = ""):
+    """The collapse guard per outer step (`guard`: meta.guard): per-token KL of each update from the previous teacher
+    (log scale), the teacher's KL from its initial model and the format-rejection rate of each step's sample, each
+    against its bound (dashed; absent where the bound is off); crosses mark updates the guard undid."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.4))
     for name, d in runs.items():
         if "kl_prev" not in d:
             continue
         line, = axes[0].plot(d["step"], d["kl_prev"].clip(lower=1e-7), marker=".", label=name)
         undone = d[d["guard_retries"] > 0]
         axes[0].scatter(undone["step"], undone["kl_prev"].clip(lower=1e-7), marker="x", s=60, color=line.get_color())
-        axes[1].plot(d["step"], d["reject_rate"], marker=".", color=line.get_color(), label=name)
-    axes[0].axhline(max_kl, ls="--", color="k", lw=0.8, label=f"bound {max_kl:g}")
+        if "kl_initial" in d:
+            axes[1].plot(d["step"], d["kl_initial"], marker=".", color=line.get_color(), label=name)
+        axes[2].plot(d["step"], d["reject_rate"], marker=".", color=line.get_color(), label=name)
+    axes[0].axhline(guard.max_kl, ls="--", color="k", lw=0.8, label=f"bound {guard.max_kl:g}")
     axes[0].set_yscale("log")
+    if guard.max_kl_initial > 0:
+        axes[1].axhline(guard.max_kl_initial, ls="--", color="k", lw=0.8, label=f"bound {guard.max_kl_initial:g}")
+    if guard.max_reject < 1:
+        axes[2].axhline(guard.max_reject, ls="--", color="k", lw=0.8, label=f"bound {guard.max_reject:g}")
     _finish(axes[0], "outer step", "KL(previous || new) per token", "teacher update size (x: undone by the guard)")
-    _finish(axes[1], "outer step", "format-rejection rate of the step's sample",
-            f"format rejections (the guard bounds a rise of {max_reject_increase:g} per update)", legend=False)
+    _finish(axes[1], "outer step", "KL(teacher || initial) per token", "the teacher's drift from its initial model",
+            legend=False)
+    _finish(axes[2], "outer step", "format-rejection rate of the step's sample",
+            f"format rejections (the guard bounds a rise of {guard.max_reject_increase:g} per update)", legend=False)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig

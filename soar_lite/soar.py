@@ -70,12 +70,13 @@ def should_promote(ma: float, tau: float) -> bool:
     return ma > tau
 
 
-def promotion_window(buffer: list[float], r_hat: float, *, window: int, tau: float, reset: bool):
-    """One step of the promotion rule (Algorithm 1): append R̂_t, R̄_t = moving_average, promote if R̄_t > tau; after
-    a promotion the window is emptied when `reset`. Returns (new buffer, R̄_t, promote)."""
+def promotion_window(buffer: list[float], r_hat: float, *, window: int, tau: float, reset: bool, min_window: int = 0):
+    """One step of the promotion rule (Algorithm 1): append R̂_t, R̄_t = moving_average, promote if R̄_t > tau and the
+    window holds at least `min_window` rewards since the start or the last reset (meta.min_window; 0 = the paper's
+    rule); after a promotion the window is emptied when `reset`. Returns (new buffer, R̄_t, promote)."""
     buffer = [*buffer, r_hat]
     ma = moving_average(buffer, window)
-    promote = should_promote(ma, tau)
+    promote = should_promote(ma, tau) and len(buffer) >= min_window
     return ([] if promote and reset else buffer), ma, promote
 
 
@@ -314,21 +315,22 @@ class MetaTrainer:
                                     samples=self.meta.reward_samples, seed=seed,
                                     batch_size=self.cfg.model.gen_batch_size).mean())
 
-    def grounded_rewards(self, datasets, q_r, inner: int, *, item_key, student_seed, eval_seed):
-        """ALG1: for each dataset X_k, r students start from the baseline with a fresh optimizer, run `inner` RLOO
-        steps on it (the teacher's answers as references) and are scored on Q_R with the same sampling seed as the
-        baseline, so R_kj compares the two on common random numbers. Returns (R_kj [g, r], trained adapters by
-        (k, j), mean training reward per student, the baseline's score)."""
+    def grounded_rewards(self, datasets, q_r, inner: int, *, item_key, student_seed, eval_seed, students: int = 0):
+        """ALG1: for each dataset X_k, r students (or `students`) start from the baseline with a fresh optimizer, run
+        `inner` RLOO steps on it (the teacher's answers as references) and are scored on Q_R with the same sampling
+        seed as the baseline, so R_kj compares the two on common random numbers. Returns (R_kj [g, r], trained
+        adapters by (k, j), mean training reward per student, the baseline's score)."""
         restore(self.student, self.baseline)
         base_score = self._score(q_r, eval_seed)
+        per_dataset = students or self.r
         jobs = {}
         for k, ds in enumerate(datasets):
             items = [RLItem(qa.question, qa.answer, item_key(k, i)) for i, qa in enumerate(ds)]
-            for j in range(self.r):
+            for j in range(per_dataset):
                 jobs[(k, j)] = StudentJob(baseline=self.baseline, items=items, steps=inner, seed=student_seed(k, j),
                                           reward_problems=q_r, decoding=self.meta.reward_decoding,
                                           reward_samples=self.meta.reward_samples, eval_seed=eval_seed)
-        rewards_kj, trained, student_stats = np.zeros((len(datasets), self.r)), {}, []
+        rewards_kj, trained, student_stats = np.zeros((len(datasets), per_dataset)), {}, []
         for (k, j), res in zip(jobs, self._train_students(list(jobs.values()))):
             rewards_kj[k, j] = res.score - base_score  # ALG1: R_kj = Score(trained student, Q_R) - Score(baseline, Q_R)
             trained[(k, j)] = res.trained
@@ -361,7 +363,7 @@ class MetaTrainer:
         r_k = rewards_kj.mean(axis=1)  # ALG1: R_k = mean_j R_kj
         r_hat = float(r_k.mean())
         self.state.reward_history.append(r_hat)
-        ma, promoted = self._promotion(step, datasets, rewards_kj, trained, r_hat)
+        ma, promoted, confirm = self._promotion(step, datasets, rewards_kj, trained, r_hat, inner)
         phase("promotion_s")
         # the world's own reading of the sample (never part of the reward): e.g. the share of useful stepping stones
         diagnostics = self.task.question_diagnostics(teacher.pairs, self.hard_train)
@@ -374,6 +376,7 @@ class MetaTrainer:
                "rewards_kj": rewards_kj.tolist(),
                "student_train_reward": float(np.mean(student_stats)) if student_stats else None,
                "teacher_kl": update["teacher_kl"], "teacher_lr": lr, "guard": update["guard"], "diagnostics": diagnostics,
+               "confirm": confirm,
                "seconds": round(time.time() - t0, 2), "phases": phase.seconds,
                "questions": [qa.question for qa in teacher.pairs], "answers": [qa.answer for qa in teacher.pairs]}
         self.state.step += 1
@@ -392,18 +395,26 @@ class MetaTrainer:
                                      student_seed=lambda k, j: self._seed("student_train", step, k, j),
                                      eval_seed=self._seed("reward_score", step))
 
-    def _promotion(self, step: int, datasets, rewards_kj, trained, r_hat: float) -> tuple[float, bool]:
+    def _promotion(self, step: int, datasets, rewards_kj, trained, r_hat: float, inner: int):
         """ALG1: R̄_t = MA(R̂_{t-m..t}) (R̄ <- 0 at the start; emptied after a promotion when meta.reset_ma); if R̄_t > tau
-        the median student of the best dataset becomes the baseline and the dataset joins PQ. Returns (R̄_t, promoted)."""
+        (and the window holds meta.min_window rewards) the median student of the best dataset becomes the baseline and
+        the dataset joins PQ. With meta.promotion_students > r the median is over that many fresh students of the best
+        dataset, scored on a fresh Q_R (`_confirm`). Returns (R̄_t, promoted, the confirmation's record or None)."""
         m, g, n = self.meta, self.g, self.n
         r_k = rewards_kj.mean(axis=1)
         self.state.ma_buffer, ma, over_tau = promotion_window(self.state.ma_buffer, r_hat, window=m.ma_window,
-                                                              tau=self.state.tau, reset=m.reset_ma and self.promotes)
+                                                              tau=self.state.tau, reset=m.reset_ma and self.promotes,
+                                                              min_window=m.min_window)
         if not (self.promotes and over_tau):  # ALG1: if R̄_t > tau
-            return ma, False
+            return ma, False, None
         k_best = int(np.argmax(r_k))  # ALG1: k* = argmax R_k
-        j_med = median_student(list(rewards_kj[k_best]))  # ALG1: j* = the median-reward student of k*
-        self.baseline = trained[(k_best, j_med)]  # ALG1: theta <- theta'_{k*, j*}
+        confirm = None
+        if m.promotion_students > self.r:  # the median of fresh students, not the best of g single ones
+            j_med, student, confirm = self._confirm(step, datasets[k_best], k_best, inner)
+            self.baseline = student
+        else:
+            j_med = median_student(list(rewards_kj[k_best]))  # ALG1: j* = the median-reward student of k*
+            self.baseline = trained[(k_best, j_med)]  # ALG1: theta <- theta'_{k*, j*}
         stage = len(self.state.promotions) + 1
         # ALG1: D_best U= X_{k*} (meta.pq_questions > n: the best datasets, best first, up to that many questions; a
         # named deviation for small n)
@@ -412,11 +423,26 @@ class MetaTrainer:
                              for k in top for qa in datasets[k])
         restore(self.student, self.baseline)
         self.state.promotions.append({"step": step, "dataset": k_best, "student": j_med, "pq_datasets": top,
-                                      "reward": float(rewards_kj[k_best, j_med]),
+                                      "reward": float(confirm["rewards"][j_med] if confirm else rewards_kj[k_best, j_med]),
+                                      "confirm": confirm,
                                       "hard_train_score": self.hard_train_score(),
                                       "hard_train_greedy_acc": self.hard_train_greedy_acc()})
         save_snapshot(self.baseline, self.paths.promoted(stage))
-        return ma, True
+        return ma, True, confirm
+
+    def _confirm(self, step: int, dataset, k_best: int, inner: int):
+        """Algorithm 1's median student where the reward used fewer than meta.promotion_students students: that many
+        fresh students of the best dataset (own seeds), scored against the baseline on a fresh Q_R (so the promoted
+        student's score is not the one it was selected on); the median one is promoted. Returns (its index, its
+        adapter, the record: dataset, rewards of every student, the median's index, the fresh Q_R's score)."""
+        q_fresh = reward_questions(self.hard_train, self.meta.M, self._seed("promotion_questions", step))
+        rewards, trained, _, base = self.grounded_rewards(
+            [dataset], q_fresh, inner, item_key=lambda k, i: stream_key("inner_question", step, k_best, i),
+            student_seed=lambda k, j: self._seed("promotion_student", step, j),
+            eval_seed=self._seed("promotion_score", step), students=self.meta.promotion_students)
+        j = median_student(list(rewards[0]))
+        return j, trained[(0, j)], {"dataset": k_best, "rewards": rewards[0].tolist(), "median": j,
+                                    "baseline_score": base}
 
     def _update_teacher(self, step: int, teacher: TeacherSample, r_k, lr: float) -> dict:
         """ALG1: teacher RLOO update, every rollout of X_k gets A_k (rewards from before the promotion), under the

@@ -21,6 +21,10 @@ teacher from the previous one on the step's own rollouts (k3 estimate of KL(prev
 format-rejection rate of `probe_samples` fresh samples. An update past either bound is undone -- adapter and AdamW
 state put back exactly -- and retried at half the learning rate, up to `max_retries` times; after that the step
 keeps the previous teacher. What happened is returned for the metrics log (`guard`).
+Per-update bounds alone let a run drift by steps each within them (measured: five accepted updates of KL
+0.021-0.046 took one teacher to KL 0.68 from its initial model), so two absolute bounds stand beside them
+(`max_kl_initial`: KL of the new teacher from the initial model, k3 on the step's rollouts; `max_reject`: the
+probe's rejection rate itself); an update past either is undone and retried the same way.
 """
 from __future__ import annotations
 
@@ -136,6 +140,20 @@ def rollout_logprobs(policy, prompt_ids, completion_ids, batch_size: int = 256) 
     return out
 
 
+def initial_logprobs(policy, prompt_ids, completion_ids, batch_size: int = 256) -> list[np.ndarray]:
+    """Per-token log-probabilities of each completion under the initial model (the adapter switched off)."""
+    import torch
+
+    out = []
+    with torch.no_grad(), policy.model.disable_adapter():
+        for s in range(0, len(completion_ids), batch_size):
+            lp, mask = completion_logprobs(policy.model, prompt_ids[s:s + batch_size], completion_ids[s:s + batch_size],
+                                           policy.tokenizer.pad_token_id, policy.device)
+            lp, mask = lp.cpu().numpy().astype(np.float64), mask.cpu().numpy().astype(bool)
+            out += [lp[i][mask[i]] for i in range(len(lp))]
+    return out
+
+
 def k3_kl(old: list[np.ndarray], new: list[np.ndarray]) -> float:
     """Per-token KL(old || new) on rollouts sampled from `old`: the k3 estimator (rho - 1) - log rho with
     rho = p_new / p_old per token, averaged per row, then over rows (>= 0; 0 iff the token probabilities agree)."""
@@ -167,6 +185,9 @@ def teacher_update(teacher, optimizer, task, prompt_ids, completion_ids, advanta
     learning-rate scale kept, and `kept_previous` when every attempt failed."""
     before, opt_state = snapshot(teacher), copy.deepcopy(optimizer.state_dict())
     old_lp = rollout_logprobs(teacher, prompt_ids, completion_ids)
+    # the absolute bound: KL(new teacher || initial model), k3 on the step's rollouts (sampled from the teacher one
+    # update earlier: an estimate, named); the per-update bound alone lets steps within it add up (meta.guard)
+    init_lp = initial_logprobs(teacher, prompt_ids, completion_ids) if guard.max_kl_initial > 0 else None
     attempts = []
     for attempt in range(guard.max_retries + 1):
         scale = 0.5 ** attempt
@@ -179,8 +200,13 @@ def teacher_update(teacher, optimizer, task, prompt_ids, completion_ids, advanta
             reject_after = format_reject_rate(teacher, task, guard.probe_samples, key=key, seed=seed,
                                               temperature=probe.temperature, batch_size=probe.batch_size,
                                               turns=probe.turns)
-        ok = kl_prev <= guard.max_kl and (reject_after is None or reject_after - reject_before <= guard.max_reject_increase)
-        attempts.append({"lr_scale": scale, "kl_prev": kl_prev, "reject_after": reject_after, "within_bounds": ok})
+        kl_initial = k3_kl(rollout_logprobs(teacher, prompt_ids, completion_ids), init_lp) if init_lp is not None else None
+        ok = (kl_prev <= guard.max_kl
+              and (reject_after is None or reject_after - reject_before <= guard.max_reject_increase)
+              and (reject_after is None or reject_after <= guard.max_reject)  # absolute bounds
+              and (kl_initial is None or kl_initial <= guard.max_kl_initial))
+        attempts.append({"lr_scale": scale, "kl_prev": kl_prev, "reject_after": reject_after, "kl_initial": kl_initial,
+                         "within_bounds": ok})
         if ok or not guard.enabled:
             return {"loss": loss, "teacher_kl": kl_ref, "guard": _guard_row(attempts, reject_before, kept_previous=False)}
         restore(teacher, before)  # undo: the adapter and AdamW's moments and step count as they were
@@ -193,7 +219,8 @@ def teacher_update(teacher, optimizer, task, prompt_ids, completion_ids, advanta
 def _guard_row(attempts: list[dict], reject_before: float, kept_previous: bool) -> dict:
     last = attempts[-1]
     return {"retries": len(attempts) - 1, "lr_scale": 0.0 if kept_previous else last["lr_scale"],
-            "kl_prev": last["kl_prev"], "reject_before": reject_before, "reject_after": last["reject_after"],
+            "kl_prev": last["kl_prev"], "kl_initial": last["kl_initial"], "reject_before": reject_before,
+            "reject_after": last["reject_after"],
             "kept_previous": kept_previous, "attempts": attempts}
 
 

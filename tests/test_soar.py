@@ -240,3 +240,33 @@ def test_pq_questions_takes_the_best_datasets_up_to_that_many(probed):
         order = sorted(range(3), key=lambda k: -r.rewards[k])
         assert p["pq_datasets"] == order[:2] and p["dataset"] == order[0]
     assert len(run.pq) == 2 * 8
+
+
+@pytest.mark.parametrize("min_window,expected", [
+    (0, [(0.016667, True), (0.016667, True), (0.016667, True), (0.016667, True)]),  # the paper's rule: one step promotes
+    (3, [(0.016667, False), (0.033333, False), (0.05, True), (0.016667, False)]),  # a full window since the reset
+])
+def test_a_window_not_yet_full_does_not_promote(min_window, expected):
+    buffer, out = [], []
+    for r in [0.05, 0.05, 0.05, 0.05]:
+        buffer, ma, fired = promotion_window(buffer, r, window=3, tau=0.01, reset=True, min_window=min_window)
+        out.append((round(ma, 6), fired))
+    assert out == expected
+
+
+def test_promotion_confirms_with_fresh_students_and_promotes_the_median(probed):
+    """meta.promotion_students = 3 with r = 1: each promotion trains 3 fresh students on the best dataset, scores them
+    on a fresh Q_R and promotes the median; metrics.jsonl and promotions.json record the candidates' scores."""
+    from soar_lite.stages import meta_train
+    from soar_lite.soar import median_student
+
+    cfg = load_config(REPO / "params" / "ci.yaml", [f"results_dir={probed / 'confirm'}", "meta.teachers=[grounded]",
+                                                    "meta.promotion_students=3", "meta.min_window=1"])
+    shutil.copytree(probed / "a" / "ci" / "probe", probed / "confirm" / "ci" / "probe")
+    run = meta_train.run(cfg, log=lambda m: None).runs[("grounded", 0)]
+    assert len(run.promotions) == len(run.metrics) == 2  # tau = -1: every step promotes
+    for p, (_, row) in zip(run.promotions, run.metrics.iterrows()):
+        c = p["confirm"]
+        assert len(c["rewards"]) == 3 and c["median"] == median_student(c["rewards"]) == p["student"]
+        assert c["dataset"] == p["dataset"] == int(np.argmax(row.rewards)) and row.confirm == c
+        assert p["reward"] == c["rewards"][c["median"]]

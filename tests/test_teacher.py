@@ -133,3 +133,46 @@ def test_math_two_turn_prompts_and_parsers():
     qa = task.parse_teacher_answer("What is 2+2?", "so <answer>\\boxed{4}</answer>")
     assert (qa.question, qa.answer) == ("What is 2+2?", "4")
     assert task.parse_teacher_answer("What is 2+2?", "4") is None  # no answer tags
+
+
+def test_the_absolute_guard_stops_a_drift_of_updates_each_within_the_per_update_bound(policy, tiny_task, rollouts):
+    """Issue 35: five updates, each within a generous per-update bound, drift the teacher from its initial model;
+    with max_kl_initial between the first update's KL to the initial model and the drift's, the guard keeps the
+    first updates and undoes (or shrinks) the ones that would cross it: the teacher ends within the bound."""
+    from soar_lite.teacher import initial_logprobs, rollout_logprobs
+
+    prompts, comps, _, _ = rollouts
+    start = snapshot(policy)
+    free = TeacherGuardConfig(max_kl=10.0, probe_samples=0, max_retries=2)
+    opt = make_optimizer(policy, 3e-3, 0.0)
+    rl = TeacherRLConfig(lr=3e-3, kl_coef=0.0, warmup_steps=0)
+    adv = np.random.default_rng(1).normal(size=64) * 3
+    probe = GuardProbe(stream=lambda a: (f"probe-drift-a{a}", 11 + a), batch_size=256)
+
+    def drift(guard, steps=5):
+        restore(policy, start)
+        o = make_optimizer(policy, 3e-3, 0.0)
+        rows = [teacher_update(policy, o, tiny_task, prompts, comps, adv, rl, 3e-3, guard, reject_before=0.0,
+                               probe=probe)["guard"] for _ in range(steps)]
+        return rows, k3_kl(rollout_logprobs(policy, prompts, comps), initial_logprobs(policy, prompts, comps))
+
+    free_rows, free_kl = drift(dataclasses.replace(free, max_kl_initial=100.0))
+    first = free_rows[0]["kl_initial"]
+    assert all(not r["retries"] for r in free_rows) and free_kl > 2 * first  # each update passes; they add up
+    bound = (first + free_kl) / 2
+    rows, kl = drift(dataclasses.replace(free, max_kl_initial=bound))
+    assert not rows[0]["retries"] and any(r["retries"] for r in rows)  # the first kept, a later one undone
+    assert all(r["kept_previous"] or r["kl_initial"] <= bound for r in rows)
+    assert kl <= bound * 1.05  # the final teacher stays near the bound (k3 on rollouts: an estimate)
+    del opt
+    restore(policy, start)
+
+
+def test_the_absolute_rejection_bound_undoes_an_update_past_it(policy, tiny_task, rollouts):
+    start = snapshot(policy)
+    guard = TeacherGuardConfig(max_kl=10.0, max_reject_increase=1.0, max_reject=1e-9, probe_samples=64, max_retries=1)
+    out, _ = _update(policy, tiny_task, rollouts, 1.0, guard)  # lr 1: the format breaks, past an absolute rate of ~0
+    g = out["guard"]
+    assert g["kept_previous"] and all(a["reject_after"] > 1e-9 for a in g["attempts"])
+    assert all(torch.equal(snapshot(policy)[k], start[k]) for k in start)
+    restore(policy, start)

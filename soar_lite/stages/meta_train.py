@@ -77,6 +77,8 @@ class MetaRun:
             g = pd.DataFrame(list(m["guard"]))
             out["kl_prev"], out["guard_retries"], out["kept_previous"] = g.kl_prev, g.retries, g.kept_previous
             out["reject_after"] = g.reject_after
+        if "teacher_kl" in m:  # the teacher's KL from its initial model, as each step's update measured it
+            out["kl_initial"] = m.teacher_kl.values
         return out
 
     @property

@@ -18,7 +18,7 @@ class TinyTask(Task):
     curated_pool = "stones"  # the oracle stepping stones, all of them
     curated_all = True
     default_embedder = "char-ngram"  # sentence embeddings see every f^3(123) as the same sentence
-    cost_sizes = (327, 64)  # results/tiny: 327 hard candidates, 64 hard-test
+    cost_sizes = (105, 53)  # results/tiny-gate: 105 hard candidates, all hard (fail@128 twice), 53 hard-test
 
     def __init__(self, world: TinyWorld, student_max_new_tokens: int = 20, teacher_max_new_tokens: int = 28):
         self.world = world
