@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from soar_lite.stats import p_eq, p_text
+
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.S)
@@ -49,7 +51,7 @@ def comparisons_table(run: Path) -> str:
             continue
         power = f"{r.power:.2f} ({r.paper_ratio:.2f}x)" if pd.notna(r.power) else (r.get("note") if isinstance(r.get("note"), str) else "—")
         ci = f"{100 * r.ci_low:+.1f} to {100 * r.ci_high:+.1f}" if pd.notna(r.ci_low) else "—"
-        p = f"{r.p_value:.2g}" if pd.notna(r.p_value) else "—"
+        p = p_text(r.p_value) if pd.notna(r.p_value) else "—"
         out.append(f"| {r.comparison} | {100 * r.difference:+.1f} | {ci} | {r.test} | {p} | {r.n_a}/{r.n_b} | {power} |")
     return "\n".join(out)
 
@@ -83,12 +85,12 @@ def meta_lines(run: Path) -> str:
             t = r.diagnostic_trend()
             if not np.isnan(t["p_value"]):
                 line += (f"; useful share {t['first']:.3f} (first half) → {t['last']:.3f} (second half), Spearman rho "
-                         f"{t['spearman_rho']:+.2f} (p = {t['p_value']:.2g})")
+                         f"{t['spearman_rho']:+.2f} ({p_eq(t['p_value'])})")
             e = r.end_comparison()
             if e:
                 line += (f"; at the end {e['trained']:.3f} vs the untrained teacher's {e['untrained']:.3f} "
                          f"({e['difference']:+.3f}, 95% CI {e['ci_low']:+.3f} to {e['ci_high']:+.3f}, two-proportion "
-                         f"p = {e['p_value']:.2g}; {end['samples']:,} fresh samples each)")
+                         f"{p_eq(e['p_value'])}; {end['samples']:,} fresh samples each)")
             out.append(line)
     return "\n".join(out)
 

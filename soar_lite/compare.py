@@ -207,7 +207,7 @@ def summary_lines(runs: list[RunData]) -> list[str]:
         if len(cmp):
             kmax = int(cmp.k.max())
             for _, r in cmp[cmp.k == kmax].iterrows():
-                ci = (f"95% CI {100 * r.ci_low:+.1f} to {100 * r.ci_high:+.1f}, {r.test}, p = {r.p_value:.2g}"
+                ci = (f"95% CI {100 * r.ci_low:+.1f} to {100 * r.ci_high:+.1f}, {r.test}, {stats.p_eq(r.p_value)}"
                       if not np.isnan(r.p_value) else "untestable: the differences do not vary"
                       if r.test == "untestable" else f"{r.test}: too few students for an interval")
                 out.append(f"  {r.method} pass@{kmax}: {100 * r.mean_a:.1f} -> {100 * r.mean_b:.1f} "

@@ -155,3 +155,9 @@ def p_text(p: float) -> str:
     if p != p:
         return "nan"
     return "< 1e-4" if p < 1e-4 else f"{p:.2g}"
+
+
+def p_eq(p: float) -> str:
+    """'p = 0.012', or 'p < 1e-4' (`p_text` in a sentence)."""
+    text = p_text(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"

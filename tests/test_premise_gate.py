@@ -104,3 +104,8 @@ def test_student_rollouts_of_a_run_counts_inner_loops_and_null_steps(tmp_path):
                   initial_hard_train_score=None, tau=None, tau_null=[[0.0] * 64] * 4, tau_null_summary={},
                   end_diagnostics={}, dir=tmp_path)
     assert run.student_rollouts(meta) == 128 * (64 * 4 + 64 * 6 + 4 * 64 * meta.inner_steps)
+
+
+@pytest.mark.parametrize("p,text", [(0.5, "p = 0.5"), (3e-6, "p < 1e-4"), (float("nan"), "p = nan")])
+def test_p_eq(p, text):
+    assert stats.p_eq(p) == text

@@ -51,10 +51,11 @@ def test_grouped_split_keeps_groups_together_and_hits_the_fraction():
 
 
 def test_tiny_split_leaves_no_hard_test_chain_inside_a_hard_train_chain(tiny_task):
-    """The leak of a plain random split (REVIEW F6: 30/64 hard-test chains were sub-chains of hard-train chains)."""
+    """The leak of a plain random split (REVIEW F6: on the earlier world 30/64 hard-test chains were sub-chains of
+    hard-train chains; with one hard chain per start it is smaller, 2 of 53 at seed 0, but still there)."""
     probs = tiny_task.problems("hard-candidates")
     plain_train, plain_test = split_train_test(probs, 0.5, seed=0)
-    assert tiny_task.shared_structure(plain_train, plain_test)["test_subchains_of_train"] > 0.3  # the leak exists
+    assert tiny_task.shared_structure(plain_train, plain_test)["test_subchains_of_train"] > 0  # the leak exists
     train, test = split_train_test(probs, 0.5, seed=0, groups=tiny_task.split_groups(probs))
     assert not any(tiny_task.world.is_subchain(t, a) for t in test for a in train)
     shared = tiny_task.shared_structure(train, test)

@@ -270,7 +270,9 @@ def test_serl_trains_on_its_own_unlabelled_filtered_questions(tmp_path):
     texts, _ = sample(policy, [task.student_prompt(q) for q in questions], [f"check{i}" for i in range(len(items))],
                       64, 1.0, task.student_max_new_tokens, 1, 256)
     shares = [agreement_share([task.extract_answer(t) for t in g]) for g in texts]
-    assert 0.05 < min(shares) and max(shares) < 0.95  # re-measured on fresh samples: inside the band up to noise
+    # re-measured on fresh samples: inside the band up to noise (a share picked on few samples regresses to its mean)
+    assert 0 < min(shares) and max(shares) < 1
+    assert cfg.evaluate.serl_min_agreement - 0.15 < sum(shares) / len(shares) < cfg.evaluate.serl_max_agreement + 0.15
     job = evaluate.student_job(cfg, "serl", 0)
     assert job["stop"]["stop_step"] == 2 and job["n_questions"] == len(items)
     none = load_config("ci", [f"results_dir={tmp_path}", "evaluate.serl_min_agreement=0.51",

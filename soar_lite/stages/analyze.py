@@ -70,7 +70,7 @@ class AnalyzeResult:
             verdict = "established" if c["p_value"] < stats.ALPHA else "not established"
             out.append(f"Well-posed vs correct-only {self.ablation_source} questions, pass@{c['k']}: "
                        f"{100 * c['difference']:+.1f} points (95% CI {100 * c['ci_low']:+.1f} to {100 * c['ci_high']:+.1f}, "
-                       f"{c['test']}, p = {c['p_value']:.2g}, n = {c['n_a']}): difference {verdict}.")
+                       f"{c['test']}, {stats.p_eq(c['p_value'])}, n = {c['n_a']}): difference {verdict}.")
             lab = self.labels.set_index("set")
             src = "pq" if self.ablation_source == "pq" else self.ablation_source
             # finding 3 needs the two arms to differ: many well-posed questions with wrong answers
@@ -81,7 +81,7 @@ class AnalyzeResult:
                 v3 = "not established"
             out.append(f"Finding 3 (well-posed structure matters more than answer correctness): {v3} -- training on all "
                        f"well-posed questions (of which {100 * gap:.0f}% have a wrong answer) vs only the correct ones "
-                       f"differs by {100 * c['difference']:+.1f} points (p = {c['p_value']:.2g}); the paper's claim is "
+                       f"differs by {100 * c['difference']:+.1f} points ({stats.p_eq(c['p_value'])}); the paper's claim is "
                        f"that the well-posed set is at least as good.")
         elif c is not None and c.get("test") == "untestable":
             out.append(f"Finding 3 (well-posed structure matters more than answer correctness): untestable -- the two "
@@ -98,7 +98,7 @@ class AnalyzeResult:
         else:
             out.append(f"Well-posed vs ill-posed {self.ablation_source} questions, pass@{ill['k']}: "
                        f"{100 * ill['difference']:+.1f} points (95% CI {100 * ill['ci_low']:+.1f} to "
-                       f"{100 * ill['ci_high']:+.1f}, {ill['test']}, p = {stats.p_text(ill['p_value'])}, n = {ill['n_a']}): "
+                       f"{100 * ill['ci_high']:+.1f}, {ill['test']}, {stats.p_eq(ill['p_value'])}, n = {ill['n_a']}): "
                        f"{stats.verdict(ill['difference'], ill['p_value'], ill['n_a'])}.")
         return out
 
@@ -157,8 +157,9 @@ def ablation_job(cfg, arm: str, items: list[RLItem], seed: int) -> list[dict]:
 
 def wellposed_ablation(cfg, pairs, labels, source: str, log=print) -> pd.DataFrame:
     """Fresh students (`analyze.ablation`) on hard-train + correct-only vs + all well-posed vs + ill-posed questions
-    (each where the set has any), and Hard-Only; student s of every arm shares its seeds (paired), and a question keeps its key (`q<i>`, its index in
-    `pairs`) in both arms, so it draws the same samples there; on `executor.workers` processes."""
+    (each where the set has any), and Hard-Only; student s of every arm shares its seeds (paired), and a question
+    keeps its key (`q<i>`, its index in `pairs`) in every arm, so it draws the same samples there; on
+    `executor.workers` processes."""
     arms = {
         f"correct-only {source}": [RLItem(q, a, stream_key("ablation", i))
                                    for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_correct"]],

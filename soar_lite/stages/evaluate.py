@@ -185,7 +185,7 @@ def row_verdict(r, k: int) -> tuple[str, str]:
         why = "no variance between units" if r.test == "untestable" else "fewer than 2 units per arm"
         return word, f"{100 * r.difference:+.1f} points of pass@{k} ({why}; {rests}{scale})"
     return word, (f"{100 * r.difference:+.1f} points of pass@{k} (95% CI {100 * r.ci_low:+.1f} to "
-                  f"{100 * r.ci_high:+.1f}, {r.test}, p = {r.p_value:.2g}; {rests}{scale})")
+                  f"{100 * r.ci_high:+.1f}, {r.test}, {stats.p_eq(r.p_value)}; {rests}{scale})")
 
 
 def curated_items(task, count: int, seed: int, named: bool = False) -> list[RLItem]:

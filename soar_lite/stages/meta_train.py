@@ -280,7 +280,7 @@ class MetaTrainResult:
                 text += (f" At the end, on {e['n_trained']} / {e['n_untrained']} format-valid fresh samples: useful "
                          f"share {e['trained']:.3f} vs the untrained teacher's {e['untrained']:.3f} "
                          f"({e['difference']:+.3f}, 95% CI {e['ci_low']:+.3f} to {e['ci_high']:+.3f}, "
-                         f"p = {e['p_value']:.2g}): {verdict}.")
+                         f"{st.p_eq(e['p_value'])}): {verdict}.")
             out.append(text)
         out += self.snr_findings()
         return out
@@ -306,7 +306,7 @@ def trend_words(rho: float, p: float, n: int) -> str:
     if np.isnan(rho) or np.isnan(p):
         return f"is constant over {n} outer steps (no trend to test)"
     trend = ("rises" if rho > 0 else "falls") if p < 0.05 else "shows no trend"
-    return f"{trend} over {n} outer steps (Spearman rho {rho:+.2f}, p = {p:.2g})"
+    return f"{trend} over {n} outer steps (Spearman rho {rho:+.2f}, {st.p_eq(p)})"
 
 
 def runs_of(cfg) -> list[tuple[str, int]]:

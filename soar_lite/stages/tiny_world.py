@@ -8,11 +8,11 @@
   student (`student.run_student_job`, the meta-loop's unit), scored on Q_R as the grounded reward would be;
 - **the premise gate** (`premise_gate`): the paper's Finding 1 is that SOAR unlocks hard problems where direct RL
   has *no signal* (v3 Fig. 10). The gate measures whether this world has that premise: Hard-Only trained
-  `evaluate.extended_steps_factor` x `evaluate.steps` stays flat, oracle stones still lift hard-test, the untrained model's on-path
-  success rate on hard-test is bounded (its samples split into on-path successes and lucky final values, beside the
-  product model's prediction), and the probe does not select on the luck of the draw. A failed check is printed as
-  failed, in words (findings, run index, README); it never stops a run. The quick look measures the cheap checks
-  (`world_check.gate_extended: false`).
+  `evaluate.extended_steps_factor` x `evaluate.steps` stays flat, oracle stones still lift hard-test, the untrained
+  model's on-path success rate on hard-test is bounded (its samples split into on-path successes and lucky final
+  values, beside the product model's prediction), and the probe does not select on the luck of the draw. A failed
+  check is printed as failed, in words (findings, run index, README); it never stops a run. The quick look
+  measures the cheap checks (`world_check.gate_extended: false`).
 
 Writes tables/piece_accuracy.csv, world_curves.csv, world_check.csv, teacher_pairs.csv, base_teacher_rewards.csv,
 premise_gate.csv, hard_test_samples.csv and tiny_world/summary.json.
@@ -85,7 +85,7 @@ class TinyWorldResult:
         d = self.deltas.delta
         verdict = ("untestable (no variance)" if np.isnan(c["p_value"]) else
                    "established" if c["p_value"] < stats.ALPHA else "not established")
-        interval = (f"(95% CI {100 * c['ci_low']:+.1f} to {100 * c['ci_high']:+.1f}, {c['test']}, p = {c['p_value']:.2g}, "
+        interval = (f"(95% CI {100 * c['ci_low']:+.1f} to {100 * c['ci_high']:+.1f}, {c['test']}, {stats.p_eq(c['p_value'])}, "
                     if not np.isnan(c["p_value"]) else "(")
         unit = "log-likelihood (nats/token)" if (self.deltas.decoding == "logprob").all() else "accuracy"
         return self.gate_findings() + [
@@ -121,7 +121,7 @@ class TinyWorldResult:
             fit = ("no problem of its pool was solved in the first batch: it selects nothing by luck"
                    if not f["solved_share"] else
                    f"its first-batch counts {'fit' if f['p_value'] >= stats.ALPHA else 'do not fit'} one common rate "
-                   f"({f['rate']:.1e} per sample; dispersion {f['dispersion']:.2f}, p = {stats.p_text(f['p_value'])})"
+                   f"({f['rate']:.1e} per sample; dispersion {f['dispersion']:.2f}, {stats.p_eq(f['p_value'])})"
                    + (": **the probe selects on the luck of the draw**" if f["p_value"] >= stats.ALPHA else ""))
             out.append(f"The probe kept {100 * f['kept_share']:.0f}% of its pool of {f['n']} (fail@{f['samples']} "
                        f"twice); {fit}.")
