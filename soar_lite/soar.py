@@ -422,7 +422,10 @@ class MetaTrainer:
         self.state.pq.extend({"question": qa.question, "answer": qa.answer, "stage": stage, "step": step}
                              for k in top for qa in datasets[k])
         restore(self.student, self.baseline)
-        self.state.promotions.append({"step": step, "dataset": k_best, "student": j_med, "pq_datasets": top,
+        # each promotion names the tau it cleared and the inner steps its rewards were measured at (tau was
+        # calibrated at meta.inner_steps: a later stage's rewards come from longer inner loops, README)
+        self.state.promotions.append({"step": step, "tau": self.state.tau, "inner_steps": inner, "moving_average": ma,
+                                      "dataset": k_best, "student": j_med, "pq_datasets": top,
                                       "reward": float(confirm["rewards"][j_med] if confirm else rewards_kj[k_best, j_med]),
                                       "confirm": confirm,
                                       "hard_train_score": self.hard_train_score(),

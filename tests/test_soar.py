@@ -270,3 +270,4 @@ def test_promotion_confirms_with_fresh_students_and_promotes_the_median(probed):
         assert len(c["rewards"]) == 3 and c["median"] == median_student(c["rewards"]) == p["student"]
         assert c["dataset"] == p["dataset"] == int(np.argmax(row.rewards)) and row.confirm == c
         assert p["reward"] == c["rewards"][c["median"]]
+        assert p["tau"] == row.tau and p["inner_steps"] == row.inner_steps and p["moving_average"] == row.reward_ma

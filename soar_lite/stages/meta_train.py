@@ -145,11 +145,15 @@ class MetaRun:
 
     def stage_table(self) -> pd.DataFrame:
         """Stage 0 (base student) and each promotion: the baseline on all of hard-train, greedy accuracy (Fig. 6) and the
-    run's own reward metric (what SOAR-PS is chosen by; in the tiny world greedy accuracy stays 0)."""
+        run's own reward metric (what SOAR-PS is chosen by; in the tiny world greedy accuracy stays 0), and what the
+        promotion cleared: its moving average, the tau and the inner steps its rewards were measured at, and with
+        meta.promotion_students the confirming students' rewards (the median promoted)."""
         rows = [{"stage": 0, "step": 0, "hard_train_greedy_acc": self.initial_hard_train_acc,
                  "hard_train_score": self.initial_hard_train_score}]
         rows += [{"stage": i + 1, "step": p["step"], "hard_train_greedy_acc": p["hard_train_greedy_acc"],
-                  "hard_train_score": p.get("hard_train_score")} for i, p in enumerate(self.promotions)]
+                  "hard_train_score": p.get("hard_train_score"), "moving_average": p.get("moving_average"),
+                  "tau": p.get("tau"), "inner_steps": p.get("inner_steps"),
+                  "confirm_rewards": (p.get("confirm") or {}).get("rewards")} for i, p in enumerate(self.promotions)]
         return pd.DataFrame(rows)
 
     @property
