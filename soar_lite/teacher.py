@@ -128,24 +128,19 @@ def format_reject_rate(policy, task, rows: int, *, key: str, seed: int, temperat
 
 def rollout_logprobs(policy, prompt_ids, completion_ids, batch_size: int = 256) -> list[np.ndarray]:
     """Per-token log-probabilities of each completion under the policy as it stands (no grad, LoRA merged)."""
-    import torch
-
-    out = []
-    with torch.no_grad(), policy.merged():
-        for s in range(0, len(completion_ids), batch_size):
-            lp, mask = completion_logprobs(policy.model, prompt_ids[s:s + batch_size], completion_ids[s:s + batch_size],
-                                           policy.tokenizer.pad_token_id, policy.device)
-            lp, mask = lp.cpu().numpy().astype(np.float64), mask.cpu().numpy().astype(bool)
-            out += [lp[i][mask[i]] for i in range(len(lp))]
-    return out
+    return _logprobs(policy, prompt_ids, completion_ids, batch_size, initial=False)
 
 
 def initial_logprobs(policy, prompt_ids, completion_ids, batch_size: int = 256) -> list[np.ndarray]:
     """Per-token log-probabilities of each completion under the initial model (the adapter switched off)."""
+    return _logprobs(policy, prompt_ids, completion_ids, batch_size, initial=True)
+
+
+def _logprobs(policy, prompt_ids, completion_ids, batch_size: int, initial: bool) -> list[np.ndarray]:
     import torch
 
     out = []
-    with torch.no_grad(), policy.model.disable_adapter():
+    with torch.no_grad(), (policy.model.disable_adapter() if initial else policy.merged()):
         for s in range(0, len(completion_ids), batch_size):
             lp, mask = completion_logprobs(policy.model, prompt_ids[s:s + batch_size], completion_ids[s:s + batch_size],
                                            policy.tokenizer.pad_token_id, policy.device)
