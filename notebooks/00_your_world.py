@@ -10,7 +10,7 @@
 #
 # In a notebook, `register_task` is enough: everything runs in this kernel. For `soar-lite run` -- whose stages run
 # in other processes -- put the class in a module and name it `module:Factory` in the params
-# (`examples/partial_world/` is this world as such a module, with its params file; README "Bring your own world").
+# (`examples/partial_world/` is this world as such a module, with its params file; docs/your-world.md).
 
 # %% tags=["parameters"]
 # papermill parameters (literals only)

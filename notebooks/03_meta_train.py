@@ -57,7 +57,7 @@ for r in res.runs.values():
 # %% [markdown]
 # ## Credit granularity: how each run groups its teacher samples
 # One scalar reward per dataset is all the teacher learns from: g datasets of n questions (r students each) give g
-# rewards per outer step for g·n rollouts. The same samples in more, smaller datasets give finer credit (README,
+# rewards per outer step for g·n rollouts. The same samples in more, smaller datasets give finer credit (docs/measurement.md,
 # "Credit granularity"); `grounded-paper-grouping` runs the paper's g × n × r beside the run's own.
 
 # %%

@@ -66,6 +66,26 @@ if len(res.diversity):
     plots.savefig(plots.diversity_over_training(res.diversity), run_dir.figure("analyze_diversity_over_training"))
 
 # %% [markdown]
+# ## Diversity at the world's level, per teacher seed (the teacher is the unit)
+# Each teacher seed's draw of `analyze.n_questions` questions, beside the untrained model's draw of the same index
+# (common random numbers): the pooled Vendi score, the Vendi score within each stratum the world names (the tiny
+# world: question depth) re-weighted to the Base-T draw's mix, the unique share, and the world's coverage of
+# hard-test (the tiny world: hard-test's uncertain facts on the chain of a correctly answered question). The
+# comparison pairs Grounded-T and Base-T by seed.
+
+# %%
+if len(res.per_teacher):
+    display(res.per_teacher.round(3))
+    display(res.strata.pivot_table(index=["set", "stratum"], values=["n", "vendi", "unique_share"],
+                                   aggfunc="mean").round(3))
+    cmp = res.diversity_comparison()
+    if len(cmp):
+        display(cmp[["measure", "mean_a", "mean_b", "difference", "ci_low", "ci_high", "p_value", "n_a", "test",
+                     "verdict"]].round(4))
+else:
+    print("not measured: no teacher draws")
+
+# %% [markdown]
 # ## v3 Fig. 15 analogue: hard-train + correct-only questions vs + all well-posed questions (mixed mode; pass@k %, mean ± SD over students)
 
 # %%

@@ -5,7 +5,7 @@
 # differ; each method's hard-test pass@k in every run with the difference to the reference, its 95% interval and
 # test (paired t where both runs share the run seed, so student s is index-matched; Welch otherwise); the teacher
 # reward and the world's question diagnostics of every meta-training run, overlaid; and for reruns of one params
-# file, whether the numbers stayed within the tolerance the README's Determinism section gives. It ends with the
+# file, whether the numbers stayed within the tolerance docs/running.md's Determinism section gives. It ends with the
 # findings computed from these tables. Rendered by `soar-lite compare RUN_A RUN_B [...]`.
 
 # %% tags=["parameters"]

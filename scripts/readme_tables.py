@@ -1,12 +1,13 @@
-"""The README's generated blocks: every number in them comes from a rendered run's tables or from the cost model, so
-none is typed by hand. A block sits between
+"""The generated blocks of README.md and docs/*.md: every number in them comes from a rendered run's tables or from
+the cost model, so none is typed by hand. A block sits between
 
     <!-- generated: NAME -->  ...  <!-- end generated: NAME -->
 
-    python scripts/readme_tables.py --write   # regenerate every block in README.md
+    python scripts/readme_tables.py --write   # regenerate every block in README.md and docs/*.md
     python scripts/readme_tables.py --check   # exit 1 and name the blocks that drifted (tests/test_readme.py)
 
-Blocks: results-<run>-pass-at-k, results-<run>-comparisons, results-<run>-meta, results-<run>-findings (the closing
+Blocks: verdicts (the README's results at a glance: each paper claim, its verdict, the unit it rests on, the scale
+label and the report), results-<run>-pass-at-k, results-<run>-comparisons, results-<run>-meta, results-<run>-findings (the closing
 findings cell of its reports 03-05, quoted), results-<run>-world, results-<run>-gate (the premise gate),
 results-<run>-snr, results-<run>-summary (for each committed run under results/),
 cost-paper (the cost model on the shipped paper params).
@@ -25,6 +26,11 @@ from soar_lite.stats import p_eq, p_text
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
+
+
+def documents() -> list[Path]:
+    """The files whose generated blocks this script keeps: the README and every page under docs/."""
+    return [README] + sorted((REPO / "docs").glob("*.md"))
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.S)
 
 
@@ -216,6 +222,50 @@ def report_findings(run: Path) -> str:
     return "\n\n".join(out)
 
 
+# the README's results at a glance: paper claim -> the comparison that decides it (tables/comparisons.csv of the
+# powered run) and the report that shows it
+CLAIMS = [
+    ("Premise: direct RL on the hard set has no signal; the world is learnable", None, "02_tiny_world"),
+    ("Finding 1: SOAR-PQ beats Hard-Only", "soar-pq vs hard-only", "04_evaluate"),
+    ("Finding 1 at equal student compute", "soar-pq vs hard-only-matched", "04_evaluate"),
+    ("Finding 1: SOAR-PS beats Hard-Only", "soar-ps vs hard-only", "04_evaluate"),
+    ("Finding 1: Grounded-T beats Base-T", "grounded-t vs base-t", "04_evaluate"),
+    ("Finding 2: grounded beats intrinsic rewards", "grounded-t vs intrinsic-t", "04_evaluate"),
+    ("Promotion matters (App. B.8)", "grounded-t vs grounded-t-no-promotion", "04_evaluate"),
+    ("The teacher learned, not just selection (frozen-teacher control)", "soar-pq vs frozen-pq", "04_evaluate"),
+]
+
+
+def verdict_table(full: Path, gate: Path) -> str:
+    """Each claim's verdict at the largest k as the powered run's comparisons.csv states it, with the unit it rests on
+    and the scale label; a run rendered before verdicts at the unit of replication says so instead of a verdict."""
+    out = ["| paper claim | verdict (pass@k) | rests on | scale | report |", "|---|---|---|---|---|"]
+    g = gate / "tables" / "premise_gate.csv"
+    c = pd.read_csv(full / "tables" / "comparisons.csv") if (full / "tables" / "comparisons.csv").exists() else None
+    for claim, comparison, report in CLAIMS:
+        if comparison is None:
+            if g.exists():
+                t = pd.read_csv(g)
+                word = "gate passed" if len(t) and t.passed.all() else "gate FAILED"
+                out.append(f"| {claim} | {word} ({int(t.passed.sum())} of {len(t)} checks) | the premise gate's checks "
+                           f"| toy | [{gate.name}/{report}]({gate.relative_to(REPO).as_posix()}/{report}.html) |")
+            continue
+        link = f"[{full.name}/{report}]({full.relative_to(REPO).as_posix()}/{report}.html)"
+        rows = c[c.comparison == comparison] if c is not None else pd.DataFrame()
+        if rows.empty:
+            out.append(f"| {claim} | not in this render | — | — | {link} |")
+            continue
+        r = rows[rows.k == rows.k.max()].iloc[0]
+        if "verdict" not in rows:
+            out.append(f"| {claim} | not decided: rendered before verdicts at the unit of replication (student-level "
+                       f"{p_eq(r.p_value) if pd.notna(r.p_value) else 'untestable'}, n = {r.n_a}/{r.n_b}) | students | "
+                       f"toy | {link} |")
+            continue
+        out.append(f"| {claim} | {r.verdict} ({100 * r.difference:+.1f} points at pass@{int(r.k)}, "
+                   f"{p_eq(r.p_value) if pd.notna(r.p_value) else 'no p'}) | {r.rests_on} | {r.scale} | {link} |")
+    return "\n".join(out)
+
+
 def cost_table() -> str:
     from soar_lite.config import load_config
     from soar_lite.cost import cost_report
@@ -240,7 +290,8 @@ def cost_table() -> str:
 
 
 def blocks() -> dict[str, str]:
-    out = {"cost-paper": cost_table()}
+    out = {"cost-paper": cost_table(), "verdicts": verdict_table(REPO / "results" / "tiny-full",
+                                                                 REPO / "results" / "tiny-gate")}
     for run in sorted((REPO / "results").glob("*")):
         if (run / "provenance").is_dir():
             out[f"results-{run.name}-summary"] = run_summary(run)
@@ -256,6 +307,12 @@ def blocks() -> dict[str, str]:
         if (run / "tables" / "teacher_snr.csv").exists():
             out[f"results-{run.name}-snr"] = snr_table(run)
     return out
+
+
+def for_document(doc: Path, generated: dict[str, str]) -> dict[str, str]:
+    """The blocks with their links relative to `doc` (a page under docs/ links ../results/...)."""
+    up = "../" * len(doc.resolve().parent.relative_to(REPO).parts)
+    return {k: v.replace("](results/", f"]({up}results/") for k, v in generated.items()} if up else generated
 
 
 def render(text: str, generated: dict[str, str]) -> tuple[str, list[str]]:
@@ -275,17 +332,19 @@ def render(text: str, generated: dict[str, str]) -> tuple[str, list[str]]:
 
 
 def main(argv) -> int:
-    text = README.read_text()
-    new, changed = render(text, blocks())
-    if "--write" in argv:
-        README.write_text(new)
-        print(f"README.md: {len(changed)} block(s) regenerated: {', '.join(changed) or 'none changed'}")
-        return 0
-    if changed:
-        print(f"README.md: generated blocks out of date: {', '.join(changed)} (python scripts/readme_tables.py --write)")
-        return 1
-    print("README.md: every generated block matches its tables")
-    return 0
+    generated, status = blocks(), 0
+    for doc in documents():
+        name = doc.relative_to(REPO).as_posix()
+        new, changed = render(doc.read_text(), for_document(doc, generated))
+        if "--write" in argv:
+            doc.write_text(new)
+            print(f"{name}: {len(changed)} block(s) regenerated: {', '.join(changed) or 'none changed'}")
+        elif changed:
+            print(f"{name}: generated blocks out of date: {', '.join(changed)} (python scripts/readme_tables.py --write)")
+            status = 1
+    if status == 0 and "--write" not in argv:
+        print("every generated block matches its tables")
+    return status
 
 
 if __name__ == "__main__":

@@ -344,6 +344,39 @@ def bootstrap_vendi(embeddings: np.ndarray, size: int = 128, iterations: int = 1
     return float(np.mean(scores)), float(np.std(scores))
 
 
+def strata_diversity(questions: list[str], strata: list[str], embeddings: np.ndarray, size: int = 32,
+                     iterations: int = 20, seed: int = 0) -> pd.DataFrame:
+    """Diversity within each stratum of a question set (issue 35, item 5: a teacher that shifts to short questions
+    lowers the pooled Vendi score without being less diverse within any depth). One row per stratum: n, share of
+    the set, unique_share (distinct questions / n) and vendi -- the mean Vendi score of `iterations` subsamples of
+    `size` drawn without replacement (all n when n <= size, so strata smaller than `size` are compared at their own
+    size; NaN below 2)."""
+    rng = np.random.default_rng(seed)
+    rows, total = [], len(questions)
+    for name in sorted(set(strata)):
+        idx = np.array([i for i, s in enumerate(strata) if s == name])
+        if len(idx) < 2:
+            v = float("nan")
+        elif len(idx) <= size:
+            v = vendi_score(embeddings[idx])
+        else:
+            v = float(np.mean([vendi_score(embeddings[rng.choice(idx, size=size, replace=False)])
+                               for _ in range(iterations)]))
+        rows.append({"stratum": name, "n": len(idx), "share": len(idx) / total if total else float("nan"),
+                     "unique_share": len({questions[i] for i in idx}) / len(idx), "vendi": v})
+    return pd.DataFrame(rows, columns=["stratum", "n", "share", "unique_share", "vendi"])
+
+
+def reweighted(per_stratum: pd.DataFrame, weights: dict[str, float], column: str = "vendi") -> float:
+    """A per-stratum column averaged with another set's stratum shares (`weights`: stratum -> share), over the
+    strata both hold with a value (weights renormalised over them): the set's diversity at the reference mix. NaN when
+    they share none."""
+    t = per_stratum.dropna(subset=[column]).set_index("stratum")[column]
+    common = [s for s in t.index if weights.get(s, 0) > 0]
+    w = np.array([weights[s] for s in common], dtype=float)
+    return float((t[common].values * w).sum() / w.sum()) if common else float("nan")
+
+
 def mean_pairwise_cosine_distance(embeddings: np.ndarray) -> float:
     """Fig. 17b/20b: mean over pairs i != j of 1 - cos(e_i, e_j)."""
     x = np.asarray(embeddings, dtype=np.float64)

@@ -33,7 +33,8 @@ class Arm:
     teacher: str | None = None  # the meta-trained teacher kind whose checkpoint it reads (meta.teachers' names)
     questions: str = ""  # where its training questions come from (QUESTION_SOURCES); "teacher" with teacher None =
     #                      the untrained model (Base-T)
-    promoted: bool = False  # reads a grounded run with >= evaluate.min_promotions promotions (its PQ, its PS)
+    promoted: bool = False  # reads a promoting run with >= evaluate.min_promotions promotions (its PQ, its PS)
+    promoted_from: str = "grounded"  # ... of this meta-training kind (grounded-frozen: the frozen-teacher control)
     sized: bool = False  # takes `#n`: n questions instead of evaluate.n_questions (Figs. 14-17)
     moded: bool = False  # takes `@mixed` / `@curriculum` (Figs. 7/8)
     students: str = "other_seeds"  # which evaluate count sets its number of students (STUDENT_COUNTS; other_seeds
@@ -60,7 +61,7 @@ class Arm:
     def reads_run(self) -> str | None:
         """The meta-training run kind whose outputs it reads (a teacher checkpoint, the grounded run's PQ/PS, or the
         rollouts a run consumed)."""
-        return "grounded" if self.promoted else self.teacher or self.rollouts_of
+        return self.promoted_from if self.promoted else self.teacher or self.rollouts_of
 
 
 # ---- how an arm's students differ from the evaluate section ---------------------------------------------------
@@ -119,6 +120,13 @@ ARMS: dict[str, Arm] = {a.name: a for a in (
         color="#d62728", stream_keys=(("pq", "pq{}"),), unit="run"),
     Arm("soar-ps", "that run's promoted student with the best hard-train score, inference only (§2.9)",
         inference=True, promoted=True, students="ps_seeds", color="#ff7f0e", unit="checkpoint"),
+    Arm("frozen-pq", "SOAR-PQ of the frozen-teacher control (meta.teachers grounded-frozen: the same reward and "
+                     "promotions, the teacher never updated): what promotion selects without a learning teacher",
+        questions="pq", promoted=True, promoted_from="grounded-frozen", moded=True, settings=_pq, color="#7f7f7f",
+        unit="run"),
+    Arm("frozen-ps", "SOAR-PS of the frozen-teacher control: its promoted student with the best hard-train score, "
+                     "inference only", inference=True, promoted=True, promoted_from="grounded-frozen",
+        students="ps_seeds", color="#c49c94", unit="checkpoint"),
     Arm("grounded-t", "a fresh student on n questions sampled from the trained grounded teacher, beside hard-train "
                       "(§4)", teacher="grounded", questions="teacher", sized=True, moded=True, students="seeds",
         color="#e377c2", stream_keys=(("synthetic", "syn{}"),), unit="teacher"),
@@ -148,7 +156,8 @@ COMPARISONS = [("soar-pq", "hard-only"), ("grounded-t", "base-t"), ("soar-ps", "
                ("hard-only", "base-model"), ("grounded-t", "intrinsic-t"), ("grounded-t", "grounded-t-no-promotion"),
                ("soar-pq", "grounded-t"), ("hard-only-extended", "hard-only"), ("grounded-t-inference", "base-model"),
                ("serl", "hard-only"), ("soar-pq", "serl"), ("serl", "base-t"), ("soar-pq", "hard-only-matched"),
-               ("hard-only-matched", "hard-only")]
+               ("hard-only-matched", "hard-only"), ("soar-pq", "frozen-pq"), ("soar-ps", "frozen-ps"),
+               ("frozen-pq", "hard-only")]
 COMPARISONS += [(f"{m}@curriculum", f"{m}@mixed") for m in FIG7_ARMS]  # Figs. 7/8: curriculum vs mixed
 COMPARISONS += [(f"grounded-t#{n}", f"curated#{n}") for n in (32, 64, 128)]  # Fig. 14/16: teacher vs real, per |X|
 

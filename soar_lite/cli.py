@@ -340,7 +340,7 @@ def print_cost(args) -> int:
         print(f"- {r['throughput']}\n    device-hours: outer step {_h(s_lo)}-{_h(s_hi)}; meta-training run "
               f"{_h(lo)}-{_h(hi)} ({n_lo:,.0f}-{n_hi:,.0f} student rollouts); fresh-student run "
               f"{_h(r['h_per_fresh_student_run'])}; probe {_h(r['h_probe'])}; Intrinsic-T run {_h(r['h_intrinsic_run'])}"
-              f"\n    whole pipeline (probe, {len(cfg.meta.teachers) * cfg.meta.runs * runs_stage(cfg, 'meta_train')} "
+              f"\n    whole pipeline (probe, {sum(map(cfg.meta.runs_for, cfg.meta.teachers)) * runs_stage(cfg, 'meta_train')} "
               f"meta-training runs, {fresh_students(cfg.evaluate) * runs_stage(cfg, 'evaluate')} fresh students): "
               f"{_h(r['h_pipeline'][0])}-{_h(r['h_pipeline'][1])} device-hours; wall time with executor "
               f"{cfg.executor.kind} x {cfg.executor.workers} (one device per worker): "
@@ -470,7 +470,7 @@ def main(argv=None) -> int:
     run.add_argument("--online", action="store_true", help="allow model and data downloads from the Hugging Face hub "
                      "(off by default: HF_HUB_OFFLINE=1; the same as SOAR_LITE_ONLINE=1)")
     run.add_argument("--pin-cpu", action="store_true", help="pin the CPU code paths (ATen, MKL, oneDNN) so that "
-                     "tables do not depend on which x86 CPU runs them (x1.13 the time at ci size; README, Determinism)")
+                     "tables do not depend on which x86 CPU runs them (x1.13 the time at ci size; docs/running.md, Determinism)")
     run.add_argument("--progress-every", type=float, default=30.0, metavar="S",
                      help="print each running stage's progress (cells done / total, its last line) every S seconds")
     nbs = sub.add_parser("notebooks", help="copy the shipped notebooks and params files into a folder (Jupyter, Colab)")

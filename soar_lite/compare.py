@@ -5,7 +5,7 @@ hard-test pass@k side by side, each run against the first with the difference, i
 paired t where the seed scheme makes students index-matched (both runs have the same `seed`, so student s of a
 method draws the same streams in both), Welch's t otherwise; the teacher-reward and question-diagnostics curves of
 their meta-training runs; and, for reruns of one params file (the same values apart from name and results_dir), a
-tolerance check: the README's Determinism section says how far two machines' numbers may drift (meta-training
+tolerance check: docs/running.md's Determinism section says how far two machines' numbers may drift (meta-training
 rewards ~1e-7; a single student's pass@k a few points), and this says whether they did.
 """
 from __future__ import annotations

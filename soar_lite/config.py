@@ -88,7 +88,7 @@ class Section:
 Backend = Literal["auto", "unsloth", "hf"]
 Sampler = Literal["auto", "custom", "generate"]
 Dtype = Literal["bfloat16", "float16", "float32"]
-TeacherKind = Literal["grounded", "intrinsic", "grounded-no-promotion", "grounded-paper-grouping"]
+TeacherKind = Literal["grounded", "intrinsic", "grounded-no-promotion", "grounded-paper-grouping", "grounded-frozen"]
 RewardDecoding = Literal["greedy", "sampled", "logprob"]
 EvalMode = Literal["curriculum", "mixed"]
 # evaluation methods: the arms of soar_lite/arms.py (METHODS, imported above, says what each is); a name may add the
@@ -273,6 +273,11 @@ class MetaConfig(Section):
                                         "each, no update); tau is the (1 - tau_fwer) quantile of the largest moving "
                                         "average over a simulated null run of outer_steps steps (soar.null_threshold). "
                                         "DEVIATION where > 0: the paper fixes tau = 0.01", ge=0)
+    tau_per_stage: bool = param(True, help="with tau_null_steps > 0: measure the null again for every inner-step count "
+                                           "the run reaches (after a promotion the inner loops grow, and the reward's "
+                                           "null with them): tau_null_steps outer steps of the *untrained* teacher "
+                                           "against the newly promoted baseline; False = stage 0's tau throughout "
+                                           "(cheaper; its false-promotion rate at later stages is not measured)")
     tau_fwer: float = param(0.05, help="family-wise false-promotion rate of the calibrated tau: the chance that an "
                                        "untrained teacher promotes at least once over the whole run", gt=0, lt=1)
     tau_null_sims: int = param(20000, help="simulated null runs behind the calibrated tau", ge=100)
@@ -290,13 +295,19 @@ class MetaConfig(Section):
                                              "intrinsic (learnability reward, Intrinsic-T, meta_intrinsic/), "
                                              "grounded-no-promotion (Grounded-T without promotion, meta_no_promotion/), "
                                              "grounded-paper-grouping (SOAR at meta.paper_grouping's g, n, r: the credit "
-                                             "granularity control arm, meta_paper_grouping/)",
+                                             "granularity control arm, meta_paper_grouping/), grounded-frozen (the "
+                                             "frozen-teacher control: the same reward and promotions, the teacher never "
+                                             "updated, meta_frozen/: what promotion alone selects into PQ and PS)",
                                         source="§2.3, §3, App. B.8")
     paper_grouping: list[int] = param([4, 64, 4], help="[g, n, r] of the grounded-paper-grouping arm (the paper's "
                                                        "Table 3 grouping; an odd r gives a true median student)",
                                       source="Table 3", ge=1)
     runs: int = param(1, help="independent meta-training runs (teacher seeds) per teacher kind; run i > 0 writes "
                               "<dir>_run<i>/", source="App. B.8: 4 SOAR teachers, 3 per baseline", ge=1, le=1000)
+    kind_runs: dict[str, int] = param({}, help="teacher seeds of a kind where it differs from `runs` (e.g. "
+                                               "{intrinsic: 4, grounded-frozen: 2} beside runs: 8): a powered design "
+                                               "replicates the central teacher most; evaluation's student s reads "
+                                               "seed s mod this kind's count", source="App. B.8: 4 SOAR teachers, 3 per baseline")
     reward_decoding: RewardDecoding = param("greedy", help="the score behind the grounded reward: greedy accuracy (paper), "
                                                            "sampled accuracy, or logprob (mean log p of the true answer; tiny world)",
                                             source="§2.3")
@@ -339,8 +350,16 @@ class MetaConfig(Section):
     def check(self):
         _require(self.max_inner_steps >= self.inner_steps, "max_inner_steps", "must be >= inner_steps")
         _require(len(set(self.teachers)) == len(self.teachers), "teachers", "names a teacher twice")
+        for kind, n in self.kind_runs.items():
+            _require(kind in self.teachers, "kind_runs", f"{kind!r} is not in meta.teachers ({', '.join(self.teachers)})")
+            _require(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1000, "kind_runs",
+                     f"{kind}: {n!r} is not a count of teacher seeds in 1..1000")
         _require(len(self.paper_grouping) == 3, "paper_grouping", f"must be [g, n, r], got {self.paper_grouping}")
         _require(self.paper_grouping[0] >= 2, "paper_grouping", "g (the first value) must be >= 2 (the teacher's RLOO group)")
+
+    def runs_for(self, teacher: str | None) -> int:
+        """Teacher seeds of kind `teacher` (meta.kind_runs, else meta.runs)."""
+        return int(self.kind_runs.get(teacher, self.runs)) if teacher else self.runs
 
     def grouping(self, teacher: str) -> tuple[int, int, int]:
         """(g, n, r) of a teacher kind: meta.paper_grouping for grounded-paper-grouping, else meta.g, meta.n, meta.r."""
@@ -440,6 +459,8 @@ class AnalyzeConfig(Section):
     n_questions: int = param(384, help="questions sampled per teacher for Tables 1/7", source="Table 7: ~384 per set", ge=1)
     vendi_subsample: int = param(128, help="subsample size of the Vendi score", source="Table 1", ge=2)
     vendi_bootstrap: int = param(100, help="bootstrap subsamples of the Vendi score", ge=1)
+    stratum_vendi_size: int = param(32, help="diversity per teacher seed and stratum (Task.question_stratum; report "
+                                             "05): the Vendi score's subsample size within a stratum", ge=2)
     judge: str = param("exact", help="exact (the task labels itself, tiny world) | hf:<model path> | openai:<model>",
                        source="App. C.4: Claude-4.5-Sonnet", nonempty=True)
     judge_base_url: str = param("", help="OpenAI-compatible endpoint for judge openai:<model>")
@@ -579,9 +600,12 @@ def _check_type(value, annotation, where: str):
         if not math.isfinite(value):
             raise ConfigError(f"{where}: must be a finite number, got {value!r}")
         return float(value)
-    if annotation is dict:
+    if annotation is dict or origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
+        if origin is dict:
+            kt, vt = typing.get_args(annotation)
+            return {_check_type(k, kt, f"{where} key"): _check_type(v, vt, f"{where}.{k}") for k, v in value.items()}
         return dict(value)
     if annotation in (int, str, bool):
         if type(value) is not annotation:

@@ -116,12 +116,18 @@ def inner_steps_schedule(meta, promote_every_step: bool) -> list[int]:
     return [inner_steps_for(meta, t if promote_every_step else 0) for t in range(meta.outer_steps)]
 
 
-def run_work(meta, L: Lengths, concurrent: int = 1) -> tuple[Work, Work]:
+def run_work(meta, L: Lengths, concurrent: int = 1, promotes: bool = True) -> tuple[Work, Work]:
     """(fewest, most) work of a whole meta-training run (on the critical path with `concurrent` students at a time),
-    with the null steps that calibrate tau (meta.tau_null_steps: outer steps at the first inner-step count)."""
-    null = outer_step_work(meta, meta.inner_steps, L, concurrent) * meta.tau_null_steps
-    low = sum((outer_step_work(meta, k, L, concurrent) for k in inner_steps_schedule(meta, False)), null)
-    high = sum((outer_step_work(meta, k, L, concurrent) for k in inner_steps_schedule(meta, True)), null)
+    with the null steps that calibrate tau (meta.tau_null_steps outer steps at the first inner-step count, and with
+    meta.tau_per_stage at every further count the most-promotions schedule reaches) when the run promotes."""
+    def null_at(inner):
+        return outer_step_work(meta, inner, L, concurrent) * (meta.tau_null_steps if promotes else 0)
+
+    most = inner_steps_schedule(meta, True)
+    later = sorted(set(most) - {meta.inner_steps}) if meta.tau_per_stage else []
+    low = sum((outer_step_work(meta, k, L, concurrent) for k in inner_steps_schedule(meta, False)), null_at(meta.inner_steps))
+    high = sum((outer_step_work(meta, k, L, concurrent) for k in most), null_at(meta.inner_steps))
+    high = sum((null_at(k) for k in later), high)
     return low, high
 
 
@@ -133,8 +139,9 @@ def grounded_run_work(meta, L: Lengths, concurrent: int = 1) -> tuple[Work, Work
     for kind in meta.teachers:
         if kind != "intrinsic":
             g, n, r = meta.grouping(kind)
-            lo, hi = run_work(dataclasses.replace(meta, g=g, n=n, r=r), L, concurrent)
-            low, high = low + lo * meta.runs, high + hi * meta.runs
+            lo, hi = run_work(dataclasses.replace(meta, g=g, n=n, r=r), L, concurrent,
+                              promotes=kind != "grounded-no-promotion" and meta.promote)
+            low, high = low + lo * meta.runs_for(kind), high + hi * meta.runs_for(kind)
     return low, high
 
 
@@ -144,8 +151,8 @@ def pipeline_wall_work(cfg, L: Lengths, n_test: int, pool_size: int) -> tuple[Wo
     and the fresh students run `workers` at a time, the meta-training runs one after another."""
     m, ex = cfg.meta, cfg.executor
     c = ex.workers
-    grounded_runs = m.runs * sum(t != "intrinsic" for t in m.teachers)
-    intrinsic = intrinsic_step_work(m, L) * (m.outer_steps * m.runs * ("intrinsic" in m.teachers))
+    grounded_runs = sum(m.runs_for(t) for t in m.teachers if t != "intrinsic")
+    intrinsic = intrinsic_step_work(m, L) * (m.outer_steps * m.runs_for("intrinsic") * ("intrinsic" in m.teachers))
     n_students = fresh_students(cfg.evaluate) * runs_stage(cfg, "evaluate")
     per_student = all_students_work(cfg.evaluate, n_test, L, cfg.meta) * (1 / max(n_students, 1))
     evaluation = per_student * -(-n_students // c) * runs_stage(cfg, "evaluate")
@@ -154,7 +161,7 @@ def pipeline_wall_work(cfg, L: Lengths, n_test: int, pool_size: int) -> tuple[Wo
         if ex.kind == "ray":
             meta = grounded_run_work(m, L, concurrent=c)[i] + intrinsic
         else:  # whole runs side by side: the critical path is ceil(runs / c) runs
-            n_runs = grounded_runs + m.runs * ("intrinsic" in m.teachers)
+            n_runs = grounded_runs + m.runs_for("intrinsic") * ("intrinsic" in m.teachers)
             meta = (grounded_run_work(m, L)[i] + intrinsic) * (-(-n_runs // c) / max(n_runs, 1))
         out.append(probe_work(pool_size, cfg.probe, L) + meta * runs_stage(cfg, "meta_train") + evaluation)
     return out[0], out[1]
@@ -198,8 +205,19 @@ def probe_work(pool_size: int, probe, L: Lengths, survive: float = 0.15) -> Work
 
 # ---- measurements from a run --------------------------------------------------------------------
 def read_profiles(metrics_path: Path) -> list[dict]:
-    rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
-    return [r for r in rows if "profile" in r]
+    """The profiled outer steps of a meta-training metrics.jsonl -- or of a run folder's meta/metrics.jsonl. A
+    missing, unreadable or malformed file is a one-line ValueError naming it."""
+    path = Path(metrics_path)
+    if path.is_dir():
+        path = next((p for p in (path / "metrics.jsonl", path / "meta" / "metrics.jsonl") if p.is_file()), None)
+        if path is None:
+            raise ValueError(f"{metrics_path}: a folder without meta/metrics.jsonl (a run whose meta-training has run, "
+                             f"or its metrics.jsonl)")
+    try:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable metrics.jsonl ({type(e).__name__})") from None
+    return [r for r in rows if isinstance(r, dict) and "profile" in r]
 
 
 def measured(metrics_path: Path) -> tuple[Throughput, Lengths, float]:
@@ -252,7 +270,7 @@ def estimate_table(cfg, thr: Throughput, L: Lengths, n_test: int, pool_size: int
         "intrinsic_run_h": h(intrinsic_step_work(m, L) * m.outer_steps),
         # the whole pipeline: probe, every meta-training run (teacher kind x teacher seed), every evaluation student
         "pipeline_h": tuple(h(probe_work(pool_size, cfg.probe, L)
-                              + (runs + intrinsic_step_work(m, L) * (m.outer_steps * m.runs * ("intrinsic" in m.teachers)))
+                              + (runs + intrinsic_step_work(m, L) * (m.outer_steps * m.runs_for("intrinsic") * ("intrinsic" in m.teachers)))
                               * runs_stage(cfg, "meta_train")
                               + all_students_work(cfg.evaluate, n_test, L, cfg.meta) * runs_stage(cfg, "evaluate"))
                             for runs in grounded_run_work(m, L)),

@@ -9,7 +9,7 @@ Backend choice (`auto|unsloth|hf`) is made by `explain_backend` *before* transfo
 because unsloth must be imported first (it patches them); `backend_line` is the one line each notebook
 prints about it. The CPU path never imports unsloth.
 
-Unsloth path (GPU only, never run in the sessions that wrote it: see README "Paper world"): FastLanguageModel
+Unsloth path (GPU only, never run in the sessions that wrote it: see docs/paper-world.md): FastLanguageModel
 loading and LoRA, `for_inference`/`for_training` switched around each generation/update, generation through
 the model's own `generate` (unsloth's fast path; model.sampler=auto picks it), and everything else -- the
 RLOO loss, snapshots, checkpoints -- shared with the peft path, so results come back in the same form.

@@ -248,7 +248,7 @@ class MetaLayout:
 
 
 META_DIRS = {"grounded": "meta", "intrinsic": "meta_intrinsic", "grounded-no-promotion": "meta_no_promotion",
-             "grounded-paper-grouping": "meta_paper_grouping"}
+             "grounded-paper-grouping": "meta_paper_grouping", "grounded-frozen": "meta_frozen"}
 # teacher kind -> folder of its first meta-training run; run i > 0 (another teacher seed) adds "_run<i>"
 
 

@@ -42,6 +42,8 @@ STREAM_KEYS = {
     "inner_question": "s{}d{}q{}",  # an inner-loop question: outer step, dataset, position
     "null_teacher": "null{}r{}",  # tau's null steps: null step, rejection round
     "null_question": "null{}d{}q{}",  # a null step's question: null step, dataset, position
+    "stage_null_teacher": "i{}null{}r{}",  # tau's null steps at a later stage: its inner steps, null step, round
+    "stage_null_question": "i{}null{}d{}q{}",  # their questions: inner steps, null step, dataset, position
     "guard_probe": "guard{}a{}",  # the collapse guard's fresh samples: outer step, attempt
     "diagnostics": "diagnostics",  # the end-of-run question diagnostics (one stream: trained vs untrained)
     "snr_teacher": "snr{}x{}x{}d{}r{}",  # the SNR estimate's teacher sample: g, n, r, draw, round

@@ -12,7 +12,9 @@ One outer step (the lines of Algorithm 1 are marked ALG1 below):
      as 0) and, with `meta.reset_ma`, emptied after a promotion; if R̄ exceeds tau: the median student of the
      best dataset becomes the baseline, the dataset joins PQ, inner steps grow by `inner_steps_per_promotion`
      (§2.5). tau is `meta.tau`, or (meta.tau_null_steps > 0) calibrated before step 0 from the null distribution
-     of the batch reward R̂ for the run's g (`null_threshold`: family-wise false-promotion rate meta.tau_fwer);
+     of the batch reward R̂ for the run's g (`null_threshold`: family-wise false-promotion rate meta.tau_fwer),
+     and with `meta.tau_per_stage` measured again at every inner-step count a promotion leads to (the untrained
+     teacher's datasets against the new baseline; each promotion names the tau it cleared);
   5. teacher RLOO update with A_k = R_k - mean_{j!=k} R_j broadcast to dataset k's rollouts (teacher.py), under
      the collapse guard (meta.guard: an update past a KL or format-rejection bound is undone and retried at half
      the learning rate).
@@ -27,12 +29,13 @@ adapter, promoted students, MA buffer, PQ, promotion log) are written atomically
 Deviations (also listed in each params file): LoRA instead of full fine-tuning; smaller M, inner steps and
 outer steps in the tiny and Colab settings; in the tiny world the credit granularity is g = 64 datasets of n = 4
 questions, r = 1 (the same 256 teacher samples per step as the paper's 4 x 64, regrouped: the teacher-gradient
-SNR per step is ~30x higher, README "Credit granularity"; `grounded-paper-grouping` keeps the paper's grouping as
+SNR per step is ~30x higher, docs/measurement.md "Credit granularity"; `grounded-paper-grouping` keeps the paper's grouping as
 a control arm), the reward's score is the log-likelihood of the true hard-train chains (`reward_decoding: logprob`),
 where greedy accuracy never moves, tau comes from the null distribution of R̂, the teacher's advantages are divided
 by their SD over the g datasets (`meta.teacher.normalize_advantages`), and the collapse guard is on. Named choices:
 the MA window is emptied after a promotion (`meta.reset_ma`; the paper is silent); for even r the median student
-is the lower middle one.
+is the lower middle one. Control arms of ours: `grounded-frozen` measures the same reward and promotes by the same
+rule but never updates the teacher (what selection alone puts into PQ and PS).
 
 The teacher's sampler and update live in teacher.py (`sample_qa_pairs` is the one teacher sampler).
 """
@@ -58,6 +61,10 @@ from .teacher import (GuardProbe, TeacherSample, TeacherSamplingError, dataset_a
 
 
 # ---- pure pieces (tested on constructed numbers) --------------------------------------------
+# the teacher kinds that calibrate tau and promote: SOAR, its paper-grouping control and the frozen-teacher control
+PROMOTING = ("grounded", "grounded-paper-grouping", "grounded-frozen")
+
+
 def moving_average(history: list[float], window: int) -> float:
     """R̄_t of Algorithm 1: the mean of the last `window` batch rewards, with R̄ initialised to 0 -- a window
     not yet full counts its missing steps as 0 (so step 0 alone cannot promote on one lucky value)."""
@@ -209,6 +216,9 @@ class MetaState:
     tau: float | None = None  # the promotion threshold this run uses (meta.tau, or calibrated: meta.tau_null_steps)
     tau_null: list = field(default_factory=list)  # the calibration's null steps: one list of dataset rewards R_k each
     tau_null_summary: dict = field(default_factory=dict)  # NullThreshold fields (rhat_mean, rhat_sd, z_per_step, ...)
+    # tau of every stage measured (meta.tau_per_stage): {inner_steps, promotions, tau, null, summary}, stage 0 first;
+    # `tau` above is the one in force
+    tau_stages: list = field(default_factory=list)
     lr_horizon: int | None = None  # the teacher's cosine schedule spans the outer_steps of the run's first start
 
 
@@ -248,7 +258,8 @@ class MetaTrainer:
         # grounded (SOAR), its no-promotion and paper-grouping arms use the student-improvement reward; intrinsic the
         # learnability reward
         self.reward = "intrinsic" if teacher == "intrinsic" else "grounded"
-        self.promotes = teacher in ("grounded", "grounded-paper-grouping") and self.meta.promote
+        self.promotes = teacher in PROMOTING and self.meta.promote
+        self.frozen = teacher == "grounded-frozen"  # the frozen-teacher control: rewards and promotions, no update
         self.paths = layout
         self.log = log
         lora_seed = derive(cfg.seed, "model", "lora_init")  # teacher and students start as the same model
@@ -422,8 +433,8 @@ class MetaTrainer:
         self.state.pq.extend({"question": qa.question, "answer": qa.answer, "stage": stage, "step": step}
                              for k in top for qa in datasets[k])
         restore(self.student, self.baseline)
-        # each promotion names the tau it cleared and the inner steps its rewards were measured at (tau was
-        # calibrated at meta.inner_steps: a later stage's rewards come from longer inner loops, README)
+        # each promotion names the tau it cleared and the inner steps its rewards were measured at (with
+        # meta.tau_per_stage that tau was measured at those inner steps; without it, at meta.inner_steps)
         self.state.promotions.append({"step": step, "tau": self.state.tau, "inner_steps": inner, "moving_average": ma,
                                       "dataset": k_best, "student": j_med, "pq_datasets": top,
                                       "reward": float(confirm["rewards"][j_med] if confirm else rewards_kj[k_best, j_med]),
@@ -451,6 +462,11 @@ class MetaTrainer:
         """ALG1: teacher RLOO update, every rollout of X_k gets A_k (rewards from before the promotion), under the
         collapse guard (teacher.teacher_update)."""
         m = self.meta
+        if self.frozen:  # the frozen-teacher control: the reward is measured and promotes, the teacher never moves
+            return {"loss": 0.0, "teacher_kl": 0.0, "guard": {"retries": 0, "lr_scale": 0.0, "kl_prev": 0.0,
+                                                              "kl_initial": 0.0, "reject_before": teacher.reject_rate,
+                                                              "reject_after": None, "kept_previous": False,
+                                                              "attempts": []}}
         adv = dataset_advantages(r_k, [self.n] * self.g, m.teacher.normalize_advantages)
         prompt_ids, comp_ids, row_adv = teacher.update_rows(adv)  # a two-turn pair: two rows, one advantage
         update = teacher_update(self.teacher, self.teacher_opt, self.task, prompt_ids, comp_ids, row_adv,
@@ -482,33 +498,64 @@ class MetaTrainer:
         what SOAR-PS is selected by (the paper: greedy accuracy, its reward metric)."""
         return self._score(self.hard_train, self._seed("hard_train_score"))
 
-    def calibrate_tau(self) -> None:
+    def calibrate_tau(self, inner: int | None = None) -> None:
         """τ from the null distribution of the batch reward (meta.tau_null_steps > 0): that many outer steps of the
-        *untrained* teacher, each exactly like a real one (g datasets of n, r students each at the first inner-step
-        count, a fresh Q_R, the baseline scored on it) but with no update; then `null_threshold` for this run's g,
-        window and length at the family-wise rate meta.tau_fwer."""
+        *untrained* teacher, each exactly like a real one (g datasets of n, r students each at `inner` inner steps --
+        the first count before step 0 --, a fresh Q_R, the baseline as it stands scored on it) but with no update;
+        then `null_threshold` for this run's g, window and length at the family-wise rate meta.tau_fwer. Called again
+        (meta.tau_per_stage) when a promotion has grown the inner loops: the null at the new count, against the newly
+        promoted baseline; each stage's record joins state.tau_stages and its tau is the one in force."""
         m = self.meta
         if m.tau_null_steps == 0 or not self.promotes:
             self.state.tau = m.tau
             return
-        t0, null = time.time(), []
-        for s in range(m.tau_null_steps):
-            pairs = self.sample_pairs(lambda r, s=s: (stream_key("null_teacher", s, r),
-                                                      self._seed("tau_null_teacher", s, r))).pairs
-            datasets = [pairs[k * self.n:(k + 1) * self.n] for k in range(self.g)]
-            q_r = reward_questions(self.hard_train, m.M, self._seed("tau_null_questions", s))
-            rewards_kj, *_ = self.grounded_rewards(
-                datasets, q_r, m.inner_steps, item_key=lambda k, i, s=s: stream_key("null_question", s, k, i),
-                student_seed=lambda k, j, s=s: self._seed("tau_null_student", s, k, j),
-                eval_seed=self._seed("tau_null_score", s))
-            null.append(rewards_kj.mean(axis=1).tolist())
-            self._progress(s + 1)
+        stage0 = inner is None
+        inner = m.inner_steps if stage0 else inner
+        # stage 0 keeps its historical seeds and streams; a later stage adds its inner-step count to both
+        tag = () if stage0 else ("inner", inner)
+        kind = (lambda name: name) if stage0 else (lambda name: f"stage_{name}")
+        t0, null, current = time.time(), [], None
+        if not stage0:  # sample the untrained teacher, then put the trained one back
+            current = snapshot(self.teacher)
+            restore(self.teacher, self.untrained_teacher)
+        try:
+            for s in range(m.tau_null_steps):
+                pairs = self.sample_pairs(lambda r, s=s: (stream_key(kind("null_teacher"), *tag[1:], s, r),
+                                                          self._seed("tau_null_teacher", *tag, s, r))).pairs
+                datasets = [pairs[k * self.n:(k + 1) * self.n] for k in range(self.g)]
+                q_r = reward_questions(self.hard_train, m.M, self._seed("tau_null_questions", *tag, s))
+                rewards_kj, *_ = self.grounded_rewards(
+                    datasets, q_r, inner,
+                    item_key=lambda k, i, s=s: stream_key(kind("null_question"), *tag[1:], s, k, i),
+                    student_seed=lambda k, j, s=s: self._seed("tau_null_student", *tag, s, k, j),
+                    eval_seed=self._seed("tau_null_score", *tag, s))
+                null.append(rewards_kj.mean(axis=1).tolist())
+                if stage0:
+                    self._progress(s + 1)
+        finally:
+            if current is not None:
+                restore(self.teacher, current)
         thr = null_threshold(null, g=self.g, window=m.ma_window, steps=m.outer_steps, fwer=m.tau_fwer,
-                             sims=m.tau_null_sims, seed=self._seed("tau_null_simulation"))
-        self.state.tau, self.state.tau_null, self.state.tau_null_summary = thr.tau, null, asdict(thr)
-        self.log(f"tau from {len(null)} null steps x {self.g} datasets of the untrained teacher: R̂ {thr.rhat_mean:+.4f} "
+                             sims=m.tau_null_sims, seed=self._seed("tau_null_simulation", *tag))
+        self.state.tau = thr.tau
+        if stage0:
+            self.state.tau_null, self.state.tau_null_summary = null, asdict(thr)
+        self.state.tau_stages.append({"inner_steps": inner, "promotions": len(self.state.promotions), "tau": thr.tau,
+                                      "null": null, "summary": asdict(thr), "seconds": round(time.time() - t0, 1)})
+        self.log(f"tau from {len(null)} null steps x {self.g} datasets of the untrained teacher at {inner} inner steps"
+                 f"{'' if stage0 else f' (after promotion {len(self.state.promotions)})'}: R̂ {thr.rhat_mean:+.4f} "
                  f"± {thr.rhat_sd:.4f} -> tau {thr.tau:.4f} (family-wise false-promotion rate {m.tau_fwer:g} over "
                  f"{m.outer_steps} steps; {thr.z_per_step:.2f} SDs of one moving average; {time.time() - t0:.0f} s)")
+
+    def stage_tau(self) -> None:
+        """meta.tau_per_stage: before an outer step whose inner-step count no calibration has measured yet (a
+        promotion grew the inner loops), measure the null there (`calibrate_tau`)."""
+        m = self.meta
+        if not (self.promotes and m.tau_null_steps and m.tau_per_stage):
+            return
+        inner = inner_steps_for(m, len(self.state.promotions))
+        if inner not in {t["inner_steps"] for t in self.state.tau_stages}:
+            self.calibrate_tau(inner)
 
     def hard_train_greedy_acc(self) -> float:
         """Greedy accuracy of the student as it stands on all of hard-train (Fig. 6, left)."""
@@ -597,6 +644,7 @@ class MetaTrainer:
         null = self.meta.tau_null_steps if self.promotes else 0
         self._progress(null + self.state.step)  # a resumed run counts what it had done
         while self.state.step < self.meta.outer_steps:
+            self.stage_tau()  # ALG1 at a new stage: tau for its inner-step count (meta.tau_per_stage)
             row = self.outer_step()
             self._progress(null + self.state.step)
             msg = (f"step {row['step']:3d}  R={row['reward_mean']:+.4f}  MA={row['reward_ma']:+.4f}  base={row['baseline_score']:.3f}"

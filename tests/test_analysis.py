@@ -320,3 +320,50 @@ def test_the_judge_key_goes_only_to_the_named_host(code):
         for s in (first, second):
             s.shutdown()
             s.server_close()
+
+
+def test_diversity_within_strata_and_at_a_reference_mix():
+    """A set of short, identical questions and long, distinct ones: within each stratum the Vendi score is 1 and 4;
+    pooled it mixes both; at a reference mix of 3 to 1 the within-stratum score is 1.75; unique share per stratum."""
+    from soar_lite.analysis import reweighted, strata_diversity
+
+    questions = ["a", "a", "a", "a", "w", "x", "y", "z"]
+    strata = ["depth 1"] * 4 + ["depth 5"] * 4
+    emb = np.vstack([np.tile([1.0, 0, 0, 0, 0], (4, 1)), np.eye(5)[1:]])
+    t = strata_diversity(questions, strata, emb, size=8).set_index("stratum")
+    assert t.loc["depth 1", "vendi"] == pytest.approx(1.0) and t.loc["depth 5", "vendi"] == pytest.approx(4.0)
+    assert list(t.n) == [4, 4] and list(t.share) == [0.5, 0.5] and list(t.unique_share) == [0.25, 1.0]
+    assert reweighted(t.reset_index(), {"depth 1": 0.75, "depth 5": 0.25}) == pytest.approx(1.75)
+    assert reweighted(t.reset_index(), {"depth 1": 3, "depth 9": 1}) == pytest.approx(1.0)  # shared strata only
+    assert np.isnan(reweighted(t.reset_index(), {"depth 9": 1.0}))
+    one = strata_diversity(["q"], ["s"], np.ones((1, 3)))
+    assert one.n.tolist() == [1] and np.isnan(one.vendi[0])
+
+
+@pytest.mark.parametrize("question,stratum", [("f^3(017)", "depth 3"), ("f^(017)", "unparsed"), ("hello", "unparsed")])
+def test_tiny_question_stratum_is_the_depth(question, stratum):
+    from soar_lite.config import load_config
+    from soar_lite.tasks import make_task
+
+    task = make_task(load_config("ci").task)
+    assert task.question_stratum(question) == stratum
+
+
+def test_tiny_coverage_counts_hard_test_facts_on_correct_chains_only():
+    from soar_lite.config import load_config
+    from soar_lite.tasks import make_task
+    from soar_lite.tasks.base import QAPair
+    from soar_lite.tasks.tiny.world import UNCERTAIN
+
+    task = make_task(load_config("ci").task)
+    w = task.world
+    hard = task.problems("hard-candidates")[:5]
+    wanted = {v for p in hard for v in w.path(p.meta["x"], p.meta["depth"]) if w.kind[v] in UNCERTAIN}
+    p = hard[0]
+    right = QAPair(question=p.question, answer=p.answer, text="")
+    wrong = QAPair(question=p.question, answer="f(000)=001", text="")
+    assert task.coverage([wrong], hard)["hard_test_facts_taught"] == 0
+    c = task.coverage([right], hard)
+    mine = {v for v in w.path(p.meta["x"], p.meta["depth"]) if w.kind[v] in UNCERTAIN}
+    assert c["hard_test_facts"] == len(wanted) and c["hard_test_facts_taught"] == len(mine) > 0
+    assert c["hard_test_fact_coverage"] == pytest.approx(len(mine) / len(wanted))

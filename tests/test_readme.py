@@ -14,12 +14,29 @@ def _tool():
 
 def test_generated_readme_blocks_match_their_sources():
     tool = _tool()
-    text = (REPO / "README.md").read_text()
-    generated = tool.blocks()
-    present = {m.group("name") for m in tool.BLOCK.finditer(text)}
-    assert "cost-paper" in present
-    _, changed = tool.render(text, generated)
-    assert changed == [], f"README blocks out of date: {changed} (python scripts/readme_tables.py --write)"
+    generated, present = tool.blocks(), set()
+    for doc in tool.documents():
+        text = doc.read_text()
+        present |= {m.group("name") for m in tool.BLOCK.finditer(text)}
+        _, changed = tool.render(text, tool.for_document(doc, generated))
+        assert changed == [], f"{doc.name}: blocks out of date: {changed} (python scripts/readme_tables.py --write)"
+    assert {"cost-paper", "verdicts", "results-tiny-gate-gate"} <= present
+
+
+def test_the_readme_is_a_front_page():
+    """A newcomer's two minutes: at most ~250 lines, the verdict table near the top, every docs page linked, and every
+    relative link of the README and docs/ pointing at a file that exists."""
+    import re
+
+    tool = _tool()
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    assert readme[:readme.index("generated: verdicts")].count("\n") < 60  # results at a glance near the top
+    for page in sorted((REPO / "docs").glob("*.md")):
+        assert f"(docs/{page.name})" in readme, page.name
+    for doc in tool.documents():
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text()):
+            assert (doc.parent / target).exists(), f"{doc.name}: broken link {target}"
 
 
 def test_a_drifted_number_is_caught():

@@ -123,7 +123,7 @@ def test_a_worlds_folder_is_the_same_key_from_any_working_directory(tmp_path, mo
     for cwd in (REPO, tmp_path):  # each process resolves the world's folder from where it was started
         monkeypatch.chdir(cwd)
         cfg = load_config(str(params), [f"results_dir={tmp_path}"])
-        keys.append((cfg.task.module_path, resume_key(cfg), student_key(cfg, "hard-only", 0, [], {})))
+        keys.append((cfg.task.module_path, resume_key(cfg), student_key(cfg, "hard-only", 0)))
     assert keys[0][0] != keys[1][0]  # each relative to its own working directory ...
     assert keys[0][1:] == keys[1][1:]  # ... and one folder: a resume from elsewhere is not refused, students kept
 

@@ -12,12 +12,12 @@ from soar_lite.stages import evaluate, meta_train, probe
 
 from conftest import REPO
 
-BASE = ["meta.teachers=[grounded, intrinsic, grounded-no-promotion]", "evaluate.seeds=1", "evaluate.other_seeds=1",
+BASE = ["meta.teachers=[grounded, intrinsic, grounded-no-promotion, grounded-frozen]", "evaluate.seeds=1", "evaluate.other_seeds=1",
         "evaluate.serl_step=2", "evaluate.serl_min_agreement=0", "evaluate.serl_max_agreement=1",
         "evaluate.extended_steps_factor=2"]
 SINGLES = [(m,) for m in METHODS]
 PAIRS = [("hard-only", m) for m in METHODS if m != "hard-only"] + [
-    ("grounded-t", "base-t"), ("soar-pq", "soar-ps"), ("base-model", "soar-ps"), ("grounded-t", "intrinsic-t"),
+    ("grounded-t", "base-t"), ("soar-pq", "soar-ps"), ("soar-pq", "frozen-pq"), ("soar-ps", "frozen-ps"), ("base-model", "soar-ps"), ("grounded-t", "intrinsic-t"),
     ("base-t@curriculum", "base-t@mixed")]
 
 

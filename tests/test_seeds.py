@@ -49,26 +49,33 @@ def test_a_full_run_derives_no_seed_for_two_roles(tmp_path):
     # exactly 0 in the tiny world); the tau calibration's null steps run in a second run of the same seed (tau_null)
     cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.runs=2", "meta.snr_draws=2",
                              "meta.reward_decoding=logprob",
-                             "meta.teachers=[grounded, intrinsic, grounded-no-promotion, grounded-paper-grouping]",
+                             "meta.teachers=[grounded, intrinsic, grounded-no-promotion, grounded-paper-grouping, "
+                             "grounded-frozen]",
                              "meta.paper_grouping=[2, 4, 1]",
                              "evaluate.methods=[base-model, hard-only, hard-only-4x-group, hard-only-matched, soar-pq, "
-                             "soar-ps, grounded-t, base-t, intrinsic-t, grounded-t-no-promotion, curated]"])
+                             "soar-ps, grounded-t, base-t, intrinsic-t, grounded-t-no-promotion, curated, frozen-pq, frozen-ps]"])
     null_cfg = load_config("ci", [f"results_dir={tmp_path / 'tau_null'}", "meta.tau_null_steps=2",
-                                  "meta.reward_decoding=logprob", "meta.teachers=[grounded]"])
+                                  "meta.reward_decoding=logprob", "meta.teachers=[grounded]", "meta.tau_fwer=0.99",
+                                  "meta.tau_null_sims=200", "meta.inner_steps_per_promotion=1", "meta.max_inner_steps=2",
+                                  "meta.student.group_size=8", "meta.student.batch_questions=4"])
     quiet = lambda *a: None  # noqa: E731
     with recording() as rec, recording_keys() as keys:
         probe.run(cfg, log=quiet)
         tiny_world.run(cfg, log=quiet)
         meta_train.run(cfg, log=quiet)
         evaluate.run(cfg, log=quiet)
-        analyze.run(cfg, log=quiet)
+        analyzed = analyze.run(cfg, log=quiet)
         probe.run(null_cfg, log=quiet)
-        meta_train.run(null_cfg, log=quiet)
+        staged = meta_train.run(null_cfg, log=quiet).runs[("grounded", 0)]
     assert len(rec) > 100
+    assert [t["inner_steps"] for t in staged.tau_stages] == [1, 2]  # a later stage's null, on its own seeds
+    # diversity per teacher seed: two seeds of each teacher set, paired with the untrained model's draws
+    assert sorted(analyzed.per_teacher.groupby("set").teacher_seed.nunique().items()) == [
+        ("base-t", 2), ("grounded-t", 2), ("intrinsic-t", 2)]
     assert {stage for stage, *_ in rec} == {"model", "probe", "tiny_world", "meta_train", "evaluate", "analyze"}
     assert shared_seeds(rec) == {}
     # the sampling-stream keys: every kind of stream is built by seeds.stream_key, and no key serves two kinds
     assert {kind for kind, _ in keys} >= {"problem", "training_step", "teacher_step", "inner_question", "null_teacher",
-                                           "guard_probe", "diagnostics", "snr_teacher", "teacher_draw", "synthetic",
+                                           "stage_null_teacher", "guard_probe", "diagnostics", "snr_teacher", "teacher_draw", "synthetic",
                                            "pq", "curated", "ablation", "world_teacher", "world_dataset"}
     assert shared_keys(keys) == {}

@@ -271,3 +271,119 @@ def test_promotion_confirms_with_fresh_students_and_promotes_the_median(probed):
         assert c["dataset"] == p["dataset"] == int(np.argmax(row.rewards)) and row.confirm == c
         assert p["reward"] == c["rewards"][c["median"]]
         assert p["tau"] == row.tau and p["inner_steps"] == row.inner_steps and p["moving_average"] == row.reward_ma
+
+
+def test_tau_is_measured_at_every_stage_the_run_reaches(probed):
+    """meta.tau_per_stage: after a promotion grows the inner loops, the null is measured again at the new count (the
+    untrained teacher's datasets against the new baseline, own seeds); each promotion names the tau of the stage it
+    was made in; the teacher sampled for the null is the untrained one and the trained teacher is put back."""
+    from soar_lite.stages import meta_train
+
+    cfg = load_config(REPO / "params" / "ci.yaml", [f"results_dir={probed / 'staged'}", "meta.teachers=[grounded]",
+                                                    "meta.outer_steps=3", "meta.tau_null_steps=1", "meta.tau_fwer=0.99",
+                                                    "meta.tau_null_sims=200", "meta.inner_steps_per_promotion=1",
+                                                    "meta.max_inner_steps=2", "meta.reward_decoding=logprob",
+                                                    "meta.student.group_size=8", "meta.student.batch_questions=4"])
+    shutil.copytree(probed / "a" / "ci" / "probe", probed / "staged" / "ci" / "probe")
+    run = meta_train.run(cfg, log=lambda m: None).runs[("grounded", 0)]
+    stages = run.tau_stages
+    assert run.promotions, "tau_fwer 0.99 puts tau at the bottom of the null: the run promotes"
+    assert [t["inner_steps"] for t in stages] == [1, 2]  # stage 0, then the one the first promotion opened
+    assert stages[0]["promotions"] == 0 and stages[1]["promotions"] == 1
+    assert stages[0]["tau"] == run.tau_null_summary["tau"] and stages[0]["null"] == run.tau_null
+    assert stages[1]["null"] != stages[0]["null"]  # measured again, on its own seeds
+    by_inner = {t["inner_steps"]: t["tau"] for t in stages}
+    for p in run.promotions:
+        assert p["tau"] == by_inner[p["inner_steps"]]
+    for _, row in run.metrics.iterrows():  # the tau in force at each step is its stage's
+        assert row.tau == by_inner[row.inner_steps]
+    # the rollouts the compute-matched Hard-Only matches count both calibrations
+    per = cfg.meta.student.batch_questions * cfg.meta.student.group_size
+    null = sum(len(s) * t["inner_steps"] for t in stages for s in t["null"]) * cfg.meta.r * per
+    steps = sum(len(kj) * cfg.meta.r * i for kj, i in zip(run.metrics.rewards_kj, run.metrics.inner_steps)) * per
+    assert run.student_rollouts(cfg.meta) == null + steps
+
+
+def test_stage_tau_samples_the_untrained_teacher_and_restores_the_trained_one(probed):
+    """A later stage's null comes from the untrained teacher; the teacher as trained is back afterwards; a stage
+    already measured is not measured again; without meta.tau_per_stage stage 0's tau stays in force."""
+    import torch
+
+    from soar_lite.models import restore, snapshot
+    from soar_lite.rundir import MetaLayout
+    from soar_lite.soar import MetaTrainer
+    from soar_lite.stages.common import hard_sets
+    from soar_lite.tasks import make_task
+
+    cfg = load_config(REPO / "params" / "ci.yaml", [f"results_dir={probed / 'a'}", "meta.tau_null_steps=1",
+                                                    "meta.tau_null_sims=200", "meta.inner_steps_per_promotion=1",
+                                                    "meta.max_inner_steps=3"])
+    hard_train, _ = hard_sets(cfg)
+    trainer = MetaTrainer(cfg, make_task(cfg.task), hard_train, MetaLayout(probed / "x"), log=lambda m: None)
+    trainer.calibrate_tau()
+    nudged = {k: v + 0.01 for k, v in snapshot(trainer.teacher).items()}  # a "trained" teacher
+    restore(trainer.teacher, nudged)
+    trainer.state.promotions.append({"step": 0})
+    trainer.stage_tau()
+    assert [t["inner_steps"] for t in trainer.state.tau_stages] == [1, 2]
+    assert trainer.state.tau == trainer.state.tau_stages[1]["tau"]
+    after = snapshot(trainer.teacher)
+    assert all(torch.equal(after[k], nudged[k]) for k in nudged)
+    trainer.stage_tau()  # nothing new to measure
+    assert len(trainer.state.tau_stages) == 2
+    off = load_config(REPO / "params" / "ci.yaml", [f"results_dir={probed / 'a'}", "meta.tau_null_steps=1",
+                                                    "meta.tau_per_stage=false"])
+    trainer.cfg, trainer.meta = off, off.meta
+    trainer.state.promotions.append({"step": 1})
+    trainer.stage_tau()
+    assert len(trainer.state.tau_stages) == 2
+
+
+def test_the_staged_design_keeps_the_family_wise_rate():
+    """The family-wise false-promotion rate of the staged design, by simulation: null rewards throughout, tau
+    calibrated per stage on that stage's own null steps (a later stage's R̂ twice as variable: longer inner loops),
+    a full window after every reset (meta.min_window), promotions resetting the window. An untrained teacher's
+    first false promotion is made under stage 0's tau, so the run's rate stays at meta.tau_fwer."""
+    rng = np.random.default_rng(11)
+    g, steps, window, runs = 64, 20, 3, 1500
+    sds = [0.004, 0.008, 0.016]  # R̂'s spread per dataset at stage 0, 1, 2
+    taus = [null_threshold(rng.normal(0.002, sd, size=(6, g)).tolist(), g=g, window=window, steps=steps, fwer=0.05,
+                           sims=4000, seed=i).tau for i, sd in enumerate(sds)]
+    any_promotion = 0
+    for _ in range(runs):
+        buffer, stage, fired_any = [], 0, False
+        for t in range(steps):
+            r_hat = rng.normal(0.002, sds[stage] / np.sqrt(g))
+            buffer, _, fired = promotion_window(buffer, r_hat, window=window, tau=taus[stage], reset=True,
+                                                min_window=window)
+            if fired:
+                fired_any, stage = True, min(stage + 1, len(sds) - 1)
+        any_promotion += fired_any
+    rate = any_promotion / runs
+    assert rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / runs), rate
+
+
+def test_the_frozen_teacher_control_promotes_but_never_moves(probed):
+    """meta.teachers grounded-frozen: the same reward and promotion rule as SOAR, no teacher update -- its teacher
+    at the end is the untrained one; it still promotes and fills PQ; its step-0 sample and rewards are the grounded
+    run's (common random numbers: the kind is left out of the seeds)."""
+    import torch
+
+    from soar_lite.models import load_snapshot
+    from soar_lite.stages import meta_train
+
+    cfg = load_config(REPO / "params" / "ci.yaml", [f"results_dir={probed / 'frozen'}",
+                                                    "meta.teachers=[grounded, grounded-frozen]"])
+    shutil.copytree(probed / "a" / "ci" / "probe", probed / "frozen" / "ci" / "probe")
+    res = meta_train.run(cfg, log=lambda m: None)
+    grounded, frozen = res.runs[("grounded", 0)], res.runs[("grounded-frozen", 0)]
+    assert frozen.dir.name == "meta_frozen" and len(frozen.promotions) == 2 and len(frozen.pq) == 2 * cfg.meta.n
+    assert (frozen.metrics.teacher_kl == 0).all() and not frozen.guard_events
+    assert frozen.metrics.questions[0] == grounded.metrics.questions[0]
+    assert frozen.metrics.rewards[0] == grounded.metrics.rewards[0]
+    end = load_snapshot(meta_train.trained_teacher_path(cfg, "grounded-frozen", 0))
+    from soar_lite.models import load_policy, snapshot
+    from soar_lite.seeds import derive
+
+    start = snapshot(load_policy(cfg.model, seed=derive(cfg.seed, "model", "lora_init")))
+    assert all(torch.equal(end[k], start[k]) for k in start)

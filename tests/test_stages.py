@@ -194,7 +194,7 @@ def test_transfer_evaluates_another_runs_teachers_at_a_fixed_step(tmp_path):
     assert moved["stop"]["stop_step"] == 2
     assert [r["pass_at_k"] for r in moved["finals"]] == [float(at_2[r["k"]]) for r in moved["finals"]]
     gone = load_config("ci", common + ["name=dst", "evaluate.teacher_run=nowhere"])
-    why = evaluate.missing_input(gone, "grounded-t", [], {})
+    why = evaluate.missing_input(gone, "grounded-t", {})
     assert why.startswith("no trained teacher at") and "nowhere" in why
     with pytest.raises(Exception, match="evaluate.fixed_step: must be an evaluated step"):
         load_config("ci", common + ["evaluate.fixed_step=3"])

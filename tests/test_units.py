@@ -88,3 +88,25 @@ def test_soar_ps_is_one_checkpoint_however_many_inference_seeds(tmp_path):
              "soar-ps vs hard-only")
     assert r.unit == "checkpoint" and r.k_a == 1 and r.verdict == "untestable"
     assert r.rests_on.startswith("1 / 1 promoted checkpoints, 6 / 6 students each")
+
+
+def test_kinds_with_fewer_teacher_seeds_are_keyed_by_their_own_count(tmp_path):
+    """meta.kind_runs: 8 grounded teachers beside 4 intrinsic ones; Grounded-T's 16 students are 8 teachers, Intrinsic-T's
+    8 students 4 teachers (student s reads seed s mod 4), compared paired on the 4 seeds both have."""
+    cfg = load_config("ci", [f"results_dir={tmp_path}", "meta.runs=8", "meta.teachers=[grounded, intrinsic]",
+                             "meta.kind_runs={intrinsic: 4}"])
+    assert cfg.meta.runs_for("intrinsic") == 4 and cfg.meta.runs_for("grounded") == 8
+    assert evaluate.teacher_seed(cfg, "intrinsic", 6) == 2 and evaluate.teacher_seed(cfg, "grounded", 14) == 6
+    rng = np.random.default_rng(3)
+    g, i = rng.uniform(0.4, 0.6, 16), rng.uniform(0.2, 0.3, 8)
+    r = _row(evaluate.compare_methods(cfg, _table({"grounded-t": g, "intrinsic-t": i})), "grounded-t vs intrinsic-t")
+    assert (r.k_a, r.k_b, r.test) == (8, 4, "paired t on teachers")
+    d = [g[[t, t + 8]].mean() - i[[t, t + 4]].mean() for t in range(4)]
+    assert r.p_value == pytest.approx(sps.ttest_1samp(d, 0).pvalue)
+
+
+@pytest.mark.parametrize("value,why", [("{frozen: 2}", "is not in meta.teachers"),
+                                       ("{intrinsic: 0}", "is not a count of teacher seeds")])
+def test_kind_runs_is_checked(tmp_path, value, why):
+    with pytest.raises(Exception, match=why):
+        load_config("ci", [f"results_dir={tmp_path}", "meta.teachers=[grounded, intrinsic]", f"meta.kind_runs={value}"])

@@ -15,7 +15,7 @@ from the repository root:
     python examples/add_world/add_world.py build
     soar-lite run examples/add_world/params.yaml --jobs 2
 
-Sizes are an example's: the numbers mean little, the plumbing is the point (README "Bring your own world").
+Sizes are an example's: the numbers mean little, the plumbing is the point (docs/your-world.md).
 """
 from __future__ import annotations
 

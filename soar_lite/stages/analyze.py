@@ -2,20 +2,22 @@
 (paper §5, Tables 1 and 7, v3 Fig. 15, Fig. 17/20). The metrics are in `soar_lite.analysis`.
 
 Writes tables/question_labels.csv (set, n, well_posed_share, correct_share, <error>_share ...),
-tables/vendi.csv (set, vendi_mean, vendi_sd), tables/diversity_over_training.csv,
+tables/vendi.csv (set, vendi_mean, vendi_sd), tables/diversity_over_training.csv, tables/diversity_per_teacher.csv
+and tables/diversity_strata.csv (diversity per teacher seed, pooled, within the world's strata, unique share and the
+world's coverage of hard-test: the teacher is the unit, as for every teacher claim),
 tables/wellposed_ablation.csv (method, n_questions, seed, k, pass_at_k), analyze/labels.csv, analyze/summary.json.
 The ablation (paper v3 Fig. 15, App. C.5) uses PQ; when meta-training made no promotion it uses the
 Grounded-T sample instead (Base-T without a trained teacher) and says so.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..analysis import (JudgeCache, bootstrap_vendi, embed, judge_pairs, label_summary, make_judge,
-                        mean_pairwise_cosine_distance)
+                        mean_pairwise_cosine_distance, reweighted, strata_diversity, vendi_score)
 from ..arms import ARMS
 from .. import stats
 from ..evaluate import summarize, train_fresh_student
@@ -37,6 +39,11 @@ class AnalyzeResult:
     judge_calls: int
     embedder: str
     ablation_source: str  # the question set the ablation filtered: pq, grounded-t or base-t
+    # diversity at the world's level, per teacher seed (`teacher_diversity`): one row per (set, teacher_seed) --
+    # vendi_pooled, vendi_within (per-stratum Vendi at the paired Base-T draw's stratum mix), unique_share and the
+    # world's coverage columns -- and one row per (set, teacher_seed, stratum)
+    per_teacher: pd.DataFrame = field(default_factory=pd.DataFrame)
+    strata: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def ablation_comparison(self, k: int | None = None, a: str = "well-posed", b: str = "correct-only") -> dict | None:
         """Arm a minus arm b (well-posed, correct-only, ill-posed, hard-only) at pass@k (default: the largest k;
@@ -89,6 +96,7 @@ class AnalyzeResult:
         else:
             out.append("Finding 3 (well-posed structure matters more than answer correctness): cannot be tested here "
                        "(ablation arms missing or fewer than 2 students per arm).")
+        out += self.diversity_findings()
         ill = self.ablation_comparison(a="well-posed", b="ill-posed")
         if ill is None:
             out.append(f"Ill-posed {self.ablation_source} questions: none in the set, so no ill-posed arm was trained.")
@@ -101,6 +109,82 @@ class AnalyzeResult:
                        f"{100 * ill['ci_high']:+.1f}, {ill['test']}, {stats.p_eq(ill['p_value'])}, n = {ill['n_a']}): "
                        f"{stats.verdict(ill['difference'], ill['p_value'], ill['n_a'])}.")
         return out
+
+
+    def diversity_comparison(self, a: str = "grounded-t", b: str = "base-t") -> pd.DataFrame:
+        """Set a minus set b on every per-teacher diversity column, paired by teacher seed (seed i's teacher vs the
+        untrained model's draw i: common random numbers): difference, 95% CI, test, p, n seeds, verdict."""
+        t = self.per_teacher
+        if t.empty or a not in set(t.set) or b not in set(t.set):
+            return pd.DataFrame()
+        x, y = (t[t.set == name].set_index("teacher_seed").sort_index() for name in (a, b))
+        seeds = sorted(set(x.index) & set(y.index))
+        rows = []
+        for col in [c for c in DIVERSITY_COLUMNS if c in t] + [c for c in t if c.startswith("coverage:")]:
+            xa, ya = x.loc[seeds, col].astype(float).values, y.loc[seeds, col].astype(float).values
+            ok = ~(np.isnan(xa) | np.isnan(ya))
+            r = stats.compare(xa[ok], ya[ok], paired=True)
+            rows.append({"measure": col, "a": a, "b": b, "mean_a": float(np.mean(xa[ok])) if ok.any() else np.nan,
+                         "mean_b": float(np.mean(ya[ok])) if ok.any() else np.nan, **r,
+                         "verdict": stats.verdict(r["difference"], r["p_value"], int(ok.sum()), r["test"])})
+        return pd.DataFrame(rows)
+
+    def diversity_findings(self) -> list[str]:
+        """Which diversity measures moved between Grounded-T and Base-T, across teacher seeds (computed)."""
+        c = self.diversity_comparison()
+        if c.empty:
+            return ["Diversity per teacher seed: not measured (no Grounded-T or no Base-T set)."]
+        n = int(c.n_a.iloc[0])
+        parts = [f"{DIVERSITY_NAMES.get(r.measure, r.measure.replace('coverage:', ''))} {r.mean_a:.3g} vs {r.mean_b:.3g} "
+                 f"({r.difference:+.3g}, 95% CI {r.ci_low:+.3g} to {r.ci_high:+.3g}, {stats.p_eq(r.p_value)}: "
+                 f"{r.verdict})" for r in c.itertuples()]
+        moved = [DIVERSITY_NAMES.get(r.measure, r.measure.replace("coverage:", "")) for r in c.itertuples()
+                 if r.verdict in ("reproduced", "contradicted")]
+        return [f"Diversity, Grounded-T vs Base-T across {n} teacher seed{'s' * (n != 1)} (paired by seed; a "
+                f"teacher-level test): " + "; ".join(parts) + ". "
+                + (f"Moved (p < 0.05, >= 3 seeds): {', '.join(moved)}." if moved else
+                   "None of these moved at the teacher level.")]
+
+
+DIVERSITY_COLUMNS = ("vendi_pooled", "vendi_within", "unique_share")
+DIVERSITY_NAMES = {"vendi_pooled": "pooled Vendi", "vendi_within": "within-stratum Vendi at Base-T's mix",
+                   "unique_share": "unique share"}
+
+
+def teacher_diversity(cfg, policy, task, base, embedder: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Diversity at the world's level (issue 35, item 5), per teacher seed: `analyze.n_questions` questions from
+    Base-T (draw i of the untrained model), Intrinsic-T and Grounded-T (teacher seed i, draw i: common random
+    numbers), each read pooled (Vendi of the whole draw, at `analyze.stratum_vendi_size`), within the strata the world
+    names (`Task.question_stratum`; re-weighted to the paired Base-T draw's stratum mix), by its unique share and by
+    the world's coverage of hard-test (`Task.coverage`). Returns (per set and seed, per set, seed and stratum)."""
+    _, hard_test = hard_sets(cfg)
+    a = cfg.analyze
+    per, strata = [], []
+    for i in range(cfg.meta.runs):
+        mix = None
+        for name in ("base-t", "intrinsic-t", "grounded-t"):
+            kind = ARMS[name].teacher
+            ckpt = None if kind is None else meta_train.trained_teacher_path(cfg, kind, i)
+            if ckpt is not None and not ckpt.exists():
+                continue
+            pairs = teacher_questions(cfg, policy, task, ckpt, base, a.n_questions, stage="analyze", draw=i)
+            questions = [qa.question for qa in pairs]
+            if len(questions) < 2:
+                continue
+            emb = embed(questions, embedder)
+            by = strata_diversity(questions, [task.question_stratum(q) for q in questions], emb,
+                                  size=a.stratum_vendi_size, seed=derive(cfg.seed, "analyze", "stratum_vendi", name, i))
+            mix = mix if mix is not None else dict(zip(by.stratum, by.share))  # Base-T's draw comes first
+            rng = np.random.default_rng(derive(cfg.seed, "analyze", "pooled_vendi", name, i))
+            size = min(len(questions), a.stratum_vendi_size)
+            pooled = float(np.mean([vendi_score(emb[rng.choice(len(questions), size=size, replace=False)])
+                                    for _ in range(20)]))
+            cov = {f"coverage:{k}": v for k, v in task.coverage(pairs, hard_test).items()}
+            per.append({"set": name, "teacher_seed": i, "n": len(questions), "vendi_pooled": pooled,
+                        "vendi_within": reweighted(by, mix), "unique_share": len(set(questions)) / len(questions),
+                        **cov})
+            strata += [{"set": name, "teacher_seed": i, **row} for row in by.to_dict(orient="records")]
+    return pd.DataFrame(per), pd.DataFrame(strata)
 
 
 def question_sets(cfg, policy, task, base) -> dict[str, list[tuple[str, str]]]:
@@ -211,10 +295,13 @@ def run(cfg, log=print) -> AnalyzeResult:
     write_table(vendi, layout.table("vendi"))
     div = diversity_over_training(cfg, embedder)
     write_table(div, layout.table("diversity_over_training"))
+    per_teacher, strata = teacher_diversity(cfg, policy, task, base, embedder)
+    write_table(per_teacher, layout.table("diversity_per_teacher"))
+    write_table(strata, layout.table("diversity_strata"))
     source = "pq" if sets["pq"] else "grounded-t" if "grounded-t" in sets else "base-t"
     ablation = wellposed_ablation(cfg, sets[source], labels[source], source, log)
     write_table(ablation, layout.table("wellposed_ablation"))
     write_json(layout.summary("analyze"), {"judge_calls": calls, "embedder": embedder, "ablation_source": source,
                                            "set_sizes": {k: len(v) for k, v in sets.items()}})
     return AnalyzeResult(labels=table, vendi=vendi, diversity=div, ablation=ablation, judge_calls=calls,
-                         embedder=embedder, ablation_source=source)
+                         embedder=embedder, ablation_source=source, per_teacher=per_teacher, strata=strata)

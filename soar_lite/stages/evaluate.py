@@ -246,35 +246,73 @@ def preflight(cfg, resume: bool = False) -> None:
                               f"evaluate.teacher_run {cfg.evaluate.teacher_run!r}")
 
 
-def pq_runs(cfg) -> tuple[list[int], dict[int, int]]:
-    """Grounded runs with at least evaluate.min_promotions promotions, and the promotion count of every run."""
-    counts = {i: len(meta_train.read(teacher_source(cfg), "grounded", i).promotions) for i in range(cfg.meta.runs)}
+def teacher_seed(cfg, kind: str | None, s: int) -> int:
+    """The teacher seed student s of an arm reading kind `kind` takes: s mod that kind's seed count (meta.kind_runs,
+    else meta.runs, of the teacher source)."""
+    return s % teacher_source(cfg).meta.runs_for(kind)
+
+
+def pq_runs(cfg, kind: str = "grounded") -> tuple[list[int], dict[int, int]]:
+    """Runs of meta-training kind `kind` with at least evaluate.min_promotions promotions, and the promotion count
+    of every run."""
+    counts = {i: len(meta_train.read(teacher_source(cfg), kind, i).promotions)
+              for i in range(teacher_source(cfg).meta.runs_for(kind))}
     return [i for i, c in counts.items() if c >= cfg.evaluate.min_promotions], counts
 
 
-def best_promoted_stage(cfg, run: int) -> int:
+def best_promoted_stage(cfg, run: int, kind: str = "grounded") -> int:
     """SOAR-PS (§2.9): the promotion stage with the best hard-train score, the run's own reward metric (the paper's
     greedy accuracy; the tiny world's log-likelihood, where greedy accuracy is 0 at every stage)."""
-    proms = meta_train.read(teacher_source(cfg), "grounded", run).promotions
+    proms = meta_train.read(teacher_source(cfg), kind, run).promotions
     return int(np.argmax([p.get("hard_train_score", p["hard_train_greedy_acc"]) for p in proms])) + 1
 
 
-def missing_input(cfg, method: str, eligible: list[int], promotion_counts: dict[int, int]) -> str | None:
+@dataclass(frozen=True)
+class PromotedRuns:
+    """What the PQ / PS arms of one promoting meta-training kind read (arms.Arm.promoted_from: grounded for SOAR-PQ /
+    SOAR-PS, grounded-frozen for the frozen-teacher control): its runs with >= evaluate.min_promotions promotions,
+    every run's count, and the stage PS evaluates in each eligible run. Student s reads eligible run s mod their
+    number."""
+
+    kind: str
+    eligible: list[int]
+    counts: dict[int, int]
+    ps_stages: dict[int, int]
+
+    def run_of(self, s: int) -> int:
+        return self.eligible[s % len(self.eligible)]
+
+
+def promoted_runs(cfg, kind: str = "grounded") -> PromotedRuns:
+    eligible, counts = pq_runs(cfg, kind)
+    return PromotedRuns(kind, eligible, counts, {i: best_promoted_stage(cfg, i, kind) for i in eligible})
+
+
+def promoted_sources(cfg, methods=()) -> dict[str, PromotedRuns]:
+    """The grounded run's PQ / PS sources, and those of every other promoting kind `methods` read."""
+    kinds = dict.fromkeys(["grounded"] + [arm_of(m).promoted_from for m in methods if arm_of(m).promoted])
+    return {k: promoted_runs(cfg, k) for k in kinds}
+
+
+def missing_input(cfg, method: str, sources: dict[str, PromotedRuns]) -> str | None:
     """Why `method` cannot be evaluated in this run (a teacher checkpoint or a PQ/PS source is missing), or None."""
     arm = arm_of(method)
     if arm.teacher is not None:
-        for i in range(cfg.meta.runs):
+        for i in range(teacher_source(cfg).meta.runs_for(arm.teacher)):
             path = meta_train.trained_teacher_path(teacher_source(cfg), arm.teacher, i)
             if not path.exists():
                 return f"no trained teacher at {path}"
     if arm.rollouts_of is not None:
-        for i in range(cfg.meta.runs):
+        for i in range(teacher_source(cfg).meta.runs_for(arm.rollouts_of)):
             path = teacher_source(cfg).layout.meta(arm.rollouts_of, i).metrics
             if not path.exists():
                 return f"no meta-training metrics at {path} (the rollouts it matches)"
-    if arm.promoted and not eligible:
-        return (f"no meta-training run made >= {cfg.evaluate.min_promotions} promotions (promotions per grounded "
-                f"run: {promotion_counts})")
+    if arm.promoted and not teacher_source(cfg).layout.meta(arm.promoted_from, 0).state.exists():
+        return (f"no {arm.promoted_from} meta-training run at {teacher_source(cfg).layout.meta(arm.promoted_from, 0).dir} "
+                f"(meta.teachers names the runs meta-training makes)")
+    if arm.promoted and not sources[arm.promoted_from].eligible:
+        return (f"no meta-training run made >= {cfg.evaluate.min_promotions} promotions (promotions per "
+                f"{arm.promoted_from} run: {sources[arm.promoted_from].counts})")
     return None
 
 
@@ -283,7 +321,7 @@ class QuestionSets:
 
     def __init__(self, cfg, policy, task, base):
         self.cfg, self.policy, self.task, self.base = cfg, policy, task, base
-        self.eligible, self.promotion_counts = pq_runs(cfg)
+        self.sources = promoted_sources(cfg, cfg.evaluate.methods)  # PQ / PS runs per promoting kind
 
     def items(self, method: str, s: int) -> list[RLItem]:
         spec = parse_method(method)  # both modes of a method train on the same questions
@@ -295,10 +333,11 @@ class QuestionSets:
         if arm.questions == "serl":
             return self.serl_items(n, s)
         if arm.questions == "pq":
-            pq = meta_train.read(teacher_source(cfg), "grounded", self.eligible[s % len(self.eligible)]).pq
+            src = self.sources[arm.promoted_from]
+            pq = meta_train.read(teacher_source(cfg), src.kind, src.run_of(s)).pq
             return [RLItem(r["question"], r["answer"], stream_key("pq", i)) for i, r in enumerate(pq)]
         kind = arm.teacher  # questions == "teacher": a meta-trained teacher, or the untrained model (None)
-        ckpt = None if kind is None else meta_train.trained_teacher_path(teacher_source(cfg), kind, s % cfg.meta.runs)
+        ckpt = None if kind is None else meta_train.trained_teacher_path(teacher_source(cfg), kind, teacher_seed(cfg, kind, s))
         pairs = teacher_questions(cfg, self.policy, self.task, ckpt, self.base, n, stage="evaluate", draw=s)
         return [RLItem(qa.question, qa.answer, stream_key("synthetic", i)) for i, qa in enumerate(pairs)]
 
@@ -335,8 +374,7 @@ def _setup(cfg):
     hard_train, hard_test = hard_sets(cfg)
     real = [RLItem(p.question, p.answer, stream_key("problem", p.id)) for p in hard_train]
     qsets = QuestionSets(cfg, policy, task, base)
-    ps_stages = {i: best_promoted_stage(cfg, i) for i in qsets.eligible}
-    return policy, task, base, real, hard_test, qsets, ps_stages
+    return policy, task, base, real, hard_test, qsets
 
 
 def method_settings(ecfg, method: str, context: dict | None = None):
@@ -359,14 +397,15 @@ def settings_context(cfg, method: str, s: int) -> dict:
     if arm.rollouts_of is None:
         return {}
     src = teacher_source(cfg)
-    return {"student_rollouts": meta_train.read(src, arm.rollouts_of, s % cfg.meta.runs).student_rollouts(src.meta)}
+    run = teacher_seed(cfg, arm.rollouts_of, s)
+    return {"student_rollouts": meta_train.read(src, arm.rollouts_of, run).student_rollouts(src.meta)}
 
 
 def student_job(cfg, method: str, s: int) -> dict:
     """Student s of `method`: its final pass@k rows, and for a trained student its curve and stop row. Everything
     random in it derives from (run seed, evaluate, role, s, ...), so it runs the same in any worker and order."""
     t0 = time.time()
-    policy, task, base, real, hard_test, qsets, ps_stages = worker_cache(("evaluate", repr(cfg)), lambda: _setup(cfg))
+    policy, task, base, real, hard_test, qsets = worker_cache(("evaluate", repr(cfg)), lambda: _setup(cfg))
     ecfg = cfg.evaluate
 
     def seed_of(role, *idx):
@@ -374,12 +413,13 @@ def student_job(cfg, method: str, s: int) -> dict:
 
     arm = arm_of(method)
     if arm.inference:
-        if arm.promoted:  # SOAR-PS: the promoted student
-            ps_run = qsets.eligible[s % len(qsets.eligible)]
-            restore(policy, load_snapshot(teacher_source(cfg).layout.meta("grounded", ps_run).promoted(ps_stages[ps_run])))
+        if arm.promoted:  # SOAR-PS (or the frozen control's PS): the promoted student
+            src = qsets.sources[arm.promoted_from]
+            run = src.run_of(s)
+            restore(policy, load_snapshot(teacher_source(cfg).layout.meta(src.kind, run).promoted(src.ps_stages[run])))
         elif arm.teacher is not None:  # the teacher answers the student prompt: teaching is not solving
             restore(policy, load_snapshot(meta_train.trained_teacher_path(teacher_source(cfg), arm.teacher,
-                                                                          s % cfg.meta.runs)))
+                                                                          teacher_seed(cfg, arm.teacher, s))))
         else:
             restore(policy, base)
         # the same seeds as student s's step-0 evaluation: the untrained model there *is* this row
@@ -393,7 +433,7 @@ def student_job(cfg, method: str, s: int) -> dict:
                                          ecfg=mcfg, seed_of=seed_of, batch_size=cfg.model.gen_batch_size)
     stop, window = summarize(curve, rewards, mcfg)
     curve["method"], curve["seed"] = method, s
-    curve["teacher_seed"] = s % cfg.meta.runs if arm.samples_teacher else -1  # Fig. 5 right
+    curve["teacher_seed"] = teacher_seed(cfg, arm.teacher, s) if arm.samples_teacher else -1  # Fig. 5 right
     points = int(((curve.step >= stop) & (curve.step <= stop + ecfg.after_stop_window)).sum() // len(ecfg.ks))
     return {"finals": [{"method": method, "seed": s, "k": int(k), "pass_at_k": float(v)} for k, v in window.items()],
             "curve": curve, "n_questions": len(items), "seconds": time.time() - t0,
@@ -408,25 +448,26 @@ NOT_STUDENT_INPUTS = ("name", "results_dir", "description", "deviations", "execu
 NOT_STUDENT_EVALUATE = ("methods", "seeds", "other_seeds", "base_model_seeds", "ps_seeds", "allow_unfinished_teacher")
 
 
-def student_inputs(cfg, method: str, s: int, eligible: list[int], ps_stages: dict[int, int]) -> list[Path]:
+def student_inputs(cfg, method: str, s: int, sources: dict[str, PromotedRuns] | None = None) -> list[Path]:
     """The files student s of `method` reads besides the params: the hard sets, and the teacher checkpoint, the PQ
     file or the promoted student it samples."""
     src, arm = teacher_source(cfg), arm_of(method)
     files = [cfg.layout.hard_train, cfg.layout.hard_test]
     if arm.teacher is not None:
-        files.append(meta_train.trained_teacher_path(src, arm.teacher, s % cfg.meta.runs))
+        files.append(meta_train.trained_teacher_path(src, arm.teacher, teacher_seed(cfg, arm.teacher, s)))
     if arm.rollouts_of is not None:  # its length is read from the run's metrics and tau calibration
-        layout = src.layout.meta(arm.rollouts_of, s % cfg.meta.runs)
+        layout = src.layout.meta(arm.rollouts_of, teacher_seed(cfg, arm.rollouts_of, s))
         files += [layout.metrics, layout.state]
-    if arm.promoted and eligible:
-        run = eligible[s % len(eligible)]
-        files += [src.layout.meta("grounded", run).pq, src.layout.meta("grounded", run).promotions]
+    if arm.promoted and sources and sources[arm.promoted_from].eligible:
+        runs = sources[arm.promoted_from]
+        run = runs.run_of(s)
+        files += [src.layout.meta(runs.kind, run).pq, src.layout.meta(runs.kind, run).promotions]
         if arm.inference:  # SOAR-PS reads the promoted student
-            files.append(src.layout.meta("grounded", run).promoted(ps_stages[run]))
+            files.append(src.layout.meta(runs.kind, run).promoted(runs.ps_stages[run]))
     return files
 
 
-def student_key(cfg, method: str, s: int, eligible: list[int], ps_stages: dict[int, int]) -> str:
+def student_key(cfg, method: str, s: int, sources: dict[str, PromotedRuns] | None = None) -> str:
     """What student s of `method` depends on, hashed: the params (less NOT_STUDENT_INPUTS and NOT_STUDENT_EVALUATE,
     with its folders as the folders they name, wherever the run was started from), the method, the index, the
     bytes of every data file it reads and the tensors of every checkpoint (`snapshot_digest`). A cached result with another key is recomputed."""
@@ -438,7 +479,7 @@ def student_key(cfg, method: str, s: int, eligible: list[int], ps_stages: dict[i
     params = {k: v for k, v in canonical_locations(to_dict(cfg)).items() if k not in NOT_STUDENT_INPUTS}
     params["evaluate"] = {k: v for k, v in params["evaluate"].items() if k not in NOT_STUDENT_EVALUATE}
     h = hashlib.sha256(json.dumps([params, method, s], sort_keys=True, default=str).encode())
-    for f in student_inputs(cfg, method, s, eligible, ps_stages):  # a checkpoint by its tensors, not its archive bytes
+    for f in student_inputs(cfg, method, s, sources):  # a checkpoint by its tensors, not its archive bytes
         h.update(b"\0" + (snapshot_digest(f).encode() if f.suffix == ".pt" and f.exists()
                           else f.read_bytes() if f.exists() else b"missing"))
     return h.hexdigest()[:16]
@@ -521,18 +562,20 @@ def run(cfg, log=print) -> EvaluateResult:
     if ecfg.allow_unfinished_teacher:
         log("evaluate.allow_unfinished_teacher: teachers whose meta-training has not finished are evaluated as they "
             "are (a deviation)")
-    eligible, counts = pq_runs(cfg)
-    ps_stages = {i: best_promoted_stage(cfg, i) for i in eligible}
+    sources = promoted_sources(cfg, ecfg.methods)
+    grounded = sources["grounded"]
     skipped, jobs = {}, []
     for method in ecfg.methods:
-        why = missing_input(cfg, method, eligible, counts)
+        why = missing_input(cfg, method, sources)
         if why:
             skipped[method] = why
             log(f"{method}: skipped ({why})")
             continue
-        jobs += [(cfg, method, s) for s in range(students(ecfg, method, len(eligible)))]
+        arm = arm_of(method)
+        n_runs = len(sources[arm.promoted_from].eligible) if arm.promoted else 1
+        jobs += [(cfg, method, s) for s in range(students(ecfg, method, n_runs))]
     ids = [(method, s) for _, method, s in jobs]  # a job's identity (the jobs themselves hold the config)
-    keys = {i: student_key(cfg, i[0], i[1], eligible, ps_stages) for i in ids}
+    keys = {i: student_key(cfg, i[0], i[1], sources) for i in ids}
     saved = {i: layout.evaluate_student(*i) for i in ids}
     results_by_id = {i: cached_student(saved[i], keys[i], log) for i in ids}
     todo = [job for job, i in zip(jobs, ids) if results_by_id[i] is None]
@@ -578,12 +621,15 @@ def run(cfg, log=print) -> EvaluateResult:
     write_table(curves, layout.table("curves"))
     stops = pd.DataFrame(stops)
     write_table(stops, layout.stops)
-    write_json(layout.summary("evaluate"), {"skipped": skipped, "timings_s": timings, "pq_runs": eligible,
-                                            "promotions_per_run": counts,
-                                            "ps_stages": {str(k): v for k, v in ps_stages.items()},
+    write_json(layout.summary("evaluate"), {"skipped": skipped, "timings_s": timings, "pq_runs": grounded.eligible,
+                                            "promotions_per_run": grounded.counts,
+                                            "ps_stages": {str(k): v for k, v in grounded.ps_stages.items()},
+                                            "promoted_sources": {k: {"pq_runs": v.eligible, "promotions_per_run":
+                                                                     v.counts} for k, v in sources.items()},
                                             "n_questions": n_questions, "workers": cfg.executor.workers})
     return EvaluateResult(table=table, curves=curves, stops=stops, comparisons=comparisons, skipped=skipped,
-                          timings=timings, n_questions=n_questions, pq_runs=eligible, ps_stages=ps_stages,
+                          timings=timings, n_questions=n_questions, pq_runs=grounded.eligible,
+                          ps_stages=grounded.ps_stages,
                           teacher_status=teacher_status(cfg, [m for m in ecfg.methods if m not in skipped]))
 
 
@@ -591,7 +637,8 @@ def teacher_status(cfg, methods) -> dict[str, dict[int, str]]:
     """How each teacher method's teachers fared in meta-training, seed by seed (stable, guarded, collapsed): a
     collapsed or guarded teacher is named wherever its students are reported."""
     kinds = {m: arm_of(m).teacher for m in methods}
-    return {m: {i: meta_train.read(teacher_source(cfg), kind, i).status() for i in range(cfg.meta.runs)}
+    return {m: {i: meta_train.read(teacher_source(cfg), kind, i).status()
+                for i in range(teacher_source(cfg).meta.runs_for(kind))}
             for m, kind in kinds.items() if kind is not None}
 
 
@@ -619,7 +666,8 @@ def identical_by_construction(cfg) -> dict[tuple[str, str], str]:
     out = {}
     src = teacher_source(cfg)
     pairs = [(meta_train.trained_teacher_path(src, "grounded", i),
-              meta_train.trained_teacher_path(src, "grounded-no-promotion", i)) for i in range(cfg.meta.runs)]
+              meta_train.trained_teacher_path(src, "grounded-no-promotion", i))
+             for i in range(min(src.meta.runs_for("grounded"), src.meta.runs_for("grounded-no-promotion")))]
     if pairs and all(a.exists() and b.exists() for a, b in pairs):
         import torch
 
@@ -651,13 +699,15 @@ def unit_of(a: str, b: str) -> str:
     return ua if ua != "student" else ub
 
 
-def unit_key(cfg, unit: str, n_promoted: int):
+def unit_key(cfg, unit: str, eligible: list[int], teacher: str | None = None):
     """Student index s -> the replicate of `unit` it belongs to (the evaluation's design: student s samples teacher
-    seed s mod meta.runs, and takes PQ / PS from promoted run s mod the number of such runs)."""
+    seed s mod meta.runs, and takes PQ / PS from eligible run s mod the number of such runs: `eligible`, the promoting
+    kind's PromotedRuns.eligible). A replicate is named by its teacher-seed index, so a grounded run and its frozen
+    control of one index -- common random numbers -- pair."""
     if unit == "teacher":
-        return lambda s: s % cfg.meta.runs
+        return lambda s: teacher_seed(cfg, teacher, s)
     if unit in ("run", "checkpoint"):
-        return lambda s: s % max(1, n_promoted)
+        return (lambda s: eligible[s % len(eligible)]) if eligible else (lambda s: 0)
     return lambda s: s
 
 
@@ -687,16 +737,23 @@ def compare_methods(cfg, table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
     rows, scale = [], scale_label(cfg)
     identical = identical_by_construction(cfg)
-    n_promoted = len(pq_runs(cfg)[0])
+    sources = promoted_sources(cfg, set(table.method))
+
+    def key_of(arm_name: str, unit: str):  # an arm's own PQ / PS runs; a plain student arm follows the other's
+        arm = arm_of(arm_name)
+        return unit_key(cfg, unit, sources[arm.promoted_from if arm.promoted else "grounded"].eligible, arm.teacher)
+
     for a, b in COMPARISONS:
         if a not in set(table.method) or b not in set(table.method):
             continue
         unit = unit_of(a, b)
-        key = unit_key(cfg, unit, n_promoted)
+        lead = a if arm_of(a).unit != "student" else b  # the arm whose unit the claim is about
+        key_a = key_of(a if arm_of(a).unit != "student" else lead, unit)
+        key_b = key_of(b if arm_of(b).unit != "student" else lead, unit)
         for k in sorted(table.k.unique()):
             xa = table[(table.method == a) & (table.k == k)].set_index("seed").pass_at_k.sort_index()
             xb = table[(table.method == b) & (table.k == k)].set_index("seed").pass_at_k.sort_index()
-            ua, ub = unit_means(xa, key), unit_means(xb, key)
+            ua, ub = unit_means(xa, key_a), unit_means(xb, key_b)
             base = {"comparison": f"{a} vs {b}", "k": int(k), "n_a": len(xa), "n_b": len(xb), "unit": unit,
                     "k_a": len(ua), "k_b": len(ub), "rests_on": rests_on(unit, len(ua), len(ub), len(xa), len(xb)),
                     "scale": scale}

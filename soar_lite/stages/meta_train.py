@@ -24,7 +24,7 @@ from .. import stats as st
 from ..executor import run_jobs, run_pooled
 from ..rundir import RunDirError, read_json, read_jsonl, report_progress, write_json, write_table
 from ..checkpoint import check_meta_dir
-from ..soar import MetaTrainer
+from ..soar import PROMOTING, MetaTrainer
 from ..tasks import make_task
 from .common import display_path, exclusive, hard_sets, open_run
 
@@ -49,19 +49,26 @@ class MetaRun:
     end_diagnostics: dict  # diagnostics.json: the world's question diagnostics, trained vs untrained teacher
     dir: Path
     stopped: dict = field(default_factory=dict)  # stopped.json: why the run stopped early, with the format acceptance
+    tau_stages: list = field(default_factory=list)  # every stage's calibration (meta.tau_per_stage): inner_steps,
+    #                                                 promotions, tau, null
     seconds: float = 0.0  # spent in this session
 
     def student_rollouts(self, meta) -> int:
         """Student RLOO rollouts this run's inner loops consumed (`meta`: the run's meta section): per outer step g x r
-        students x its inner steps x batch_questions x group_size, and the tau calibration's null steps at the first
-        inner-step count (each an outer step without an update). The compute-matched Hard-Only arm trains this many."""
+        students x its inner steps x batch_questions x group_size, the tau calibrations' null steps at their inner-step
+        counts (each an outer step without an update; one per stage with meta.tau_per_stage) and the confirming
+        students of each promotion. The compute-matched Hard-Only arm trains this many."""
         per_step = meta.student.batch_questions * meta.student.group_size
         total = 0
         if not self.metrics.empty:
             for kj, inner in zip(self.metrics.rewards_kj, self.metrics.inner_steps):
                 total += sum(len(row) for row in kj) * int(inner) * per_step  # g x r students this step
-        for null_step in self.tau_null:  # one R_k per dataset; meta.r students each
-            total += len(null_step) * meta.r * meta.inner_steps * per_step
+        stages = self.tau_stages or [{"null": self.tau_null, "inner_steps": meta.inner_steps}]
+        for stage in stages:  # one R_k per dataset of each null step; meta.r students each
+            total += sum(len(null_step) for null_step in stage["null"]) * meta.r * stage["inner_steps"] * per_step
+        for p in self.promotions:  # the confirming students of a promotion (meta.promotion_students)
+            if p.get("confirm"):
+                total += len(p["confirm"]["rewards"]) * int(p["inner_steps"]) * per_step
         return int(total)
 
     def diagnostics(self) -> pd.DataFrame:
@@ -299,7 +306,6 @@ class MetaTrainResult:
         return out
 
 
-PROMOTING = ("grounded", "grounded-paper-grouping")  # the kinds that calibrate tau and promote
 
 
 def trend_words(rho: float, p: float, n: int) -> str:
@@ -314,7 +320,7 @@ def trend_words(rho: float, p: float, n: int) -> str:
 
 
 def runs_of(cfg) -> list[tuple[str, int]]:
-    return [(kind, i) for kind in cfg.meta.teachers for i in range(cfg.meta.runs)]
+    return [(kind, i) for kind in cfg.meta.teachers for i in range(cfg.meta.runs_for(kind))]
 
 
 def _worker_log(path: Path):
@@ -440,6 +446,7 @@ def read(cfg, teacher: str = "grounded", run: int = 0) -> MetaRun:
                    initial_hard_train_acc=state.get("initial_hard_train_acc"),
                    initial_hard_train_score=state.get("initial_hard_train_score"), tau=state.get("tau"),
                    tau_null=state.get("tau_null", []), tau_null_summary=state.get("tau_null_summary", {}),
+                   tau_stages=state.get("tau_stages", []),
                    end_diagnostics=read_json(p.diagnostics) if p.diagnostics.exists() else {}, dir=p.dir,
                    stopped=read_json(p.stopped) if p.stopped.exists() else {})
 
@@ -466,7 +473,7 @@ def check_finished(cfg, kinds, what: str) -> None:
     if cfg.evaluate.allow_unfinished_teacher:
         return
     for kind in dict.fromkeys(k for k in kinds if k is not None):
-        for i in range(cfg.meta.runs):
+        for i in range(cfg.meta.runs_for(kind)):
             why = unfinished(cfg, kind, i)
             if why:
                 raise RunDirError(f"{what}: {why}: meta-training has not finished (finish it with `soar-lite run PARAMS "

@@ -177,6 +177,18 @@ class Task:
         reward. Must hold `n` (the pairs read); {} = the world has none."""
         return {}
 
+    def question_stratum(self, question: str) -> str:
+        """Optional: the stratum a teacher question falls in, for diversity read within strata (report 05; e.g. the
+        tiny world's question depth: a teacher that shifts to short questions lowers a pooled Vendi score without
+        being less diverse within any depth). 'all' = one stratum."""
+        return "all"
+
+    def coverage(self, pairs: list[QAPair], hard_test: list[Problem]) -> dict[str, float]:
+        """Optional: how much of what matters for hard-test a question set teaches correctly (report 05; e.g. the
+        tiny world's share of hard-test's uncertain facts on the path of a correct question). Read only, never tuned
+        on; {} = the world measures none."""
+        return {}
+
     def report_notes(self, stage: str) -> str:
         """Optional: the world's own prose for a stage's report (Markdown; e.g. what this world can and cannot say
         about the paper's claims, shown near the top of report 04). '' = none: the reports are world-neutral."""

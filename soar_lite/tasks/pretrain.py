@@ -6,7 +6,7 @@ examples/add_world's; a world of your own can use it the same way, or name any H
     tok = word_level_tokenizer(["+", "="] + [f"{v:02d}" for v in range(20)], pattern=r"[0-9]{2}|.")
     pretrain(Path("my_world/model"), tok, lambda rng, n: [my_line(rng) for _ in range(n)], steps=1500)
 
-What was measured to matter (the tiny world, README "The tiny world"):
+What was measured to matter (the tiny world, docs/tiny-world.md):
 - **one token per value** ("042", not "0", "4", "2"): a fact f(x) is then a token-to-token association that a 1M-parameter
   model memorises in minutes; with one token per digit the same model had learnt ~23% of the common facts after 800
   steps;

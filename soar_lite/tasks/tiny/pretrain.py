@@ -32,7 +32,7 @@ def build_tokenizer(n_values: int = TinyWorldSpec().n_values):
 
     One token per value makes a fact f(x) a token-to-token association, which a 1M-parameter model
     memorises in minutes; with one token per digit the same model had learnt only ~23% of the common
-    facts after 800 steps (measured, see README). Every other character is its own token.
+    facts after 800 steps (measured, see docs/tiny-world.md). Every other character is its own token.
     """
     return word_level_tokenizer(CHARS + [f"{v:03d}" for v in range(n_values)], pattern=r"[0-9]{3}|.")
 

@@ -183,6 +183,26 @@ class TinyTask(Task):
         return {"n": n, "useful_share": useful / n, "on_path_share": on_path / n, "correct_share": correct / n,
                 "well_posed_share": posed / n, "unique_share": len({qa.question for qa in pairs}) / n}
 
+    def question_stratum(self, question: str) -> str:
+        """The question's depth ('depth 3'), or 'unparsed' (`Task.question_stratum`)."""
+        m = _DEPTH_INPUT.match(question)
+        return f"depth {int(m.group(1))}" if m is not None and m.group(1) else "unparsed"
+
+    def coverage(self, pairs: list[QAPair], hard_test: list[Problem]) -> dict[str, float]:
+        """Of the uncertain (shaky or confused) facts on hard-test's chains, the share that lies on the chain of a
+        question the set answers correctly (the whole chain right): what a student could learn from it that bears on
+        hard-test (`Task.coverage`)."""
+        w = self.world
+        wanted = {v for p in hard_test for v in w.path(p.meta["x"], p.meta["depth"]) if w.kind[v] in UNCERTAIN}
+        taught = set()
+        for qa in pairs:
+            if self.exact_label(qa.question, qa.answer)["is_correct"]:
+                parsed = self.parse_question(qa.question)
+                if parsed is not None:
+                    taught |= {v for v in w.path(*parsed) if v in wanted}
+        return {"hard_test_facts": len(wanted), "hard_test_facts_taught": len(taught),
+                "hard_test_fact_coverage": len(taught) / len(wanted) if wanted else float("nan")}
+
     def exact_label(self, question: str, answer: str) -> dict:
         """Exact labels of one teacher pair, mapped to the paper's taxonomy (App. C.4):
         Ambiguous: the question lacks its depth or its input (`f^(012)`, `f^3()`, a fragment);

@@ -22,7 +22,7 @@ whose on-path success probability at T=1, the product of the corpus's per-piece 
 (`on_path_probability`; the product model, which matched sampling on the earlier world: 27 on-path successes
 observed, 26.9 predicted, shared/TINY_WORLD.md), is <= 1e-6 (sampling fails): 8 or more uncertain pieces. The
 probe's pool is the shortest such chain from each start: 105 problems (`hard_candidates` says why one per start). A Hard-Only run draws ~6e4 samples in 480 steps, so it expects < 0.06 on-path successes: direct RL has no signal (the premise of
-the paper's Finding 1), which report 02's premise gate measures rather than assumes (results/tiny-gate; the README's
+the paper's Finding 1), which report 02's premise gate measures rather than assumes (results/tiny-gate; docs/tiny-world.md
 "The tiny world" quotes its tables). The earlier world (N = 200,
 q 0.25 / 0.20, >= 5 uncertain pieces with 1-2 confused, final-value verifier) failed that: 3e-3 successes per sample,
 19 in 20 of them lucky final values, 2e-4 on path, and Hard-Only trained 4x longer gained +60 points of pass@32.
