@@ -19,7 +19,7 @@ undefined_share = 0.15  # share of the world's inputs that have no value (questi
 probe_samples = 16  # fail@k: samples per problem
 install_spec = ""  # Colab: a pip spec for soar_lite; empty: the soar_lite wheel or checkout in the working directory
 
-# %%
+# %% tags=["setup"]
 # Set-up: install soar_lite if this kernel lacks it (Colab).
 import glob, importlib.util, os, shutil, subprocess, sys  # noqa: E401
 _have = importlib.util.find_spec("soar_lite")

@@ -16,7 +16,7 @@ install_spec = ""  # Colab: a pip spec for soar_lite; empty: the soar_lite wheel
 online = False  # allow downloads from the Hugging Face hub (always on in Colab)
 _parameters = set(globals())  # papermill adds its parameters after this cell: -f params.yaml injects the file's sections
 
-# %%
+# %% tags=["setup"]
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
 _injected = {k: v for k, v in globals().items()  # what papermill injected (none when the cell runs on its own)
              if k not in globals().get("_parameters", globals()) and not k.startswith("_")}
@@ -38,10 +38,12 @@ from soar_lite.stages.common import findings_markdown, notebook_setup, summary_f
 cfg, run_dir = notebook_setup(params_path, overrides, online, stage="probe", injected=_injected)
 world_notes(cfg, "probe")  # the world's own note on its split (Task.report_notes; none for most worlds)
 
-# %%
+# %% tags=["stage"]
 from soar_lite.stages import probe
 print(f"this run: fail@{cfg.probe.samples}, confirmed by {cfg.probe.confirm_samples} more samples per problem")
 res = probe.run(cfg)
+
+# %%
 display(summary_frame(res.summary))
 
 # %% [markdown]

@@ -29,7 +29,7 @@ install_spec = ""  # Colab: a pip spec for soar_lite; empty: the soar_lite wheel
 online = False  # allow downloads from the Hugging Face hub (always on in Colab)
 _parameters = set(globals())  # papermill adds its parameters after this cell: -f params.yaml injects the file's sections
 
-# %%
+# %% tags=["setup"]
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
 _injected = {k: v for k, v in globals().items()  # what papermill injected (none when the cell runs on its own)
              if k not in globals().get("_parameters", globals()) and not k.startswith("_")}
@@ -50,10 +50,12 @@ from soar_lite import plots  # noqa: E402
 from soar_lite.stages.common import findings_markdown, notebook_setup, summary_frame, score_label  # noqa: E402
 cfg, run_dir = notebook_setup(params_path, overrides, online, stage="tiny_world", injected=_injected)
 
-# %%
+# %% tags=["stage"]
 from soar_lite.stages import tiny_world
 res = tiny_world.run(cfg)
-print(res.pretrain_info)
+
+# %%
+display(summary_frame({"the shipped model": res.pretrain_info}))
 display(summary_frame(res.summary))
 
 # %% [markdown]

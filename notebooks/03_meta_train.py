@@ -26,7 +26,7 @@ install_spec = ""  # Colab: a pip spec for soar_lite; empty: the soar_lite wheel
 online = False  # allow downloads from the Hugging Face hub (always on in Colab)
 _parameters = set(globals())  # papermill adds its parameters after this cell: -f params.yaml injects the file's sections
 
-# %%
+# %% tags=["setup"]
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
 _injected = {k: v for k, v in globals().items()  # what papermill injected (none when the cell runs on its own)
              if k not in globals().get("_parameters", globals()) and not k.startswith("_")}
@@ -47,9 +47,11 @@ from soar_lite import plots  # noqa: E402
 from soar_lite.stages.common import findings_markdown, notebook_setup, score_label  # noqa: E402
 cfg, run_dir = notebook_setup(params_path, overrides, online, stage="meta_train", injected=_injected)
 
-# %%
+# %% tags=["stage"]
 from soar_lite.stages import meta_train
 res = meta_train.run(cfg, resume=resume)
+
+# %%
 for r in res.runs.values():
     print(f"{r.name}: {len(r.metrics)} outer steps, {len(r.promotions)} promotions, {r.status()}, "
           f"{r.seconds / 60:.1f} min this session")
@@ -114,7 +116,10 @@ diag = {r.name: r.diagnostics() for r in res.runs.values() if not r.metrics.empt
 first = next((r for r in res.runs.values() if r.end_diagnostics), None)
 keys = [k for k in res.diagnostic_keys() if any(k in d for d in diag.values())]  # what the world logs
 for key in keys:
-    base = first.end_diagnostics["untrained"].get(key) if first else None
+    # the untrained teacher's value counted over as many questions as one outer step's sample (a unique share
+    # depends on the count): the end-of-run samples in chunks of g x n, averaged
+    untrained = first.end_diagnostics["untrained"] if first else {}
+    base = untrained.get("at_step_size", {}).get(key, untrained.get(key))
     fig = plots.question_diagnostics(diag, key, untrained=base, title=f"{key} of each outer step's "
                                      f"{cfg.meta.g * cfg.meta.n} teacher questions (g x n)")
     plots.savefig(fig, run_dir.figure(f"meta_{key}"))

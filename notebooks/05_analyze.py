@@ -13,7 +13,7 @@ install_spec = ""  # Colab: a pip spec for soar_lite; empty: the soar_lite wheel
 online = False  # allow downloads from the Hugging Face hub (always on in Colab)
 _parameters = set(globals())  # papermill adds its parameters after this cell: -f params.yaml injects the file's sections
 
-# %%
+# %% tags=["setup"]
 # Set-up: install soar_lite if this kernel lacks it (Colab), load the params strictly, print what runs.
 _injected = {k: v for k, v in globals().items()  # what papermill injected (none when the cell runs on its own)
              if k not in globals().get("_parameters", globals()) and not k.startswith("_")}
@@ -34,10 +34,12 @@ from soar_lite import plots  # noqa: E402
 from soar_lite.stages.common import findings_markdown, notebook_setup  # noqa: E402
 cfg, run_dir = notebook_setup(params_path, overrides, online, stage="analyze", injected=_injected)
 
-# %%
+# %% tags=["stage"]
 from soar_lite import analysis
 from soar_lite.stages import analyze
 res = analyze.run(cfg)
+
+# %%
 print("judge calls:", res.judge_calls, "| embedder:", res.embedder)
 
 # %% [markdown]

@@ -14,7 +14,7 @@ runs = []  # run directories, e.g. ["results/tiny", "results/tiny-full"]; the fi
 out_dir = "results/compare"  # where figures go
 install_spec = ""  # Colab: a pip spec for soar_lite; empty: the soar_lite wheel or checkout in the working directory
 
-# %%
+# %% tags=["setup"]
 # Set-up: install soar_lite if this kernel lacks it (Colab), then read the runs.
 import glob, importlib.util, os, shutil, subprocess, sys  # noqa: E401
 _have = importlib.util.find_spec("soar_lite")

@@ -222,48 +222,22 @@ def report_findings(run: Path) -> str:
     return "\n\n".join(out)
 
 
-# the README's results at a glance: paper claim -> the comparison that decides it (tables/comparisons.csv of the
-# powered run) and the report that shows it
-CLAIMS = [
-    ("Premise: direct RL on the hard set has no signal; the world is learnable", None, "02_tiny_world"),
-    ("Finding 1: SOAR-PQ beats Hard-Only", "soar-pq vs hard-only", "04_evaluate"),
-    ("Finding 1 at equal student compute", "soar-pq vs hard-only-matched", "04_evaluate"),
-    ("Finding 1: SOAR-PS beats Hard-Only", "soar-ps vs hard-only", "04_evaluate"),
-    ("Finding 1: Grounded-T beats Base-T", "grounded-t vs base-t", "04_evaluate"),
-    ("Finding 2: grounded beats intrinsic rewards", "grounded-t vs intrinsic-t", "04_evaluate"),
-    ("Promotion matters (App. B.8)", "grounded-t vs grounded-t-no-promotion", "04_evaluate"),
-    ("The teacher learned, not just selection (frozen-teacher control)", "soar-pq vs frozen-pq", "04_evaluate"),
-]
-
-
 def verdict_table(full: Path, gate: Path) -> str:
-    """Each claim's verdict at the largest k as the powered run's comparisons.csv states it, with the unit it rests on
-    and the scale label; a run rendered before verdicts at the unit of replication says so instead of a verdict."""
-    out = ["| paper claim | verdict (pass@k) | rests on | scale | report |", "|---|---|---|---|---|"]
-    g = gate / "tables" / "premise_gate.csv"
-    c = pd.read_csv(full / "tables" / "comparisons.csv") if (full / "tables" / "comparisons.csv").exists() else None
-    for claim, comparison, report in CLAIMS:
-        if comparison is None:
-            if g.exists():
-                t = pd.read_csv(g)
-                word = "gate passed" if len(t) and t.passed.all() else "gate FAILED"
-                out.append(f"| {claim} | {word} ({int(t.passed.sum())} of {len(t)} checks) | the premise gate's checks "
-                           f"| toy | [{gate.name}/{report}]({gate.relative_to(REPO).as_posix()}/{report}.html) |")
-            continue
-        link = f"[{full.name}/{report}]({full.relative_to(REPO).as_posix()}/{report}.html)"
-        rows = c[c.comparison == comparison] if c is not None else pd.DataFrame()
-        if rows.empty:
-            out.append(f"| {claim} | not in this render | — | — | {link} |")
-            continue
-        r = rows[rows.k == rows.k.max()].iloc[0]
-        if "verdict" not in rows:
-            out.append(f"| {claim} | not decided: rendered before verdicts at the unit of replication (student-level "
-                       f"{p_eq(r.p_value) if pd.notna(r.p_value) else 'untestable'}, n = {r.n_a}/{r.n_b}) | students | "
-                       f"toy | {link} |")
-            continue
-        out.append(f"| {claim} | {r.verdict} ({100 * r.difference:+.1f} points at pass@{int(r.k)}, "
-                   f"{p_eq(r.p_value) if pd.notna(r.p_value) else 'no p'}) | {r.rests_on} | {r.scale} | {link} |")
-    return "\n".join(out)
+    """The README's results at a glance: `soar_lite.report_index.verdict_rows` on the powered run's comparisons and
+    the premise-gate run's gate, linked to their reports."""
+    from soar_lite.report_index import verdict_rows
+    from soar_lite.stages import STAGES
+
+    def read(path: Path):
+        return pd.read_csv(path) if path.exists() else None
+
+    def link(stage: str) -> str:
+        run = gate if stage == "tiny_world" else full
+        nb = STAGES[stage].notebook.replace(".ipynb", "")
+        return f"[{run.name}/{nb}]({run.relative_to(REPO).as_posix()}/{nb}.html)"
+
+    return "\n".join(verdict_rows(read(full / "tables" / "comparisons.csv"), read(gate / "tables" / "premise_gate.csv"),
+                                  link))
 
 
 def cost_table() -> str:

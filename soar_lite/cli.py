@@ -162,11 +162,34 @@ def stages_for(cfg) -> list[str]:
             and (not cfg.stages or name in cfg.stages)]
 
 
+def reader_view(nb):
+    """The notebook as a reader sees it in the HTML (the .ipynb keeps everything): the parameters cells (papermill's
+    and the injected ones) left out, the set-up cell's code hidden (its banner -- commit, params, deviations -- kept),
+    and the progress lines a stage's run cell prints dropped (its tables and figures kept). Cells are found by their
+    tags (`setup`, `stage`; notebooks/*.py)."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    cells = []
+    for cell in nb.cells:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if tags & {"parameters", "injected-parameters"}:
+            continue
+        if "setup" in tags:
+            cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
+            cell.metadata["transient"] = {"remove_source": True}
+        if "stage" in tags and cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if o.get("output_type") != "stream"]
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
 def export_html(ipynb: Path) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(ipynb, as_version=4)
+    nb = reader_view(nbformat.read(ipynb, as_version=4))
     title = nb.metadata.get("title") or ipynb.stem
     body, _ = HTMLExporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     out = ipynb.with_suffix(".html")
@@ -340,6 +363,8 @@ def print_cost(args) -> int:
         print(f"- {r['throughput']}\n    device-hours: outer step {_h(s_lo)}-{_h(s_hi)}; meta-training run "
               f"{_h(lo)}-{_h(hi)} ({n_lo:,.0f}-{n_hi:,.0f} student rollouts); fresh-student run "
               f"{_h(r['h_per_fresh_student_run'])}; probe {_h(r['h_probe'])}; Intrinsic-T run {_h(r['h_intrinsic_run'])}"
+              + (f"; SNR estimate (meta.snr_draws {cfg.meta.snr_draws}) {_h(r['h_snr'])}" if cfg.meta.snr_draws else "")
+              + 
               f"\n    whole pipeline (probe, {sum(map(cfg.meta.runs_for, cfg.meta.teachers)) * runs_stage(cfg, 'meta_train')} "
               f"meta-training runs, {fresh_students(cfg.evaluate) * runs_stage(cfg, 'evaluate')} fresh students): "
               f"{_h(r['h_pipeline'][0])}-{_h(r['h_pipeline'][1])} device-hours; wall time with executor "
@@ -361,8 +386,16 @@ def print_snr(args) -> int:
         draws = args.draws or cfg.meta.snr_draws or 16
         if draws < 2:
             raise ValueError(f"--draws must be >= 2, got {draws}")
+        from .snr import groupings as default_groupings
         from .stages.meta_train import teacher_snr
 
+        each = groupings or default_groupings(cfg)
+        # what it costs, before it starts: each draw is a full outer step of the untrained teacher (every student
+        # trained and scored), per grouping; `soar-lite cost` prices outer steps on measured throughput
+        print(f"soar-lite snr: {draws} draws x {len(each)} groupings ({', '.join('x'.join(map(str, g)) for g in each)}) "
+              f"= {draws * len(each)} full outer steps of the untrained teacher, each training g x r students for "
+              f"{cfg.meta.inner_steps} inner steps (`soar-lite cost PARAMS --from-run RUN` prices one outer step; "
+              f"meta.snr_draws prices it with a run)", file=sys.stderr, flush=True)
         table = teacher_snr(cfg, groupings or None, draws, log=lambda m: print(m, file=sys.stderr, flush=True))
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"soar-lite snr: {e}", file=sys.stderr)

@@ -255,6 +255,18 @@ def paper_implied_throughput(gpu_hours: float, L: Lengths | None = None) -> floa
     return (mid.gen_tokens + mid.train_tokens + mid.score_tokens) / (gpu_hours * 3600.0)
 
 
+def snr_work(meta, L: Lengths, groupings=None, draws: int | None = None) -> Work:
+    """The teacher-gradient SNR estimate (soar_lite.snr; meta.snr_draws, `soar-lite snr`): each draw is one full
+    outer step of the untrained teacher at a grouping's g, n, r and the first inner-step count (every student trained
+    and scored, no update), for every grouping (default: the run's and meta.paper_grouping)."""
+    import dataclasses
+
+    draws = meta.snr_draws if draws is None else draws
+    groupings = groupings or list(dict.fromkeys([(meta.g, meta.n, meta.r), tuple(meta.paper_grouping)]))
+    return sum((outer_step_work(dataclasses.replace(meta, g=g, n=n, r=r), meta.inner_steps, L) * draws
+                for g, n, r in groupings), Work())
+
+
 def estimate_table(cfg, thr: Throughput, L: Lengths, n_test: int, pool_size: int) -> dict:
     """Hours on one device of this throughput: per outer step (at the first and the largest inner-step count),
     per meta-training run (range), per fresh-student run, and for the probe."""
@@ -268,9 +280,12 @@ def estimate_table(cfg, thr: Throughput, L: Lengths, n_test: int, pool_size: int
         "eval_run_h": h(evaluation_work(cfg.evaluate, n_test, L)),
         "probe_h": h(probe_work(pool_size, cfg.probe, L)),
         "intrinsic_run_h": h(intrinsic_step_work(m, L) * m.outer_steps),
-        # the whole pipeline: probe, every meta-training run (teacher kind x teacher seed), every evaluation student
+        "snr_h": h(snr_work(m, L)),  # meta.snr_draws (0: none)
+        # the whole pipeline: probe, every meta-training run (teacher kind x teacher seed) and the SNR estimate, every
+        # evaluation student
         "pipeline_h": tuple(h(probe_work(pool_size, cfg.probe, L)
-                              + (runs + intrinsic_step_work(m, L) * (m.outer_steps * m.runs_for("intrinsic") * ("intrinsic" in m.teachers)))
+                              + (runs + intrinsic_step_work(m, L) * (m.outer_steps * m.runs_for("intrinsic") * ("intrinsic" in m.teachers))
+                                 + snr_work(m, L))
                               * runs_stage(cfg, "meta_train")
                               + all_students_work(cfg.evaluate, n_test, L, cfg.meta) * runs_stage(cfg, "evaluate"))
                             for runs in grounded_run_work(m, L)),
@@ -318,7 +333,7 @@ def cost_report(cfg, from_run: Path | None = None, throughput: Throughput | None
         est = estimate_table(cfg, thr, L, n_test=n_test, pool_size=pool)
         rows.append({"throughput": label, "h_per_outer_step": est["step_h"], "h_per_meta_run": est["run_h"],
                      "h_per_fresh_student_run": est["eval_run_h"], "h_probe": est["probe_h"],
-                     "h_intrinsic_run": est["intrinsic_run_h"], "h_pipeline": est["pipeline_h"],
+                     "h_intrinsic_run": est["intrinsic_run_h"], "h_snr": est["snr_h"], "h_pipeline": est["pipeline_h"],
                      "h_pipeline_wall": est["pipeline_wall_h"],
                      "student_rollouts_per_run": est["student_rollouts_per_run"]})
     return rows, L

@@ -16,12 +16,37 @@ import seaborn as sns  # noqa: E402
 
 from .arms import FIG14_FAMILIES, colors  # noqa: E402
 
-EXTRA_COLORS = {"stones": "#9467bd"}  # the tiny world's oracle stepping stones (report 02)
+EXTRA_COLORS = {"stones": "#9467bd"}
+DASHES = ["-", "--", "-.", ":"]  # line styles that keep identical lines (twin runs) apart  # the tiny world's oracle stepping stones (report 02)
 
 
 def color_of(name: str, default: str | None = None) -> str | None:
     """An arm's colour (arms.py, read at call time), or `default`."""
     return {**colors(), **EXTRA_COLORS}.get(name, default)
+
+
+# free colours for lines without one of their own (teacher seeds, arm variants, runs): tab20's 20 then 8 more; none
+# is black or grey-black (the reference lines' colour)
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+           "#dbdb8d", "#9edae5", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
+
+
+def assign_colors(names) -> dict:
+    """One colour per name for one figure: an arm's own colour (arms.py) where it has one and no earlier name took it,
+    else the first PALETTE colour no line of the figure has, so no two lines of a figure share a colour (the palette
+    repeats only past its 28 colours)."""
+    own, out = {**colors(), **EXTRA_COLORS}, {}
+    for name in names:
+        c = own.get(str(name))
+        if c is not None and c not in out.values():
+            out[name] = c
+    for name in names:
+        if name not in out:
+            taken = set(out.values()) | {own[str(n)] for n in names if str(n) in own}
+            free = [c for c in PALETTE if c not in taken] or PALETTE
+            out[name] = free[0]
+    return out
 
 
 def savefig(fig, path: Path) -> None:
@@ -40,7 +65,7 @@ def _finish(ax, xlabel: str, ylabel: str, title: str, legend: bool = True):
     if xlabel in ("outer step", "student RL step"):  # steps are whole numbers
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if legend and ax.get_legend_handles_labels()[0]:  # no labelled line (an arm not in this run): no empty legend
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # outside the data
     ax.grid(alpha=0.3)
 
 
@@ -79,17 +104,28 @@ def teacher_reward(metrics: pd.DataFrame, tau: float | None, title: str = "Teach
 
 
 def promotion_stages(stage_acc: pd.DataFrame, score_label: str,
-                     title: str = "Baseline student on hard-train per promotion stage (Fig. 6 left)"):
-    """Greedy accuracy (the paper's Fig. 6) and the run's reward metric (`score_label`) per promotion stage."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+                     title: str = "Hard-train accuracy per promotion stage (Fig. 6 analogue)"):
+    """The paper's Fig. 6 per promotion stage: greedy accuracy on hard-train, and the run's reward metric
+    (`score_label`) as its gain over stage 0 (the base student), so that an improvement points up whatever the
+    metric's sign (a log-likelihood is negative). A greedy accuracy that is 0 at every stage gets no empty panel:
+    the figure says so instead."""
     stages = stage_acc["stage"].astype(str)
-    axes[0].bar(stages, stage_acc["hard_train_greedy_acc"], color="#d62728")
-    axes[0].set_ylabel("greedy accuracy, hard-train")
-    axes[1].bar(stages, stage_acc["hard_train_score"].astype(float), color="#1f77b4")
-    axes[1].set_ylabel(score_label)
-    for a in axes:
-        a.set_xlabel("promotion stage")
-    fig.suptitle(title, fontsize=9)
+    acc = stage_acc["hard_train_greedy_acc"].astype(float)
+    flat = bool((acc.fillna(0) == 0).all())
+    fig, axes = plt.subplots(1, 1 if flat else 2, figsize=(5 if flat else 10, 3.4), squeeze=False)
+    axes = list(axes[0])
+    score = stage_acc["hard_train_score"].astype(float)
+    gain = score - score.iloc[0]
+    ax = axes[-1]
+    ax.bar(stages, gain, color=["#1f77b4" if v >= 0 else "#d62728" for v in gain])
+    ax.axhline(0, color="k", lw=0.8)
+    _finish(ax, "promotion stage (0 = the base student)", f"gain in {score_label} over stage 0",
+            "the reward metric" + (" (greedy accuracy is 0 at every stage: not drawn)" if flat else ""), legend=False)
+    if not flat:
+        axes[0].bar(stages, acc, color="#d62728")
+        _finish(axes[0], "promotion stage (0 = the base student)", "greedy accuracy, hard-train", "greedy accuracy",
+                legend=False)
+    fig.suptitle(title, fontsize=10, y=1.02)
     fig.tight_layout()
     return fig
 
@@ -99,11 +135,12 @@ def question_diagnostics(runs: dict[str, pd.DataFrame], key: str, untrained: flo
     """One line per meta-training run: a question diagnostic of each outer step's teacher sample (the world's own,
     `Task.question_diagnostics`); the dashed line is the untrained teacher's value on the end-of-run samples."""
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    for name, d in runs.items():
-        if key in d:
-            ax.plot(d["step"], d[key], marker=".", label=name)
+    palette = assign_colors(list(runs))
+    for i, (name, d) in enumerate(runs.items()):
+        if key in d:  # twin runs (identical until a promotion) stay visible: each its own dash pattern
+            ax.plot(d["step"], d[key], marker=".", label=name, color=palette[name], ls=DASHES[i % len(DASHES)])
     if untrained is not None:
-        ax.axhline(untrained, ls="--", color="k", lw=0.8, label=f"untrained teacher ({untrained:.3f})")
+        ax.axhline(untrained, ls="--", color="k", lw=0.8, label=f"untrained teacher ({untrained:.3f}, per step's count)")
     _finish(ax, "outer step", ylabel or key, title or f"{key} of each outer step's teacher sample")
     return fig
 
@@ -129,10 +166,11 @@ def guard_over_steps(runs: dict[str, pd.DataFrame], guard, title: str = ""):
     (log scale), the teacher's KL from its initial model and the format-rejection rate of each step's sample, each
     against its bound (dashed; absent where the bound is off); crosses mark updates the guard undid."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.4))
+    palette = assign_colors(list(runs))
     for name, d in runs.items():
         if "kl_prev" not in d:
             continue
-        line, = axes[0].plot(d["step"], d["kl_prev"].clip(lower=1e-7), marker=".", label=name)
+        line, = axes[0].plot(d["step"], d["kl_prev"].clip(lower=1e-7), marker=".", label=name, color=palette[name])
         undone = d[d["guard_retries"] > 0]
         axes[0].scatter(undone["step"], undone["kl_prev"].clip(lower=1e-7), marker="x", s=60, color=line.get_color())
         if "kl_initial" in d:
@@ -178,10 +216,11 @@ def curves(curve: pd.DataFrame, k: int, methods=None, title: str = "", by: str =
     methods = [m for m in (methods or sorted(data[by].unique())) if m in set(data[by])]
     if not methods:
         no_data(ax, f"no trained arm with pass@{k} curves in this run")
+    palette = assign_colors(methods)  # arms without a colour of their own (base-t@curriculum, seeds) get a free one
     for i, m in enumerate(methods):
         g = data[data[by] == m].groupby("step").pass_at_k
         mean, sd, n = g.mean(), g.std().fillna(0), int(g.size().max())
-        color = color_of(m, f"C{i % 10}")  # arms without a colour of their own (base-t@curriculum, ...)
+        color = palette[m]
         ax.plot(mean.index, mean.values, marker=".", color=color, label=f"{m} (n={n})")
         ax.fill_between(mean.index, (mean - sd).clip(lower=0), (mean + sd).clip(upper=1), alpha=0.15, color=color)
     _finish(ax, "student RL step", f"hard-test pass@{k}",
@@ -194,8 +233,10 @@ def curves_with_reference(curve: pd.DataFrame, table: pd.DataFrame, k: int, meth
     fig, ax = curves(curve, k, methods, title)
     ref = table[(table.method == reference) & (table.k == k)].pass_at_k
     if len(ref):
-        ax.axhline(ref.mean(), color=color_of(reference), ls="--", label=f"{reference} (mean)")
-        ax.legend(fontsize=8)
+        taken = {line.get_color() for line in ax.get_lines()}
+        color = color_of(reference) if color_of(reference) not in taken else next(c for c in PALETTE if c not in taken)
+        ax.axhline(ref.mean(), color=color, ls="--", label=f"{reference} (mean)")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return fig
 
 
@@ -211,6 +252,7 @@ def by_question_count(table: pd.DataFrame, k: int, families=FIG14_FAMILIES,
         no_data(ax, f"no {' or '.join(f'{f}#n' for f in families)} arm in this run")
         ax.set_title(title)
         return fig
+    palette = assign_colors(list(families))
     for i, fam in enumerate(families):
         arms = sorted((spec.n_questions, m) for spec, m in rows if spec.base == fam and spec.n_questions)
         if not arms:
@@ -219,7 +261,7 @@ def by_question_count(table: pd.DataFrame, k: int, families=FIG14_FAMILIES,
         mean = np.array([100 * x.mean() for x in per_arm])
         sd = np.array([100 * (x.std() if len(x) > 1 else 0.0) for x in per_arm])
         xs = [n for n, _ in arms]
-        color = color_of(fam, f"C{i}")
+        color = palette[fam]
         ax.plot(xs, mean, marker="o", color=color, label=f"{fam} (n={min(len(x) for x in per_arm)}-{max(len(x) for x in per_arm)} per |X|)")
         ax.fill_between(xs, mean - sd, mean + sd, alpha=0.15, color=color)
     ax.set_xscale("log", base=2)
@@ -244,13 +286,14 @@ def delta_over(table: pd.DataFrame, reference: str = "hard-only", methods=None, 
     panels = [g for g in [[m for m in methods if m not in separate]] + [apart] if g]
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.8), squeeze=False)
     ref = table[table.method == reference].groupby("k").pass_at_k.mean()
+    palette = assign_colors(methods)
     for ax, group in zip(axes[0], panels):
         for m in group:
             g = table[table.method == m].groupby("k").pass_at_k
             mean, sd = 100 * (g.mean() - ref), 100 * g.std().fillna(0)
             n = int(g.size().max())
-            ax.plot(mean.index, mean.values, marker="o", label=f"{m} (n={n})", color=color_of(m))
-            ax.fill_between(mean.index, mean - sd, mean + sd, alpha=0.15, color=color_of(m))
+            ax.plot(mean.index, mean.values, marker="o", label=f"{m} (n={n})", color=palette[m])
+            ax.fill_between(mean.index, mean - sd, mean + sd, alpha=0.15, color=palette[m])
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xscale("log", base=2)
         _finish(ax, "k", f"Δ pass@k vs {reference} (points; band ±1 SD over students)", title if ax is axes[0][0] else "")
@@ -286,12 +329,23 @@ def compare_pass_at_k(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str
 
 
 def compare_curves(frame: pd.DataFrame, key: str):
-    """A meta-training quantity over outer steps, one line per (run, meta folder)."""
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    for (run, folder), g in frame.groupby(["run", "folder"]):
-        ax.plot(g["step"], g[key], marker=".", label=f"{run}/{folder}")
-    _finish(ax, "outer step", key, f"{key} per outer step, every meta-training run of every compared run")
-    ax.legend(fontsize=7, ncol=2)
+    """A meta-training quantity over outer steps, one line per (run, meta folder); a reward is drawn in one panel per
+    reward kind (the grounded reward and Intrinsic-T's learnability are in different units), one unit per axis."""
+    groups = list(frame.groupby(["run", "folder"]))
+    kinds = {"learnability reward (Intrinsic-T)": [g for g in groups if "intrinsic" in g[0][1]],
+             "grounded reward": [g for g in groups if "intrinsic" not in g[0][1]]} if key.startswith("reward") \
+        else {key: groups}
+    kinds = {k: v for k, v in kinds.items() if v} or {key: []}
+    fig, axes = plt.subplots(1, len(kinds), figsize=(8 * len(kinds), 3.6), squeeze=False)
+    palette = assign_colors([f"{run}/{folder}" for (run, folder), _ in groups])
+    for ax, (kind, members) in zip(axes[0], kinds.items()):
+        for i, ((run, folder), g) in enumerate(members):
+            name = f"{run}/{folder}"
+            ax.plot(g["step"], g[key], marker=".", label=name, color=palette[name], ls=DASHES[i % len(DASHES)])
+        _finish(ax, "outer step", f"{key} ({kind})" if kind != key else key,
+                f"{kind}: every meta-training run of every compared run" if kind != key
+                else f"{key} per outer step, every meta-training run of every compared run")
+    fig.tight_layout()
     return fig
 
 

@@ -82,6 +82,75 @@ def findings_of(ipynb: Path) -> list[str]:
     return []
 
 
+# each paper claim -> the comparison that decides it (tables/comparisons.csv) and the report that shows it; None: the
+# premise gate (tables/premise_gate.csv). The README's results at a glance and every run index read this list.
+CLAIMS = [
+    ("Premise: direct RL on the hard set has no signal; the world is learnable", None, "tiny_world"),
+    ("Finding 1: SOAR-PQ beats Hard-Only", "soar-pq vs hard-only", "evaluate"),
+    ("Finding 1 at equal student compute", "soar-pq vs hard-only-matched", "evaluate"),
+    ("Finding 1: SOAR-PS beats Hard-Only", "soar-ps vs hard-only", "evaluate"),
+    ("Finding 1: Grounded-T beats Base-T", "grounded-t vs base-t", "evaluate"),
+    ("Finding 2: grounded beats intrinsic rewards", "grounded-t vs intrinsic-t", "evaluate"),
+    ("Promotion matters (App. B.8)", "grounded-t vs grounded-t-no-promotion", "evaluate"),
+    ("The teacher learned, not just selection (frozen-teacher control)", "soar-pq vs frozen-pq", "evaluate"),
+]
+
+
+def verdict_rows(comparisons, gate, link) -> list[str]:
+    """A Markdown table: each claim's verdict at the largest k as `comparisons` (tables/comparisons.csv, or None)
+    states it, with the unit it rests on and the scale label, and the premise gate's outcome (`gate`:
+    tables/premise_gate.csv, or None). `link(stage)` -> the Markdown link to that stage's report. A run rendered
+    before verdicts at the unit of replication says so instead of a verdict; claims with nothing to read are left
+    out."""
+    import pandas as pd
+
+    from .stats import p_eq
+
+    out = ["| paper claim | verdict | rests on | scale | report |", "|---|---|---|---|---|"]
+    for claim, comparison, stage in CLAIMS:
+        if comparison is None:
+            if gate is not None and len(gate):
+                word = "gate passed" if gate.passed.all() else "gate FAILED"
+                out.append(f"| {claim} | {word} ({int(gate.passed.sum())} of {len(gate)} checks) | the premise gate's "
+                           f"checks | toy | {link(stage)} |")
+            continue
+        rows = comparisons[comparisons.comparison == comparison] if comparisons is not None else pd.DataFrame()
+        if rows.empty:
+            continue
+        r = rows[rows.k == rows.k.max()].iloc[0]
+        p = p_eq(r.p_value) if pd.notna(r.p_value) else "no p"
+        if "verdict" not in rows:
+            out.append(f"| {claim} | not decided: rendered before verdicts at the unit of replication (students: {p}, "
+                       f"n = {r.n_a}/{r.n_b}) | students | toy | {link(stage)} |")
+            continue
+        out.append(f"| {claim} | {r.verdict} ({100 * r.difference:+.1f} points at pass@{int(r.k)}, {p}) | "
+                   f"{r.rests_on} | {r.scale} | {link(stage)} |")
+    return out if len(out) > 2 else []
+
+
+def related_runs(layout: RunLayout) -> list[str]:
+    """Lines linking the other runs beside this one (the same results folder), saying which take their teachers from
+    this run or give this run its teachers (`evaluate.teacher_run`)."""
+    import yaml
+
+    def teacher_run(folder: Path) -> str:
+        try:
+            return ((yaml.safe_load((folder / "config.yaml").read_text()) or {}).get("evaluate") or {}).get(
+                "teacher_run") or ""
+        except (OSError, yaml.YAMLError, AttributeError):
+            return ""
+
+    me, out = layout.base.name, []
+    mine = teacher_run(layout.base) if (layout.base / "config.yaml").exists() else ""
+    for other in sorted(p for p in layout.base.parent.iterdir() if p.is_dir() and p.name != me):
+        if not (other / "index.html").exists():
+            continue
+        how = ("its evaluation takes this run's teachers" if teacher_run(other) == me else
+               "this run's evaluation takes its teachers" if mine == other.name else "")
+        out.append(f"- [{other.name}](../{other.name}/index.html)" + (f": {how}" if how else ""))
+    return out
+
+
 def build(run_dir) -> str:
     """index.md of a run directory (the HTML page is rendered from it by `write`)."""
     layout = RunLayout(Path(run_dir))
@@ -96,6 +165,22 @@ def build(run_dir) -> str:
     lines = [f"# Run `{name}`", ""]
     if cfg.get("description"):
         lines += [" ".join(str(cfg["description"]).split()), ""]
+    import pandas as pd
+
+    def table(stem):
+        path = layout.table(stem)
+        return pd.read_csv(path) if path.exists() else None
+
+    verdicts = verdict_rows(table("comparisons"), table("premise_gate"),
+                            lambda st: f"[{STAGES[st].title}]({reports[st].with_suffix('.html').name})"
+                            if st in reports else st)
+    if verdicts:
+        lines += ["## Verdicts", "", "Each paper claim as this run's reports decide it (\"reproduced\" / \"contradicted\" "
+                  "need >= 3 replicates of the claim's unit and p < 0.05; **toy** marks a tiny-world verdict, never "
+                  "the paper's scale):", ""] + verdicts + [""]
+    related = related_runs(layout)
+    if related:
+        lines += ["## Related runs", ""] + related + [""]
     lines += ["## Reports", "", "| report | rendered from | params | sha256 | started | wall time |", "|---|---|---|---|---|---|"]
     for s, path in reports.items():
         p = prov.get(s, {})
@@ -122,8 +207,6 @@ def build(run_dir) -> str:
                          f"above; a report's overrides are named beside its params file).")
     gate_csv = layout.table("premise_gate")
     if gate_csv.exists():
-        import pandas as pd
-
         gate = pd.read_csv(gate_csv)
         verdict = ("no check measured" if gate.empty else "**passed**" if gate.passed.all() else
                    f"**FAILED** ({', '.join(gate.check[~gate.passed.astype(bool)])})")

@@ -580,7 +580,7 @@ class MetaTrainer:
             return {}
         key, seed = stream_key("diagnostics"), derive(self.cfg.seed, "meta_train", "diagnostics_sample")
         args = dict(rows=rows, key=key, seed=seed, temperature=self.meta.teacher.temperature,
-                    batch_size=self.cfg.model.gen_batch_size, turns=self.meta.teacher_turns)
+                    batch_size=self.cfg.model.gen_batch_size, turns=self.meta.teacher_turns, chunk=self.g * self.n)
         trained = teacher_diagnostics(self.teacher, self.task, self.hard_train, **args)
         current = snapshot(self.teacher)
         restore(self.teacher, self.untrained_teacher)

@@ -232,9 +232,17 @@ def dataset_advantages(dataset_rewards, dataset_sizes, normalize: bool) -> np.nd
 
 
 def teacher_diagnostics(policy, task, hard_train, *, rows: int, key: str, seed: int, temperature: float,
-                        batch_size: int, turns: int = 1) -> dict:
+                        batch_size: int, turns: int = 1, chunk: int = 0) -> dict:
     """`rows` fresh teacher rollouts (one sampling call): the share failing the format check and the world's own
-    diagnostics of the format-valid pairs (`Task.question_diagnostics`)."""
+    diagnostics of the format-valid pairs (`Task.question_diagnostics`). With `chunk` (an outer step's g*n), also
+    `at_step_size`: the diagnostics averaged over consecutive chunks of that many pairs -- what a per-step value is
+    compared with (a unique share depends on how many questions it is counted over)."""
     kept, rejected = sample_round(policy, task, rows, key=key, seed=seed, temperature=temperature,
                                   batch_size=batch_size, turns=turns)
-    return {"reject_rate": rejected / rows, **task.question_diagnostics([qa for qa, _ in kept], hard_train)}
+    pairs = [qa for qa, _ in kept]
+    out = {"reject_rate": rejected / rows, **task.question_diagnostics(pairs, hard_train)}
+    if chunk and len(pairs) >= chunk:
+        parts = [task.question_diagnostics(pairs[i:i + chunk], hard_train) for i in range(0, len(pairs) - chunk + 1, chunk)]
+        out["at_step_size"] = {"pairs": chunk, "chunks": len(parts),
+                               **{k: float(np.mean([p[k] for p in parts])) for k in parts[0] if k != "n"}}
+    return out

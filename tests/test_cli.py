@@ -91,9 +91,21 @@ def test_papermill_end_to_end_on_ci_params(tmp_path):
         assert str(REPO) not in text, stage
         assert f"<title>{st.title}</title>" in (run / st.notebook.replace(".ipynb", ".html")).read_text()
         assert f"report {stage}: rendered from commit {prov['commit']}" in (run / st.notebook).read_text()
+    # the HTML a reader reads (issue 37, item 5): no set-up code, no papermill parameters, no progress lines; the
+    # .ipynb keeps them
+    for nb in ["01_probe", "03_meta_train", "04_evaluate", "05_analyze"]:
+        html, ipynb = (run / f"{nb}.html").read_text(), (run / f"{nb}.ipynb").read_text()
+        assert "notebook_setup(" in ipynb and "notebook_setup(" not in html and "_injected" not in html, nb
+        assert "rendered from commit" in html, nb  # the set-up cell's banner stays
+        assert not re.search(r"\[\d+/\d+\] [\w@#-]+ student \d+:", html), nb  # evaluate's per-student lines
+        assert not re.search(r"step +\d+ +R=[+-]", html), nb  # meta-training's per-step lines
+    assert re.search(r"step +\d+ +R=[+-]", (run / "03_meta_train.ipynb").read_text())
     index = (run / "index.md").read_text()
     assert (run / "index.html").exists() and "| Tables 4-5 | pass@k of every method (v3: with Inference with Grounded-T" in index
     assert "01_probe.html" in index and "## Findings" in index and str(REPO) not in index
+    # the index opens with the verdicts (issue 37, item 3), before the reports table
+    assert index.index("## Verdicts") < index.index("## Reports") and "| Finding 1: SOAR-PQ beats Hard-Only |" in index
+    assert "[← the run's index" in (run / "04_evaluate.ipynb").read_text()  # each report links back
     # progress lines with work done in the stage's unit
     assert re.search(r"^\[meta_train\] \d+\.\d min, \d+/\d+ outer steps", r.stdout, re.M), r.stdout
 
@@ -351,3 +363,29 @@ def test_params_prints_a_files_values_beside_the_defaults():
     bad = subprocess.run([sys.executable, "-m", "soar_lite.cli", "params", "nosuch"], capture_output=True, text=True,
                          cwd=REPO, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_reader_view_hides_set_up_code_and_progress_but_keeps_results():
+    import nbformat
+
+    from soar_lite.cli import reader_view
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# report"),
+                nbformat.v4.new_code_cell("params_path = 'x'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("params_path = 'ci'", metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("cfg = notebook_setup(...)", metadata={"tags": ["setup"]},
+                                          outputs=[nbformat.v4.new_output("stream", text="rendered from commit abc")]),
+                nbformat.v4.new_code_cell("res = stage.run(cfg)", metadata={"tags": ["stage"]},
+                                          outputs=[nbformat.v4.new_output("stream", text="[1/9] hard-only student 0"),
+                                                   nbformat.v4.new_output("display_data", data={"text/plain": "a table"})]),
+                nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1")])]
+    view = reader_view(nb)
+    assert [c.source for c in view.cells] == ["# report", "cfg = notebook_setup(...)", "res = stage.run(cfg)", "print(1)"]
+    assert view.cells[1].metadata.transient == {"remove_source": True} and view.cells[1].outputs
+    assert [o.output_type for o in view.cells[2].outputs] == ["display_data"] and view.cells[3].outputs
+    assert len(nb.cells) == 6 and len(nb.cells[4].outputs) == 2  # the notebook itself is untouched
+    from nbconvert import HTMLExporter
+
+    html, _ = HTMLExporter().from_notebook_node(view)
+    assert "notebook_setup" not in html and "rendered from commit abc" in html and "hard-only student" not in html

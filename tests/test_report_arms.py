@@ -21,6 +21,64 @@ PAIRS = [("hard-only", m) for m in METHODS if m != "hard-only"] + [
     ("base-t@curriculum", "base-t@mixed")]
 
 
+def assert_distinct_colours(ax):
+    """The labelled lines of one panel have one colour each (reference lines included)."""
+    from matplotlib.colors import to_hex
+
+    lines = [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+    colours = [to_hex(line.get_color()) for line in lines]
+    assert len(set(colours)) == len(colours), [(line.get_label(), c) for line, c in zip(lines, colours)]
+
+
+def test_many_lines_get_distinct_colours_and_twins_stay_apart():
+    """Report 03's per-run figures with 12 runs (8 grounded seeds and controls) and 06's overlay: a colour per line, no
+    palette wrap-around at matplotlib's 10; twin runs (identical values) differ in dash pattern; a reward overlay puts
+    the grounded and the learnability rewards in separate panels."""
+    import numpy as np
+    import pandas as pd
+
+    from soar_lite import plots
+    from soar_lite.config import TeacherGuardConfig
+
+    steps = np.arange(5)
+    runs = {f"grounded run {i}": pd.DataFrame({"step": steps, "useful_share": 0.1 + 0.01 * steps, "kl_prev": 0.01,
+                                               "guard_retries": 0, "kl_initial": 0.02, "reject_rate": 0.05})
+            for i in range(12)}
+    for fig in (plots.question_diagnostics(runs, "useful_share", untrained=0.1),
+                plots.guard_over_steps(runs, TeacherGuardConfig(max_kl_initial=0.25, max_reject=0.3))):
+        for ax in fig.axes:
+            assert_distinct_colours(ax)
+        plt.close(fig)
+    frame = pd.concat([pd.DataFrame({"run": r, "folder": f, "step": steps, "reward_mean": v})
+                       for r in ("a", "b") for f, v in (("meta", 0.003), ("meta_intrinsic", 0.2))])
+    fig = plots.compare_curves(frame, "reward_mean")
+    assert len(fig.axes) == 2 and all(len(ax.get_lines()) == 2 for ax in fig.axes)
+    for ax in fig.axes:
+        assert_distinct_colours(ax)
+    plt.close(fig)
+    q = plots.question_diagnostics({"grounded": runs["grounded run 0"], "grounded-no-promotion": runs["grounded run 0"]},
+                                   "useful_share")
+    assert len({line.get_linestyle() for line in q.axes[0].get_lines()}) == 2  # identical twins, visibly two
+    plt.close(q)
+
+
+def test_the_fig6_analogue_points_up_and_has_no_empty_panel():
+    import pandas as pd
+
+    from soar_lite import plots
+
+    flat = pd.DataFrame({"stage": [0, 1, 2], "hard_train_greedy_acc": [0.0, 0.0, 0.0],
+                         "hard_train_score": [-2.0, -1.5, -1.2]})
+    fig = plots.promotion_stages(flat, "log-likelihood")
+    assert len(fig.axes) == 1
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights == pytest.approx([0.0, 0.5, 0.8])  # gains over stage 0: improvement points up
+    plt.close(fig)
+    both = flat.assign(hard_train_greedy_acc=[0.0, 0.1, 0.2])
+    assert len(plots.promotion_stages(both, "log-likelihood").axes) == 2
+    plt.close("all")
+
+
 def _cfg(results, methods):
     return load_config("ci", [f"results_dir={results}", *BASE, f"evaluate.methods=[{', '.join(methods)}]"])
 
@@ -68,6 +126,9 @@ def test_report_04_renders_for_a_subset_of_arms(every_arm, methods):
         for cell in report_cells():
             exec(compile(cell.replace("evaluate.run(cfg)", "evaluate.run(cfg, log=lambda m: None)"), "04_evaluate",
                       "exec"), ns)
+        for num in plt.get_fignums():  # no two lines of one panel share a colour (issue 37, item 4)
+            for ax in plt.figure(num).axes:
+                assert_distinct_colours(ax)
     finally:
         plt.close("all")
     assert set(ns["res"].table.method) == set(methods)

@@ -175,6 +175,15 @@ def notebook_setup(params_path: str, overrides: list[str], online: bool = False,
     print(banner(cfg))
     if stage is not None:
         print(provenance_line(cfg, stage, params_path, overrides, sections))
+        try:  # every report links back to its run's index page (written beside it by soar-lite run / soar-lite index)
+            from IPython import get_ipython
+            from IPython.display import Markdown, display
+
+            if get_ipython() is not None:
+                display(Markdown("[← the run's index: every report, the paper's tables and figures, the verdicts]"
+                                 "(index.html)"))
+        except ImportError:
+            pass
     print(f"torch {torch.__version__}; " + backend_line(cfg.model.backend))
     return cfg, cfg.layout
 

@@ -467,6 +467,19 @@ def student_inputs(cfg, method: str, s: int, sources: dict[str, PromotedRuns] | 
     return files
 
 
+def expected_cost(cfg, method: str, s: int) -> float:
+    """A student's expected cost in RL steps (its training steps plus one per evaluation point, an evaluation point
+    counted as one step): what evaluate's progress line and ETA count, so that seconds-long inference seeds and
+    minutes-long trained students are not equal units."""
+    if arm_of(method).inference:
+        return 1.0
+    try:
+        e = method_settings(cfg.evaluate, method, settings_context(cfg, method, s))
+    except (ValueError, OSError, KeyError):  # a matched arm whose run is not readable yet: the evaluate section's
+        e = cfg.evaluate
+    return float(e.steps + e.steps // e.eval_every + 1)
+
+
 def student_key(cfg, method: str, s: int, sources: dict[str, PromotedRuns] | None = None) -> str:
     """What student s of `method` depends on, hashed: the params (less NOT_STUDENT_INPUTS and NOT_STUDENT_EVALUATE,
     with its folders as the folders they name, wherever the run was started from), the method, the index, the
@@ -586,6 +599,10 @@ def run(cfg, log=print) -> EvaluateResult:
         log(f"{len(jobs) - len(todo)} of {len(jobs)} students found finished in {display_path(saved[ids[0]].parent)} "
             f"(same params and inputs): not trained again")
     done = [i for i in ids if results_by_id[i] is not None]
+    # progress in expected cost, not in students (an inference seed takes seconds, a trained student minutes): a
+    # trained student weighs its RL steps plus its evaluation points, an inference one its single evaluation
+    weight = {i: expected_cost(cfg, i[0], i[1]) for i in ids}
+    total_cost = sum(weight.values())
     from ..tracking import tracker
 
     track = tracker(cfg, "evaluate")  # does nothing unless the params name a tracker
@@ -596,7 +613,8 @@ def run(cfg, log=print) -> EvaluateResult:
         blob = dict(res, curve=res["curve"].to_dict(orient="list")) if "curve" in res else res
         write_json(saved[i], {"key": keys[i], "result": blob})
         log(f"[{len(done)}/{len(jobs)}] {job[1]} student {job[2]}: {res['seconds']:.0f} s")
-        report_progress(layout, "evaluate", "students", len(done), len(jobs), "students")
+        report_progress(layout, "evaluate", "students", round(sum(weight[j] for j in done)), round(total_cost),
+                        f"student-steps ({len(done)}/{len(jobs)} students)")
         track.log({f"{r['method']}/pass@{r['k']}": r["pass_at_k"] for r in res["finals"]}, step=len(done))
 
     try:

@@ -231,7 +231,8 @@ class MetaTrainResult:
                 if isinstance(row, dict):
                     keys.update(dict.fromkeys(k for k, v in row.items() if k != "n" and isinstance(v, (int, float))))
             for side in ("trained", "untrained"):
-                keys.update(dict.fromkeys(k for k in r.end_diagnostics.get(side, {}) if k != "n"))
+                keys.update(dict.fromkeys(k for k, v in r.end_diagnostics.get(side, {}).items()
+                                          if k != "n" and isinstance(v, (int, float))))  # not at_step_size's record
         return list(keys)
 
     def end_table(self, keys=None) -> pd.DataFrame:
