@@ -70,10 +70,9 @@ if len(res.diversity):
 # %% [markdown]
 # ## Diversity at the world's level, per teacher seed (the teacher is the unit)
 # Each teacher seed's draw of `analyze.n_questions` questions, beside the untrained model's draw of the same index
-# (common random numbers): the pooled Vendi score, the Vendi score within each stratum the world names (the tiny
-# world: question depth) re-weighted to the Base-T draw's mix, the unique share, and the world's coverage of
-# hard-test (the tiny world: hard-test's uncertain facts on the chain of a correctly answered question). The
-# comparison pairs Grounded-T and Base-T by seed.
+# (common random numbers): the pooled Vendi score, the Vendi score within each stratum the world names
+# (`Task.question_stratum`) re-weighted to the Base-T draw's mix, the unique share, and the world's own coverage of
+# hard-test (`Task.coverage`; the columns `coverage:*`). The comparison pairs Grounded-T and Base-T by seed.
 
 # %%
 if len(res.per_teacher):
