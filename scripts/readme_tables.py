@@ -149,15 +149,14 @@ def world_table(run: Path) -> str:
 def gate_table(run: Path) -> str:
     """The premise gate of a run's report 02 (tables/premise_gate.csv), with the untrained model's hard-test samples
     split into on-path successes and lucky final values (tables/hard_test_samples.csv) and the probe's selection."""
-    from soar_lite.stages.tiny_world import GATE_WORDS
+    from soar_lite.stages.tiny_world import GATE_WORDS, gate_outcome, gate_status
 
     g = pd.read_csv(run / "tables" / "premise_gate.csv")
-    verdict = "passed" if len(g) and g.passed.all() else "FAILED" if len(g) else "not measured"
-    out = [f"Premise gate: **{verdict}** ({int(g.passed.sum())} of {len(g)} checks).", "",
-           "| check | measured | needed | passed |", "|---|---|---|---|"]
-    for r in g.itertuples():
+    out = [f"Premise gate: **{gate_outcome(g)}**.", "",
+           "| check | measured | needed | outcome |", "|---|---|---|---|"]
+    for r, st in zip(g.itertuples(), gate_status(g)):
         value = f"{r.value:+.1f} points" if r.check.endswith("_gain") else f"{r.value:.2g}"
-        out.append(f"| {GATE_WORDS[r.check]} | {value} | {r.threshold} | {'yes' if r.passed else '**no**'} |")
+        out.append(f"| {GATE_WORDS[r.check]} | {value} | {r.threshold} | {'**failed**' if st == 'failed' else st} |")
     sp = run / "tables" / "hard_test_samples.csv"
     if sp.exists():
         sp = pd.read_csv(sp)

@@ -496,6 +496,10 @@ class WorldCheckConfig(Section):
                                            ge=0)
     gate_stones_min_gain: float = param(50.0, help="premise gate: oracle stones gain at least this many points of "
                                                    "hard-test pass@k (largest k)", ge=0)
+    gate_stones_min_steps: int = param(240, help="premise gate: the stones check is decided only when the arms train at "
+                                                 "least this many RL steps; below, it is 'underpowered', not failed "
+                                                 "(measured in this world: the stones gain ~30 points of pass@32 at 120 "
+                                                 "steps and +81 at 480, results/tiny-gate and its pilot)", ge=1)
     gate_on_path_max: float = param(1e-5, help="premise gate: the untrained model's on-path success rate per sample on "
                                                "hard-test, its exact 95% upper bound, is at most this", gt=0)
     gate_probe_max_solved: float = param(0.1, help="premise gate: at most this share of the probe's pool is solved in "

@@ -110,9 +110,9 @@ def verdict_rows(comparisons, gate, link) -> list[str]:
     for claim, comparison, stage in CLAIMS:
         if comparison is None:
             if gate is not None and len(gate):
-                word = "gate passed" if gate.passed.all() else "gate FAILED"
-                out.append(f"| {claim} | {word} ({int(gate.passed.sum())} of {len(gate)} checks) | the premise gate's "
-                           f"checks | toy | {link(stage)} |")
+                from .stages.tiny_world import gate_outcome
+
+                out.append(f"| {claim} | gate {gate_outcome(gate)} | the premise gate's checks | toy | {link(stage)} |")
             continue
         rows = comparisons[comparisons.comparison == comparison] if comparisons is not None else pd.DataFrame()
         if rows.empty:
@@ -208,14 +208,15 @@ def build(run_dir) -> str:
     gate_csv = layout.table("premise_gate")
     if gate_csv.exists():
         gate = pd.read_csv(gate_csv)
-        verdict = ("no check measured" if gate.empty else "**passed**" if gate.passed.all() else
-                   f"**FAILED** ({', '.join(gate.check[~gate.passed.astype(bool)])})")
+        from .stages.tiny_world import gate_outcome, gate_status
+
+        verdict = f"**{gate_outcome(gate)}**"
         lines += ["", f"## The premise gate (report 02): {verdict}", "",
                   "Finding 1 needs hard problems where direct RL has no signal (v3 Fig. 10); a failed check is a "
-                  "measurement about this world, not an error.", "", "| check | value | needed | passed |",
+                  "measurement about this world, not an error.", "", "| check | value | needed | outcome |",
                   "|---|---|---|---|"]
-        lines += [f"| {r.check} | {r.value:.3g} | {r.threshold} | {'yes' if r.passed else 'NO'} |"
-                  for r in gate.itertuples()]
+        lines += [f"| {r.check} | {r.value:.3g} | {r.threshold} | {st} |"
+                  for r, st in zip(gate.itertuples(), gate_status(gate))]
     lines += ["", "## The paper's tables and figures here", "", "| paper | shows | here |", "|---|---|---|"]
     for item, shows, stage, files, why in PAPER_ITEMS:
         if stage is None and not files:

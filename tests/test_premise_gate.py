@@ -83,6 +83,32 @@ def test_premise_gate_rows_pass_and_fail_as_measured():
     assert list(quick.check) == ["stones_gain"]
 
 
+@pytest.mark.parametrize("stones_end,steps,on_path,samples,expected", [
+    (0.9, 40, 0, 8192, {"stones_gain": "passed", "on_path_rate_upper95": "passed"}),  # decided at any size when met
+    (0.0, 40, 0, 256, {"stones_gain": "underpowered", "on_path_rate_upper95": "underpowered"}),  # the quick look
+    (0.0, 480, 0, 256, {"stones_gain": "failed", "on_path_rate_upper95": "underpowered"}),  # long enough: a failure
+    (0.9, 480, 2, 256, {"stones_gain": "passed", "on_path_rate_upper95": "failed"}),  # successes are seen: a failure
+])
+def test_a_check_this_size_cannot_decide_is_underpowered_not_failed(stones_end, steps, on_path, samples, expected):
+    import dataclasses
+
+    from soar_lite.stages.tiny_world import gate_outcome, premise_gate
+
+    wc = load_config("tiny").world_check
+    wc = dataclasses.replace(wc, arms=dataclasses.replace(wc.arms, steps=steps))
+    curves = _curves("stones", [0.0, 0.0], [stones_end, stones_end])
+    split = pd.DataFrame({"samples": [samples] * 53, "on_path": [on_path] + [0] * 52})
+    gate = premise_gate(curves, split, {}, wc)
+    assert dict(zip(gate.check, gate.status)) == expected
+    word = gate_outcome(gate)
+    if "failed" in expected.values():
+        assert word.startswith("FAILED")
+    elif "underpowered" in expected.values():
+        assert word.startswith("not decided at this size")
+    else:
+        assert word == "passed (2 of 2 checks)"
+
+
 def test_hard_only_matched_trains_the_rollouts_of_its_run():
     from soar_lite.stages.evaluate import method_settings
 

@@ -101,9 +101,10 @@ class TinyWorldResult:
     def gate_findings(self) -> list[str]:
         """The premise gate in words: each check passed or FAILED, what was not measured, the sample split."""
         out = []
-        for r in self.gate.itertuples():
-            out.append(f"Premise gate, {GATE_WORDS[r.check]}: {_fmt(r.check, r.value)} (needed {r.threshold}): "
-                       f"{'passed' if r.passed else 'FAILED'}.")
+        for r, st in zip(self.gate.itertuples(), gate_status(self.gate)):
+            word = {"passed": "passed", "failed": "FAILED",
+                    "underpowered": "underpowered at this run's size (not a failure of the world)"}[st]
+            out.append(f"Premise gate, {GATE_WORDS[r.check]}: {_fmt(r.check, r.value)} (needed {r.threshold}): {word}.")
         missing = [GATE_WORDS[c] for c in GATE_CHECKS if c not in set(self.gate.check)]
         if missing:
             out.append(f"Premise gate, not measured in this run: {'; '.join(missing)} (world_check.gate_extended / "
@@ -157,10 +158,13 @@ def arm_gains(curves: pd.DataFrame, arm: str, k: int) -> np.ndarray:
 
 
 def premise_gate(curves: pd.DataFrame, split: pd.DataFrame, probe_fit: dict, wc) -> pd.DataFrame:
-    """The gate's rows (check, value, threshold, passed) from what this run measured; a check whose measurement is
-    absent (the quick look's extended arm, gate_samples 0, no probe counts) has no row. `wc`: the world_check section.
-    Gains are means over students (each student against its own step 0); the on-path bound is the exact 95% upper
-    bound of on-path successes over all hard-test samples."""
+    """The gate's rows (check, value, threshold, passed, status) from what this run measured; a check whose
+    measurement is absent (the quick look's extended arm, gate_samples 0, no probe counts) has no row. `wc`: the
+    world_check section. Gains are means over students (each student against its own step 0); the on-path bound is
+    the exact 95% upper bound of on-path successes over all hard-test samples. A check this run's size cannot decide
+    is `underpowered` (passed False, never 'failed'): the on-path bound when zero successes in these samples still
+    bound the rate above the threshold (it takes ~3 / threshold samples), the stones gain when the arms train fewer
+    than world_check.gate_stones_min_steps steps."""
     rows = []
     k = int(curves.k.max()) if len(curves) else 0
     for check, arm, op, threshold in (("hard_only_extended_gain", "hard-only-extended", "<=", wc.gate_hard_only_max_gain),
@@ -168,17 +172,44 @@ def premise_gate(curves: pd.DataFrame, split: pd.DataFrame, probe_fit: dict, wc)
         gains = arm_gains(curves, arm, k)
         if len(gains):
             value = float(gains.mean())
+            ok = bool(value <= threshold if op == "<=" else value >= threshold)
+            short = arm == "stones" and wc.arms.steps < wc.gate_stones_min_steps
             rows.append({"check": check, "value": value, "threshold": f"{op} {threshold:+g} (pass@{k}, n = {len(gains)})",
-                         "passed": bool(value <= threshold if op == "<=" else value >= threshold)})
+                         "passed": ok, "status": "passed" if ok else "underpowered" if short else "failed"})
     if len(split):
         bound = stats.rate_upper_bound(int(split.on_path.sum()), int(split.samples.sum()))
+        ok = bool(bound <= wc.gate_on_path_max)
+        short = int(split.on_path.sum()) == 0 and not ok  # zero successes: more samples, not the world, are missing
         rows.append({"check": "on_path_rate_upper95", "value": bound, "threshold": f"<= {wc.gate_on_path_max:g}",
-                     "passed": bool(bound <= wc.gate_on_path_max)})
+                     "passed": ok, "status": "passed" if ok else "underpowered" if short else "failed"})
     if probe_fit.get("n"):
         share = probe_fit["solved_share"]
+        ok = bool(share <= wc.gate_probe_max_solved)
         rows.append({"check": "probe_solved_share", "value": share, "threshold": f"<= {wc.gate_probe_max_solved:g}",
-                     "passed": bool(share <= wc.gate_probe_max_solved)})
-    return pd.DataFrame(rows, columns=["check", "value", "threshold", "passed"])
+                     "passed": ok, "status": "passed" if ok else "failed"})
+    return pd.DataFrame(rows, columns=["check", "value", "threshold", "passed", "status"])
+
+
+def gate_status(gate: pd.DataFrame) -> pd.Series:
+    """Each row's outcome: passed, failed or underpowered (a table written before `status` existed: from `passed`)."""
+    if "status" in gate:
+        return gate.status.fillna("failed")
+    return gate.passed.map({True: "passed", False: "failed"}).fillna("failed")
+
+
+def gate_outcome(gate: pd.DataFrame) -> str:
+    """The gate in a few words: 'passed (4 of 4 checks)', 'FAILED (stones_gain)', or 'not decided at this size
+    (underpowered: ...; 1 of 3 passed)'; 'not measured' without rows."""
+    if gate is None or gate.empty:
+        return "not measured"
+    st = gate_status(gate)
+    passed = int((st == "passed").sum())
+    if (st == "failed").any():
+        return f"FAILED ({', '.join(gate.check[st == 'failed'])}; {passed} of {len(gate)} passed)"
+    if (st == "underpowered").any():
+        return (f"not decided at this size (underpowered: {', '.join(gate.check[st == 'underpowered'])}; "
+                f"{passed} of {len(gate)} passed)")
+    return f"passed ({passed} of {len(gate)} checks)"
 
 
 @exclusive("tiny_world")
@@ -278,7 +309,7 @@ def run(cfg, log=print) -> TinyWorldResult:
                "easy_greedy_accuracy": easy_greedy, "n_easy": len(easy), "n_stones": len(stones),
                "n_hard_train": len(hard_train), "n_hard_test": len(hard_test), "teacher_rejected": sampled.rejected,
                "teacher_pairs": len(pairs), "extended_is_hard_only": bool(wc.gate_extended and extended_steps == wc.arms.steps),
-               "premise_gate_passed": bool(len(gate) and gate.passed.all()),
+               "premise_gate_passed": bool(len(gate) and gate.passed.all()), "premise_gate": gate_outcome(gate),
                "premise_gate_checks": len(gate), "timings_s": {k: round(v, 1) for k, v in timings.items()}}
     info = json.loads((TINY_MODEL_DIR / "pretrain_info.json").read_text())
     summary["pretrain"] = {k: info[k] for k in ("steps", "batch", "lr", "seed", "seconds", "parameters", "world")}
