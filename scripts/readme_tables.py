@@ -239,6 +239,23 @@ def verdict_table(full: Path, gate: Path) -> str:
                                   link))
 
 
+def run_time(run: Path) -> str:
+    """A run's measured wall time from its provenance (first stage started -> last stage finished, minute resolution),
+    with the date and commit: the README's timing line for `make reproduce`, never typed by hand."""
+    import datetime
+
+    provs = [json.loads(f.read_text()) for f in (run / "provenance").glob("*.json")]
+    if not provs:
+        return "not measured"
+    at = lambda t: datetime.datetime.strptime(t, "%Y-%m-%d %H:%M UTC")  # noqa: E731
+    start, end = min(at(p["started"]) for p in provs), max(at(p["finished"]) for p in provs)
+    minutes = (end - start).total_seconds() / 60
+    commits = sorted({p["commit"] for p in provs})
+    return (f"{minutes:.0f} min of stages ({start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC, `soar-lite run params/tiny.yaml "
+            f"--jobs 2` at commit {', '.join(commits)}; the sum of the stages' own times is "
+            f"{sum(p['seconds'] for p in provs) / 60:.1f} min, two run side by side)")
+
+
 def cost_table() -> str:
     from soar_lite.config import load_config
     from soar_lite.cost import cost_report
@@ -263,7 +280,7 @@ def cost_table() -> str:
 
 
 def blocks() -> dict[str, str]:
-    out = {"cost-paper": cost_table(), "verdicts": verdict_table(REPO / "results" / "tiny-full",
+    out = {"cost-paper": cost_table(), "quicklook-time": run_time(REPO / "results" / "tiny"), "verdicts": verdict_table(REPO / "results" / "tiny-full",
                                                                  REPO / "results" / "tiny-gate")}
     for run in sorted((REPO / "results").glob("*")):
         if (run / "provenance").is_dir():
