@@ -553,6 +553,10 @@ class MetaTrainer:
         m = self.meta
         if not (self.promotes and m.tau_null_steps and m.tau_per_stage):
             return
+        if not self.state.tau_stages and self.state.tau_null:  # a checkpoint from before tau_stages: its stage 0
+            self.state.tau_stages.append({"inner_steps": m.inner_steps, "promotions": 0,
+                                          "tau": self.state.tau_null_summary.get("tau", self.state.tau),
+                                          "null": self.state.tau_null, "summary": self.state.tau_null_summary})
         inner = inner_steps_for(m, len(self.state.promotions))
         if inner not in {t["inner_steps"] for t in self.state.tau_stages}:
             self.calibrate_tau(inner)

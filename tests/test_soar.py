@@ -331,12 +331,19 @@ def test_stage_tau_samples_the_untrained_teacher_and_restores_the_trained_one(pr
     assert all(torch.equal(after[k], nudged[k]) for k in nudged)
     trainer.stage_tau()  # nothing new to measure
     assert len(trainer.state.tau_stages) == 2
+    # a checkpoint written before tau_stages existed: its stage 0 is taken from tau_null, not measured again
+    trainer.state.tau_stages, trainer.state.promotions = [], []
+    trainer.stage_tau()
+    assert [t["inner_steps"] for t in trainer.state.tau_stages] == [1]
+    assert trainer.state.tau_stages[0]["null"] == trainer.state.tau_null
+    trainer.state.promotions.append({"step": 0})
     off = load_config(REPO / "params" / "ci.yaml", [f"results_dir={probed / 'a'}", "meta.tau_null_steps=1",
                                                     "meta.tau_per_stage=false"])
     trainer.cfg, trainer.meta = off, off.meta
     trainer.state.promotions.append({"step": 1})
+    before = len(trainer.state.tau_stages)
     trainer.stage_tau()
-    assert len(trainer.state.tau_stages) == 2
+    assert len(trainer.state.tau_stages) == before
 
 
 def test_the_staged_design_keeps_the_family_wise_rate():
