@@ -367,3 +367,29 @@ def test_tiny_coverage_counts_hard_test_facts_on_correct_chains_only():
     mine = {v for v in w.path(p.meta["x"], p.meta["depth"]) if w.kind[v] in UNCERTAIN}
     assert c["hard_test_facts"] == len(wanted) and c["hard_test_facts_taught"] == len(mine) > 0
     assert c["hard_test_fact_coverage"] == pytest.approx(len(mine) / len(wanted))
+
+
+def test_diversity_is_compared_across_teacher_seeds_with_its_own_words():
+    """Grounded-T vs Base-T paired by teacher seed on every diversity column: a consistent drop over 4 seeds reads
+    'lower in grounded-t' (not 'contradicted'), a column that does not move reads 'not established'."""
+    import pandas as pd
+
+    from soar_lite.stages.analyze import AnalyzeResult
+
+    rows = []
+    for i in range(4):
+        rows.append({"set": "base-t", "teacher_seed": i, "vendi_pooled": 15.0 + 0.1 * i, "vendi_within": 14.0 + 0.3 * i,
+                     "unique_share": 0.9, "coverage:hard_test_fact_coverage": 0.2 + 0.01 * i})
+        rows.append({"set": "grounded-t", "teacher_seed": i, "vendi_pooled": 10.0 + 0.2 * i,
+                     "vendi_within": 14.0 + 0.3 * i + (0.05 if i % 2 else -0.05), "unique_share": 0.9,
+                     "coverage:hard_test_fact_coverage": 0.45 + 0.02 * i})
+    res = AnalyzeResult(labels=pd.DataFrame(), vendi=pd.DataFrame(), diversity=pd.DataFrame(),
+                        ablation=pd.DataFrame(), judge_calls=0, embedder="char-ngram", ablation_source="pq",
+                        per_teacher=pd.DataFrame(rows))
+    c = res.diversity_comparison().set_index("measure")
+    assert c.loc["vendi_pooled", "verdict"] == "lower in grounded-t" and c.loc["vendi_pooled", "n_a"] == 4
+    assert c.loc["vendi_within", "verdict"] == "not established"
+    assert c.loc["unique_share", "verdict"] == "untestable"  # no variance: never p = 0
+    assert c.loc["coverage:hard_test_fact_coverage", "verdict"] == "higher in grounded-t"
+    text = res.diversity_findings()[0]
+    assert "across 4 teacher seeds" in text and "Moved (p < 0.05, >= 3 seeds): pooled Vendi, hard_test_fact_coverage" in text

@@ -124,9 +124,11 @@ class AnalyzeResult:
             xa, ya = x.loc[seeds, col].astype(float).values, y.loc[seeds, col].astype(float).values
             ok = ~(np.isnan(xa) | np.isnan(ya))
             r = stats.compare(xa[ok], ya[ok], paired=True)
+            word = stats.verdict(r["difference"], r["p_value"], int(ok.sum()), r["test"])
+            # a difference in diversity is not a claim reproduced or contradicted: it is higher, lower or neither
+            word = {"reproduced": f"higher in {a}", "contradicted": f"lower in {a}"}.get(word, word)
             rows.append({"measure": col, "a": a, "b": b, "mean_a": float(np.mean(xa[ok])) if ok.any() else np.nan,
-                         "mean_b": float(np.mean(ya[ok])) if ok.any() else np.nan, **r,
-                         "verdict": stats.verdict(r["difference"], r["p_value"], int(ok.sum()), r["test"])})
+                         "mean_b": float(np.mean(ya[ok])) if ok.any() else np.nan, **r, "verdict": word})
         return pd.DataFrame(rows)
 
     def diversity_findings(self) -> list[str]:
@@ -139,7 +141,7 @@ class AnalyzeResult:
                  f"({r.difference:+.3g}, 95% CI {r.ci_low:+.3g} to {r.ci_high:+.3g}, {stats.p_eq(r.p_value)}: "
                  f"{r.verdict})" for r in c.itertuples()]
         moved = [DIVERSITY_NAMES.get(r.measure, r.measure.replace("coverage:", "")) for r in c.itertuples()
-                 if r.verdict in ("reproduced", "contradicted")]
+                 if r.verdict.startswith(("higher", "lower"))]
         return [f"Diversity, Grounded-T vs Base-T across {n} teacher seed{'s' * (n != 1)} (paired by seed; a "
                 f"teacher-level test): " + "; ".join(parts) + ". "
                 + (f"Moved (p < 0.05, >= 3 seeds): {', '.join(moved)}." if moved else
@@ -160,7 +162,7 @@ def teacher_diversity(cfg, policy, task, base, embedder: str) -> tuple[pd.DataFr
     _, hard_test = hard_sets(cfg)
     a = cfg.analyze
     per, strata = [], []
-    for i in range(cfg.meta.runs):
+    for i in range(max(cfg.meta.runs_for(k) for k in cfg.meta.teachers)):
         mix = None
         for name in ("base-t", "intrinsic-t", "grounded-t"):
             kind = ARMS[name].teacher
