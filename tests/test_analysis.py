@@ -393,3 +393,4 @@ def test_diversity_is_compared_across_teacher_seeds_with_its_own_words():
     assert c.loc["coverage:hard_test_fact_coverage", "verdict"] == "higher in grounded-t"
     text = res.diversity_findings()[0]
     assert "across 4 teacher seeds" in text and "Moved (p < 0.05, >= 3 seeds): pooled Vendi, hard_test_fact_coverage" in text
+    assert "unique share 0.9 vs 0.9 (+0: untestable)" in text and "nan" not in text

@@ -138,8 +138,9 @@ class AnalyzeResult:
             return ["Diversity per teacher seed: not measured (no Grounded-T or no Base-T set)."]
         n = int(c.n_a.iloc[0])
         parts = [f"{DIVERSITY_NAMES.get(r.measure, r.measure.replace('coverage:', ''))} {r.mean_a:.3g} vs {r.mean_b:.3g} "
-                 f"({r.difference:+.3g}, 95% CI {r.ci_low:+.3g} to {r.ci_high:+.3g}, {stats.p_eq(r.p_value)}: "
-                 f"{r.verdict})" for r in c.itertuples()]
+                 + (f"({r.difference:+.3g}, 95% CI {r.ci_low:+.3g} to {r.ci_high:+.3g}, {stats.p_eq(r.p_value)}: "
+                    f"{r.verdict})" if np.isfinite(r.p_value) else f"({r.difference:+.3g}: {r.verdict})")
+                 for r in c.itertuples()]
         moved = [DIVERSITY_NAMES.get(r.measure, r.measure.replace("coverage:", "")) for r in c.itertuples()
                  if r.verdict.startswith(("higher", "lower"))]
         return [f"Diversity, Grounded-T vs Base-T across {n} teacher seed{'s' * (n != 1)} (paired by seed; a "
