@@ -85,3 +85,40 @@ def test_the_set_up_cell_installs_soar_lite_from_the_working_directory(route, ov
     assert r.returncode == 0, r.stderr[-3000:]
     where = next(line.split(" ", 1)[1] for line in r.stdout.splitlines() if line.startswith("FROM "))
     assert str(tmp_path / "venv") in where, where  # installed into the fresh environment, not found elsewhere
+
+
+def test_the_set_up_cell_in_a_jupyter_kernel_of_a_fresh_venv_with_a_git_clone(overlay, tmp_path, monkeypatch):
+    """Colab as it is: a `git clone` of this repository named soar_lite in the working directory, and report 01's
+    parameters and set-up cells executed by a Jupyter kernel whose Python is a fresh venv without soar_lite (issue
+    37, item 7). The cell installs the clone into that venv and the kernel imports it from there."""
+    import json
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    work = tmp_path / "work"
+    work.mkdir()
+    subprocess.run(["git", "clone", "-q", str(REPO), str(work / "soar_lite")], check=True, timeout=300)
+    python = _fresh_venv(tmp_path / "venv", overlay)
+    spec = tmp_path / "jupyter" / "kernels" / "fresh-venv"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": [str(python), "-m", "ipykernel_launcher", "-f",
+                                                           "{connection_file}"],
+                                                  "display_name": "fresh venv", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("PYTHONNOUSERSITE", "1")
+    src = (REPO / "notebooks" / "01_probe.ipynb").read_text()
+    cells = nbformat.reads(src, as_version=4).cells
+    params = next(c for c in cells if "parameters" in c.metadata.get("tags", []))
+    setup = next(c for c in cells if "setup" in c.metadata.get("tags", []))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [params, nbformat.v4.new_code_cell("params_path = 'ci'\noverrides = ['results_dir=results']"), setup,
+                nbformat.v4.new_code_cell("import soar_lite, sys\nprint('FROM', soar_lite.__file__)\n"
+                                          "print('PREFIX', sys.prefix)")]
+    NotebookClient(nb, kernel_name="fresh-venv", timeout=900, resources={"metadata": {"path": str(work)}}).execute()
+    out = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    where = next(line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("FROM "))
+    assert str(tmp_path / "venv") in where, where  # installed into the kernel's venv from the clone
+    banner = "".join(o.get("text", "") for o in nb.cells[2].outputs)
+    assert "report probe: rendered from" in banner and "torch" in banner  # the banner and the backend line
