@@ -16,4 +16,4 @@ venv/bin/soar-lite notebooks nb >/dev/null
 OMP_NUM_THREADS=1 venv/bin/soar-lite run ci --only probe
 t2=$(date +%s)
 ls results/ci/01_probe.html >/dev/null
-echo "empty directory $DIR: pip install $((t1 - t0)) s, first rendered report (results/ci/01_probe.html) $((t2 - t1)) s, total $((t2 - t0)) s"
+echo "$(date -u +%Y-%m-%d) empty directory $DIR: pip install $((t1 - t0)) s, first rendered report (results/ci/01_probe.html) $((t2 - t1)) s, total $((t2 - t0)) s"
