@@ -122,9 +122,10 @@ def test_sub_experiments_start_from_the_evaluate_section_and_config_yaml_records
 
     cfg = load_config(REPO / "params" / "tiny.yaml", [f"results_dir={tmp_path}"])
     arms, ablation, ev = cfg.world_check.arms, cfg.analyze.ablation, cfg.evaluate
-    assert (arms.steps, arms.eval_every, arms.seeds) == (60, 30, 3)  # world_check.arms' own values
+    assert (arms.steps, arms.eval_every, arms.seeds) == (40, 20, 2)  # world_check.arms' own values
     assert arms.student == ev.student and arms.samples == ev.samples and arms.mode == ev.mode
-    assert ablation.mode == "mixed" and ablation.steps == ev.steps and ablation.student == ev.student
+    assert ablation.steps == 20 and ablation.seeds == 2  # the ablation's own values in params/tiny.yaml
+    assert ablation.mode == "mixed" and ablation.eval_every == ev.eval_every and ablation.student == ev.student
     over = load_config(REPO / "params" / "tiny.yaml", ["evaluate.student.lr=0.5", "analyze.ablation.seeds=5"])
     assert over.world_check.arms.student.lr == 0.5 and over.analyze.ablation.seeds == 5
     assert over.analyze.ablation.student.warmup_steps == over.evaluate.student.warmup_steps
