@@ -16,8 +16,8 @@ import seaborn as sns  # noqa: E402
 
 from .arms import FIG14_FAMILIES, colors  # noqa: E402
 
-EXTRA_COLORS = {"stones": "#9467bd"}
-DASHES = ["-", "--", "-.", ":"]  # line styles that keep identical lines (twin runs) apart  # the tiny world's oracle stepping stones (report 02)
+EXTRA_COLORS = {"stones": "#9467bd"}  # the tiny world's oracle stepping stones (report 02)
+DASHES = ["-", "--", "-.", ":"]  # line styles that keep identical lines (twin runs) apart
 
 
 def color_of(name: str, default: str | None = None) -> str | None:
@@ -65,8 +65,13 @@ def _finish(ax, xlabel: str, ylabel: str, title: str, legend: bool = True):
     if xlabel in ("outer step", "student RL step"):  # steps are whole numbers
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if legend and ax.get_legend_handles_labels()[0]:  # no labelled line (an arm not in this run): no empty legend
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # outside the data
+        _legend_outside(ax)
     ax.grid(alpha=0.3)
+
+
+def _legend_outside(ax) -> None:
+    """The legend to the right of the axes, outside the data."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def no_data(ax, why: str) -> None:
@@ -236,7 +241,7 @@ def curves_with_reference(curve: pd.DataFrame, table: pd.DataFrame, k: int, meth
         taken = {line.get_color() for line in ax.get_lines()}
         color = color_of(reference) if color_of(reference) not in taken else next(c for c in PALETTE if c not in taken)
         ax.axhline(ref.mean(), color=color, ls="--", label=f"{reference} (mean)")
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        _legend_outside(ax)
     return fig
 
 
