@@ -209,20 +209,26 @@ def run_stage(stage: str, params: Path, overrides: list[str], resume: bool, out_
     # its partial notebook to read and the last good report (.ipynb and .html) untouched
     # the kernel listens on the loopback interface only; its start-up warning about TCP without encryption is
     # dropped with its other warnings (errors still show)
-    from .rundir import record_provenance
+    from .rundir import PartHeartbeat, beat_part, parts_summary, record_provenance, start_part
     from .stages.common import display_path, provenance
 
     shown = display_path(params)  # relative to the working directory, or a shipped name: no machine path in reports
     prov = provenance(str(params), overrides)
     t0 = time.time()
-    pm.execute_notebook(str(src), str(partial), parameters={"params_path": shown, "overrides": list(overrides),
-                                                             "resume": bool(resume)},
-                        kernel_name="python3", progress_bar=False, cwd=os.getcwd(),
-                        extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    layout.provenance(stage).parent.mkdir(parents=True, exist_ok=True)
+    start_part(layout, stage, prov, resume)  # a render in several sittings: one part each (report_index shows them)
+    with PartHeartbeat(layout, stage):
+        pm.execute_notebook(str(src), str(partial), parameters={"params_path": shown, "overrides": list(overrides),
+                                                                 "resume": bool(resume)},
+                            kernel_name="python3", progress_bar=False, cwd=os.getcwd(),
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     strip_machine_paths(partial, src.name, dst.name, STAGES[stage].title)
     os.replace(partial, dst)
     export_html(dst)
-    record_provenance(layout, stage, **prov, seconds=round(time.time() - t0, 1),
+    parts = beat_part(layout, stage, finished=True)["parts"]
+    if len(parts) > 1:  # the stage's start is its first part's; its wall time the parts' sum
+        prov = {**prov, "started": parts[0]["started"][:16] + " UTC"}
+    record_provenance(layout, stage, **prov, seconds=round(time.time() - t0, 1), all_parts=parts_summary(parts),
                       finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     return dst
 

@@ -151,6 +151,31 @@ def related_runs(layout: RunLayout) -> list[str]:
     return out
 
 
+def rendered_in_parts(prov: dict) -> list[str]:
+    """How a stage rendered in several sittings ran: each part's commit, start, end and whether it was interrupted,
+    the wall time summed and the time paused between parts (rundir.start_part); nothing for one-part stages."""
+    from .rundir import parts_summary
+
+    split = {s: p["parts"] for s, p in prov.items() if len(p.get("parts", [])) > 1}
+    if not split:
+        return []
+    lines = ["", "## How it was rendered", "",
+             "Stages rendered in parts (`--resume` continues a killed render; an interrupted part ends at its last "
+             "heartbeat, within a minute of when it was killed):", "",
+             "| report | part | commit | started | ended | wall time | |", "|---|---|---|---|---|---|---|"]
+    for s, parts in split.items():
+        for i, q in enumerate(parts, 1):
+            one = parts_summary([q])["seconds"]
+            how = "interrupted" if q.get("interrupted") else ("finished" if q.get("finished") else "running")
+            lines.append(f"| {STAGES[s].title} | {i} | {q.get('commit') or '?'}"
+                         f"{' + uncommitted changes' if q.get('uncommitted_changes') else ''} | {q['started']} | "
+                         f"{q.get('finished') or q['last_seen']} | {one / 60:.1f} min | {how} |")
+        total = parts_summary(parts)
+        lines.append(f"| {STAGES[s].title} | all | | | | {total['seconds'] / 60:.1f} min | "
+                     f"{total['paused_seconds'] / 3600:.1f} h paused between parts |")
+    return lines
+
+
 def build(run_dir) -> str:
     """index.md of a run directory (the HTML page is rendered from it by `write`)."""
     layout = RunLayout(Path(run_dir))
@@ -185,14 +210,16 @@ def build(run_dir) -> str:
     for s, path in reports.items():
         p = prov.get(s, {})
         commit = (p.get("commit") or "?") + (" + uncommitted changes" if p.get("uncommitted_changes") else "")
-        secs = p.get("seconds")
+        secs, parts = p.get("seconds"), p.get("all_parts") or {}
         wall = f"{secs / 60:.1f} min" if isinstance(secs, (int, float)) else "?"
+        if parts.get("parts", 1) > 1:
+            wall = f"{parts['seconds'] / 60:.1f} min in {parts['parts']} parts"
         params = p.get("params", "?") + (" with " + ", ".join(f"`{o}`" for o in p["overrides"]) if p.get("overrides")
                                          else "")
         lines.append(f"| [{STAGES[s].title}]({path.with_suffix('.html').name}) | {commit if p else 'not recorded'} | "
                      f"{params} | {p.get('params_sha256', '?')} | {p.get('started', '?')} | {wall} |")
-    commits = {(p.get("commit"), p.get("uncommitted_changes")) for p in prov.values()}
-    hashes = {p.get("params_sha256") for p in prov.values()}
+    commits = {(q.get("commit"), q.get("uncommitted_changes")) for p in prov.values() for q in [p, *p.get("parts", [])]}
+    hashes = {q.get("params_sha256") for p in prov.values() for q in [p, *p.get("parts", [])]}
     lines.append("")
     if not prov:
         lines.append("Provenance: not recorded (reports rendered outside `soar-lite run`, or before it recorded it).")
@@ -205,6 +232,7 @@ def build(run_dir) -> str:
         if len(hashes) > 1:
             lines.append(f"**The reports of this run were rendered with {len(hashes)} different params** (sha256 "
                          f"above; a report's overrides are named beside its params file).")
+    lines += rendered_in_parts(prov)
     gate_csv = layout.table("premise_gate")
     if gate_csv.exists():
         gate = pd.read_csv(gate_csv)

@@ -27,6 +27,7 @@ import os
 import platform
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -342,6 +343,89 @@ def record_provenance(layout: "RunLayout", stage: str, **fields) -> dict:
     new = {**old, "stage": stage, **fields}
     write_json(path, new)
     return new
+
+
+PART_TIME = "%Y-%m-%d %H:%M:%S UTC"
+
+
+def _part_time(t: float) -> str:
+    return time.strftime(PART_TIME, time.gmtime(t))
+
+
+def _part_seconds(text: str) -> float:
+    import calendar
+
+    return float(calendar.timegm(time.strptime(text, PART_TIME)))
+
+
+def start_part(layout: "RunLayout", stage: str, prov: dict, resume: bool, now: float | None = None) -> dict:
+    """Open one part of a stage's render in provenance/<stage>.json's `parts` (a long render runs in several
+    sittings: `--resume` continues it). A fresh (not --resume) render starts the list anew; an earlier part that
+    never finished (killed: the session ended) is closed at its last heartbeat and marked interrupted. Each part
+    names its commit, so a run rendered in parts from two commits is seen (report_index)."""
+    path = layout.provenance(stage)
+    old = read_json(path) if path.exists() and resume else {}
+    parts = [dict(p) for p in old.get("parts", [])]
+    for p in parts:
+        if "finished" not in p:
+            p["interrupted"] = True
+    now = time.time() if now is None else now
+    parts.append({"commit": prov.get("commit"), "uncommitted_changes": prov.get("uncommitted_changes"),
+                  "params_sha256": prov.get("params_sha256"), "overrides": list(prov.get("overrides", [])),
+                  "resume": bool(resume), "started": _part_time(now), "last_seen": _part_time(now)})
+    record = {**old, "stage": stage, "parts": parts}
+    write_json(path, record)
+    return record
+
+
+def beat_part(layout: "RunLayout", stage: str, now: float | None = None, finished: bool = False) -> dict:
+    """The open part's heartbeat (`last_seen`, every minute while the stage runs: where an interrupted part ended),
+    or its end (`finished`)."""
+    path = layout.provenance(stage)
+    record = read_json(path)
+    part = record["parts"][-1]
+    part["last_seen"] = _part_time(time.time() if now is None else now)
+    if finished:
+        part["finished"] = part["last_seen"]
+    write_json(path, record)
+    return record
+
+
+def parts_summary(parts: list[dict]) -> dict:
+    """Wall seconds of a stage's render summed over its parts (each from its start to its end, or to its last
+    heartbeat when it was interrupted), the seconds between parts (paused: nothing of the stage ran), and the
+    count."""
+    spans = [(_part_seconds(p["started"]), _part_seconds(p.get("finished") or p["last_seen"])) for p in parts]
+    paused = sum(max(0.0, b0 - a1) for (_, a1), (b0, _) in zip(spans, spans[1:]))
+    return {"parts": len(parts), "seconds": round(sum(b - a for a, b in spans), 1), "paused_seconds": round(paused, 1),
+            "interrupted": sum(bool(p.get("interrupted")) for p in parts)}
+
+
+class PartHeartbeat:
+    """`with PartHeartbeat(layout, stage):` beats the open part every `every` seconds on a daemon thread."""
+
+    def __init__(self, layout: "RunLayout", stage: str, every: float = 60.0):
+        import threading
+
+        self.layout, self.stage, self.every = layout, stage, every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self.stop.wait(self.every):
+            try:
+                beat_part(self.layout, self.stage)
+            except (OSError, ValueError, KeyError, IndexError):  # best effort: a heartbeat is never an error
+                pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        return False
 
 
 def report_progress(layout: "RunLayout", stage: str, job: str, done: int, total: int, unit: str) -> None:

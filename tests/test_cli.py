@@ -87,6 +87,9 @@ def test_papermill_end_to_end_on_ci_params(tmp_path):
         prov = json.loads((run / "provenance" / f"{stage}.json").read_text())
         assert prov["params"] == "params/ci.yaml" and len(prov["params_sha256"]) == 12 and prov["seconds"] > 0
         assert prov["commit"] and prov["finished"]
+        # one part (issue 38: a render in several sittings lists each), finished, from the same commit
+        assert [(q["commit"], "finished" in q) for q in prov["parts"]] == [(prov["commit"], True)], stage
+        assert prov["all_parts"]["parts"] == 1 and prov["all_parts"]["paused_seconds"] == 0
         text = (run / st.notebook).read_text() + (run / st.notebook.replace(".ipynb", ".html")).read_text()
         assert str(REPO) not in text, stage
         assert f"<title>{st.title}</title>" in (run / st.notebook.replace(".ipynb", ".html")).read_text()

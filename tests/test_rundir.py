@@ -111,3 +111,72 @@ def test_the_run_index_names_a_reports_overrides(tmp_path):
     index = build(run)
     assert "| params/x.yaml with `evaluate.ps_seeds=6` | bbb |" in index and "| params/x.yaml | aaa |" in index
     assert "rendered with 2 different params" in index and "one commit and one params file" not in index
+
+
+T0 = 1_796_000_000.0  # a fixed instant; parts are written with explicit times
+
+
+def _prov(commit="e820b7e"):
+    return {"commit": commit, "uncommitted_changes": False, "params_sha256": "aaa", "overrides": []}
+
+
+def test_a_render_in_parts_keeps_each_part_and_marks_the_killed_one(tmp_path):
+    """start_part / beat_part: a --resume render appends a part and closes an unfinished earlier one as interrupted
+    at its last heartbeat; a fresh render starts the list anew."""
+    from soar_lite.rundir import RunLayout, beat_part, parts_summary, read_json, start_part
+
+    layout = RunLayout(tmp_path / "run")
+    layout.provenance("meta_train").parent.mkdir(parents=True)
+    start_part(layout, "meta_train", _prov(), resume=False, now=T0)
+    beat_part(layout, "meta_train", now=T0 + 600)  # killed after its last heartbeat at +10 min
+    start_part(layout, "meta_train", _prov(), resume=True, now=T0 + 3600)  # the next sitting, an hour later
+    beat_part(layout, "meta_train", now=T0 + 3600 + 1200, finished=True)
+    parts = read_json(layout.provenance("meta_train"))["parts"]
+    assert [p.get("interrupted", False) for p in parts] == [True, False] and "finished" in parts[1]
+    assert [p["resume"] for p in parts] == [False, True]
+    assert parts_summary(parts) == {"parts": 2, "seconds": 1800.0, "paused_seconds": 3000.0, "interrupted": 1}
+    start_part(layout, "meta_train", _prov(), resume=False, now=T0 + 9000)  # rendered afresh: one part
+    assert len(read_json(layout.provenance("meta_train"))["parts"]) == 1
+
+
+@pytest.mark.parametrize("spans, expected", [
+    ([(0, 60)], {"parts": 1, "seconds": 60.0, "paused_seconds": 0.0, "interrupted": 0}),
+    ([(0, 60), (60, 120)], {"parts": 2, "seconds": 120.0, "paused_seconds": 0.0, "interrupted": 1}),
+    ([(0, 60), (3660, 3720), (7320, 7380)], {"parts": 3, "seconds": 180.0, "paused_seconds": 7200.0, "interrupted": 2}),
+])
+def test_parts_summary(spans, expected):
+    from soar_lite.rundir import _part_time, parts_summary
+
+    parts = [{"started": _part_time(T0 + a), "last_seen": _part_time(T0 + b), **({"interrupted": True} if i < len(spans) - 1
+                                                                               else {"finished": _part_time(T0 + b)})}
+             for i, (a, b) in enumerate(spans)]
+    assert parts_summary(parts) == expected
+
+
+def test_the_index_shows_a_stage_rendered_in_parts_and_a_second_commit(tmp_path):
+    """The index's wall time of a stage rendered in parts is their sum, its 'How it was rendered' table lists each
+    part, and a part from another commit makes the index say the run comes from two commits."""
+    from soar_lite.report_index import build
+    from soar_lite.rundir import RunLayout, beat_part, read_json, record_provenance, start_part, write_json
+
+    run = tmp_path / "run"
+    layout = RunLayout(run)
+    layout.provenance("probe").parent.mkdir(parents=True)
+    for stage, nb in (("probe", "01_probe.ipynb"), ("meta_train", "03_meta_train.ipynb")):
+        (run / nb).write_text('{"cells": []}')
+        start_part(layout, stage, _prov(), resume=False, now=T0)
+        beat_part(layout, stage, now=T0 + 120, finished=stage == "probe")
+    start_part(layout, "meta_train", _prov(), resume=True, now=T0 + 7200)
+    beat_part(layout, "meta_train", now=T0 + 7200 + 480, finished=True)
+    for stage in ("probe", "meta_train"):
+        record_provenance(layout, stage, **_prov(), params="params/x.yaml", started="2026-12-01 00:00 UTC",
+                          seconds=120.0, all_parts={"parts": len(read_json(layout.provenance(stage))["parts"]),
+                                                    "seconds": 120.0 if stage == "probe" else 600.0})
+    index = build(run)
+    assert "| 10.0 min in 2 parts |" in index and "| 2.0 min |" in index
+    assert "## How it was rendered" in index and "| interrupted |" in index and "2.0 h paused between parts" in index
+    assert "one commit and one params file" in index
+    record = read_json(layout.provenance("meta_train"))
+    record["parts"][0]["commit"] = "0000000"
+    write_json(layout.provenance("meta_train"), record)
+    assert "come from 2 different commits" in build(run)
