@@ -221,22 +221,29 @@ def report_findings(run: Path) -> str:
     return "\n\n".join(out)
 
 
-def verdict_table(full: Path, gate: Path) -> str:
-    """The README's results at a glance: `soar_lite.report_index.verdict_rows` on the powered run's comparisons and
-    the premise-gate run's gate, linked to their reports."""
+def verdict_table(runs: list[Path], gate: Path) -> str:
+    """The README's results at a glance: `soar_lite.report_index.verdict_rows` on the committed runs' comparisons
+    (`runs` in order: the powered run, then the runs that take its teachers; the first run holding a claim's
+    comparison decides it) and the premise gate of the powered run where it measured one, else of `gate`'s run,
+    linked to their reports."""
     from soar_lite.report_index import verdict_rows
     from soar_lite.stages import STAGES
 
     def read(path: Path):
         return pd.read_csv(path) if path.exists() else None
 
-    def link(stage: str) -> str:
-        run = gate if stage == "tiny_world" else full
-        nb = STAGES[stage].notebook.replace(".ipynb", "")
-        return f"[{run.name}/{nb}]({run.relative_to(REPO).as_posix()}/{nb}.html)"
+    tables = [read(run / "tables" / "comparisons.csv") for run in runs]
+    tables = [t.assign(run=run.name) for run, t in zip(runs, tables) if t is not None]
+    gate_run = next((run for run in runs if (run / "tables" / "premise_gate.csv").exists()), gate)
+    by_name = {run.name: run for run in runs}
 
-    return "\n".join(verdict_rows(read(full / "tables" / "comparisons.csv"), read(gate / "tables" / "premise_gate.csv"),
-                                  link))
+    def link(stage: str, run: str | None) -> str:
+        where = gate_run if stage == "tiny_world" else by_name.get(run, runs[0])
+        nb = STAGES[stage].notebook.replace(".ipynb", "")
+        return f"[{where.name}/{nb}]({where.relative_to(REPO).as_posix()}/{nb}.html)"
+
+    return "\n".join(verdict_rows(pd.concat(tables, ignore_index=True) if tables else None,
+                                  read(gate_run / "tables" / "premise_gate.csv"), link))
 
 
 def run_time(run: Path) -> str:
@@ -280,8 +287,8 @@ def cost_table() -> str:
 
 
 def blocks() -> dict[str, str]:
-    out = {"cost-paper": cost_table(), "quicklook-time": run_time(REPO / "results" / "tiny"), "verdicts": verdict_table(REPO / "results" / "tiny-full",
-                                                                 REPO / "results" / "tiny-gate")}
+    out = {"cost-paper": cost_table(), "quicklook-time": run_time(REPO / "results" / "tiny"), "verdicts": verdict_table(
+        [REPO / "results" / "tiny-full", REPO / "results" / "tiny-ablations"], REPO / "results" / "tiny-gate")}
     for run in sorted((REPO / "results").glob("*")):
         if (run / "provenance").is_dir():
             out[f"results-{run.name}-summary"] = run_summary(run)

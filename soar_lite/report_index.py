@@ -90,6 +90,7 @@ CLAIMS = [
     ("Finding 1 at equal student compute", "soar-pq vs hard-only-matched", "evaluate"),
     ("Finding 1: SOAR-PS beats Hard-Only", "soar-ps vs hard-only", "evaluate"),
     ("Finding 1: Grounded-T beats Base-T", "grounded-t vs base-t", "evaluate"),
+    ("Finding 1: Grounded-T beats Hard-Only", "grounded-t vs hard-only", "evaluate"),
     ("Finding 2: grounded beats intrinsic rewards", "grounded-t vs intrinsic-t", "evaluate"),
     ("Promotion matters (App. B.8)", "grounded-t vs grounded-t-no-promotion", "evaluate"),
     ("The teacher learned, not just selection (frozen-teacher control)", "soar-pq vs frozen-pq", "evaluate"),
@@ -99,9 +100,10 @@ CLAIMS = [
 def verdict_rows(comparisons, gate, link) -> list[str]:
     """A Markdown table: each claim's verdict at the largest k as `comparisons` (tables/comparisons.csv, or None)
     states it, with the unit it rests on and the scale label, and the premise gate's outcome (`gate`:
-    tables/premise_gate.csv, or None). `link(stage)` -> the Markdown link to that stage's report. A run rendered
-    before verdicts at the unit of replication says so instead of a verdict; claims with nothing to read are left
-    out."""
+    tables/premise_gate.csv, or None). `link(stage, run)` -> the Markdown link to that stage's report (`run`: the
+    comparisons' `run` column where several runs' tables are read together, the first run holding a claim's
+    comparison deciding it; else None). A run rendered before verdicts at the unit of replication says so instead of
+    a verdict; claims with nothing to read are left out."""
     import pandas as pd
 
     from .stats import p_eq
@@ -112,19 +114,23 @@ def verdict_rows(comparisons, gate, link) -> list[str]:
             if gate is not None and len(gate):
                 from .stages.tiny_world import gate_outcome
 
-                out.append(f"| {claim} | gate {gate_outcome(gate)} | the premise gate's checks | toy | {link(stage)} |")
+                out.append(f"| {claim} | gate {gate_outcome(gate)} | the premise gate's checks | toy | "
+                           f"{link(stage, None)} |")
             continue
         rows = comparisons[comparisons.comparison == comparison] if comparisons is not None else pd.DataFrame()
         if rows.empty:
             continue
+        run = rows["run"].iloc[0] if "run" in rows else None
+        rows = rows[rows["run"] == run] if run is not None else rows
         r = rows[rows.k == rows.k.max()].iloc[0]
+        stage_link = link(stage, run)
         p = p_eq(r.p_value) if pd.notna(r.p_value) else "no p"
         if "verdict" not in rows:
             out.append(f"| {claim} | not decided: rendered before verdicts at the unit of replication (students: {p}, "
-                       f"n = {r.n_a}/{r.n_b}) | students | toy | {link(stage)} |")
+                       f"n = {r.n_a}/{r.n_b}) | students | toy | {stage_link} |")
             continue
         out.append(f"| {claim} | {r.verdict} ({100 * r.difference:+.1f} points at pass@{int(r.k)}, {p}) | "
-                   f"{r.rests_on} | {r.scale} | {link(stage)} |")
+                   f"{r.rests_on} | {r.scale} | {stage_link} |")
     return out if len(out) > 2 else []
 
 
@@ -197,7 +203,7 @@ def build(run_dir) -> str:
         return pd.read_csv(path) if path.exists() else None
 
     verdicts = verdict_rows(table("comparisons"), table("premise_gate"),
-                            lambda st: f"[{STAGES[st].title}]({reports[st].with_suffix('.html').name})"
+                            lambda st, run=None: f"[{STAGES[st].title}]({reports[st].with_suffix('.html').name})"
                             if st in reports else st)
     if verdicts:
         lines += ["## Verdicts", "", "Each paper claim as this run's reports decide it (\"reproduced\" / \"contradicted\" "

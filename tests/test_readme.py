@@ -44,3 +44,27 @@ def test_a_drifted_number_is_caught():
     text = "a\n<!-- generated: cost-paper -->\n| typed by hand |\n<!-- end generated: cost-paper -->\n"
     _, changed = tool.render(text, {"cost-paper": "| the model's |"})
     assert changed == ["cost-paper"]
+
+
+def test_verdicts_read_from_several_runs_link_each_claim_to_the_run_that_decides_it():
+    """The README's verdict table reads the powered run and the runs that take its teachers: a claim decided only in
+    tiny-ablations (the compute-matched Hard-Only) links there; one in both is decided by the first run."""
+    import pandas as pd
+
+    from soar_lite.report_index import verdict_rows
+
+    def row(comparison, run, verdict):
+        return {"comparison": comparison, "k": 32, "difference": 0.1, "p_value": 0.01, "n_a": 8, "n_b": 8,
+                "verdict": verdict, "rests_on": "8 / 8 teachers", "scale": "toy", "run": run}
+
+    table = pd.DataFrame([row("soar-pq vs hard-only", "full", "reproduced"),
+                          row("soar-pq vs hard-only", "ablations", "not established"),
+                          row("soar-pq vs hard-only-matched", "ablations", "contradicted")])
+    gate = pd.DataFrame({"check": ["probe_solved_share"], "value": [0.0], "threshold": ["<= 0.1"], "passed": [True]})
+    lines = verdict_rows(table, gate, lambda stage, run: f"{run}/{stage}")
+    by_claim = {l.split(" | ")[0].lstrip("| "): l for l in lines[2:]}
+    assert "reproduced" in by_claim["Finding 1: SOAR-PQ beats Hard-Only"]
+    assert by_claim["Finding 1: SOAR-PQ beats Hard-Only"].endswith("| full/evaluate |")
+    assert by_claim["Finding 1 at equal student compute"].endswith("| ablations/evaluate |")
+    assert "contradicted" in by_claim["Finding 1 at equal student compute"]
+    assert by_claim["Premise: direct RL on the hard set has no signal; the world is learnable"].endswith("| None/tiny_world |")
