@@ -14,7 +14,9 @@ as good as the cores were free.
 The machine's own ceiling is measured first, side by side: the same fixed amount of small-matrix torch work (one
 thread, the tiny model's sizes) in one process, then in two processes at once; 2 x t1 / t2 is what two processes can
 gain on these two cores at best (2.0 on two free physical cores; less where the cores share a physical core or the
-machine is loaded). The meta-training speed-up is printed beside it and as a share of it.
+machine is loaded). Then the same for inner-loop students themselves (`run_student_job`, 8 in one process, then 8
+in each of two at once, no queue between them): the most that sharing students between two processes can gain here,
+memory traffic included. The meta-training speed-up is printed beside both and as a share of each.
 """
 import argparse
 import json
@@ -60,6 +62,46 @@ def two_process_ceiling(iterations: int = 3000) -> tuple[float, float, float]:
     return t1, t2, 2 * t1 / t2
 
 
+def _student_work(params: str, overrides: list[str], jobs: int) -> float:
+    """`jobs` inner-loop students exactly as meta-training runs them (`run_student_job`: the baseline restored, the
+    params' inner steps of RLOO on n hard-train questions, scored on M hard-train problems), one after another in
+    this process; returns their wall seconds (the model's loading excluded)."""
+    from soar_lite.models import snapshot
+    from soar_lite.seeds import derive, stream_key
+    from soar_lite.stages.common import hard_sets, load
+    from soar_lite.student import RLItem, StudentJob, run_student_job
+
+    cfg = load_config(params, overrides)
+    policy, task = load(cfg)
+    hard_train, _ = hard_sets(cfg)
+    m, base = cfg.meta, snapshot(policy)
+    q_r = hard_train[:m.M]
+    t0 = time.perf_counter()
+    for i in range(jobs):
+        items = [RLItem(p.question, p.answer, stream_key("problem", p.id)) for p in hard_train[:m.n]]
+        run_student_job(policy, task, StudentJob(baseline=base, items=items, steps=m.inner_steps,
+                                                 seed=derive(cfg.seed, "meta_train", "bench_student", i), reward_problems=q_r,
+                                                 decoding=m.reward_decoding, reward_samples=m.reward_samples,
+                                                 eval_seed=derive(cfg.seed, "meta_train", "bench_score")),
+                        m.student, cfg.model.gen_batch_size)
+    return time.perf_counter() - t0
+
+
+def student_ceiling(params: str, overrides: list[str], jobs: int = 8) -> tuple[float, float, float]:
+    """(t1, t2, 2 * t1 / t2) for inner-loop students: `jobs` of them alone in one process, then `jobs` in each of two
+    processes at once, no queue between them -- what sharing students can gain at most on this machine."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        pool.starmap(_student_work, [(params, overrides, 1)] * 2, chunksize=1)  # imports, the model, warm-up
+        t1 = pool.apply(_student_work, (params, overrides, jobs))
+        t0 = time.perf_counter()
+        pool.starmap(_student_work, [(params, overrides, jobs)] * 2, chunksize=1)
+        t2 = time.perf_counter() - t0
+    return t1, t2, 2 * t1 / t2
+
+
 def metrics(run_dir: Path) -> list[dict]:
     rows = [json.loads(line) for line in (run_dir / "meta" / "metrics.jsonl").read_text().splitlines()]
     return [{k: v for k, v in r.items() if k not in ("seconds", "profile")} for r in rows]
@@ -79,6 +121,9 @@ def main():
               "meta.snr_draws=0"]
     cfg0 = load_config(args.params, [f"results_dir={base / 'probe'}", *common])
     probe.run(cfg0, log=lambda m: None)
+    s1, s2, s_ceiling = student_ceiling(args.params, [f"results_dir={base / 'probe'}", *common])
+    print(f"inner-loop students, two processes with no queue between them: 8 alone {s1:.1f} s, 8 in each at once "
+          f"{s2:.1f} s -> {s_ceiling:.2f}x (load average {os.getloadavg()[0]:.1f})", flush=True)
     times, rows = {}, {}
     for workers in (1, 2):
         out = base / f"w{workers}"
@@ -92,7 +137,8 @@ def main():
         print(f"workers {workers}: {times[workers]:.1f} s (load average {load:.1f} at the start)", flush=True)
     print(f"meta-training, {args.null_steps} tau-null + {args.steps} outer steps of one grounded run at "
           f"{Path(args.params).name}'s sizes: workers 2 vs 1 speed-up {times[1] / times[2]:.2f}x (target 1.7x; "
-          f"{times[1] / times[2] / ceiling:.0%} of the machine's {ceiling:.2f}x ceiling); metrics identical: "
+          f"{times[1] / times[2] / ceiling:.0%} of the machine's {ceiling:.2f}x ceiling, "
+          f"{times[1] / times[2] / s_ceiling:.0%} of its {s_ceiling:.2f}x for students); metrics identical: "
           f"{rows[1] == rows[2]}")
     shutil.rmtree(base, ignore_errors=True)
 
