@@ -11,6 +11,7 @@ validated first (strictly) so a typo stops the run before anything is written.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -194,6 +195,27 @@ def export_html(ipynb: Path) -> Path:
     body, _ = HTMLExporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     out = ipynb.with_suffix(".html")
     out.write_text(body)
+    return out
+
+
+def finished_before(out_dir: Path, stages: list[str], now: dict) -> list[str]:
+    """The stages a `--resume` of the whole run leaves alone: the report exists and its provenance's last part
+    finished from the commit the run has now (`now`: `stages.common.provenance`), with no uncommitted changes either
+    time, and with the same params hash. Anything else runs again (a stage's own resume keeps its finished work)."""
+    layout, out = RunLayout(out_dir), []
+    for stage in stages:
+        path = layout.provenance(stage)
+        if not (path.exists() and layout.notebook(STAGES[stage].notebook).exists()):
+            continue
+        try:
+            parts = json.loads(path.read_text()).get("parts") or []
+        except (OSError, ValueError):
+            continue
+        last = parts[-1] if parts else {}
+        if (last.get("finished") and now.get("commit") and last.get("commit") == now["commit"]
+                and not last.get("uncommitted_changes") and not now.get("uncommitted_changes")
+                and last.get("params_sha256") == now.get("params_sha256")):
+            out.append(stage)
     return out
 
 
@@ -601,6 +623,19 @@ def main(argv=None) -> int:
         return 2
     stages = list(dict.fromkeys(args.only)) if args.only else stages_for(cfg)  # --only X --only X: one process
     out_dir = cfg.run_dir
+    if args.resume and not args.only:  # a render in parts: what finished in an earlier sitting is not run again
+        from .stages.common import provenance
+
+        done = finished_before(out_dir, stages, provenance(str(params), args.override))
+        for stage in done:
+            print(f"[{stage}] finished in an earlier part, from this commit with these params: not run again")
+        stages = [s for s in stages if s not in done]
+        if not stages:
+            from .report_index import write as write_index
+
+            write_index(out_dir)
+            print(f"every stage had finished; results in {out_dir}/")
+            return 0
     notebooks = args.notebooks or default_notebook_dir()
     try:
         preflight(cfg, stages, args.resume)

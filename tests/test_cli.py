@@ -111,6 +111,14 @@ def test_papermill_end_to_end_on_ci_params(tmp_path):
     assert "[← the run's index" in (run / "04_evaluate.ipynb").read_text()  # each report links back
     # progress lines with work done in the stage's unit
     assert re.search(r"^\[meta_train\] \d+\.\d min, \d+/\d+ outer steps", r.stdout, re.M), r.stdout
+    # a --resume of the whole run (a render in parts) runs no stage that finished from this commit with these params
+    prov = json.loads((run / "provenance" / "probe.json").read_text())
+    if prov["commit"] and not prov["uncommitted_changes"]:  # a clean checkout, as in CI
+        again = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", str(REPO / "params" / "ci.yaml"), "--jobs",
+                                "2", "--resume", "-o", f"results_dir={tmp_path}"], capture_output=True, text=True,
+                               timeout=300, cwd=REPO)
+        assert again.returncode == 0 and again.stdout.count("not run again") == 5, again.stdout + again.stderr
+        assert "every stage had finished" in again.stdout
 
 
 def test_notebook_runs_outside_the_repository_with_a_shipped_params_name(tmp_path):

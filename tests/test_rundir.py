@@ -180,3 +180,28 @@ def test_the_index_shows_a_stage_rendered_in_parts_and_a_second_commit(tmp_path)
     record["parts"][0]["commit"] = "0000000"
     write_json(layout.provenance("meta_train"), record)
     assert "come from 2 different commits" in build(run)
+
+
+@pytest.mark.parametrize("last, now, expected", [
+    ({"finished": "x", "commit": "abc", "params_sha256": "p"}, {"commit": "abc", "params_sha256": "p"}, ["probe"]),
+    ({"commit": "abc", "params_sha256": "p"}, {"commit": "abc", "params_sha256": "p"}, []),  # interrupted
+    ({"finished": "x", "commit": "abc", "params_sha256": "p"}, {"commit": "def", "params_sha256": "p"}, []),
+    ({"finished": "x", "commit": "abc", "params_sha256": "p"}, {"commit": "abc", "params_sha256": "q"}, []),
+    ({"finished": "x", "commit": "abc", "params_sha256": "p", "uncommitted_changes": True},
+     {"commit": "abc", "params_sha256": "p"}, []),
+    ({"finished": "x", "commit": "abc", "params_sha256": "p"},
+     {"commit": "abc", "params_sha256": "p", "uncommitted_changes": True}, []),
+    ({"finished": "x", "commit": None, "params_sha256": "p"}, {"commit": None, "params_sha256": "p"}, []),  # no git
+])
+def test_a_resume_of_the_whole_run_skips_only_stages_finished_from_this_commit_and_params(tmp_path, last, now, expected):
+    """`soar-lite run --resume` without --only: a stage whose last part finished from the same commit (no uncommitted
+    changes) and params is not run again; a stage with no report, or no provenance, runs."""
+    import json
+
+    from soar_lite.cli import finished_before
+
+    (tmp_path / "provenance").mkdir()
+    (tmp_path / "provenance" / "probe.json").write_text(json.dumps({"stage": "probe", "parts": [last]}))
+    (tmp_path / "01_probe.ipynb").write_text("{}")
+    (tmp_path / "provenance" / "tiny_world.json").write_text(json.dumps({"stage": "tiny_world", "parts": [last]}))
+    assert finished_before(tmp_path, ["probe", "tiny_world", "meta_train"], now) == expected  # no 02 report
