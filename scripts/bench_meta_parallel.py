@@ -1,11 +1,14 @@
 """Benchmark: meta-training on 2 local workers sharing their students (executor.StudentPool) against 1, side by
 side in one run, at the quick look's sizes (issue 34: every core busy).
 
-    python scripts/bench_meta_parallel.py [--params params/tiny.yaml] [--steps 2] [--null-steps 1]   (make bench)
+    python scripts/bench_meta_parallel.py [--params params/tiny.yaml] [--steps N] [--null-steps N]   (make bench)
 
-Workload: one grounded meta-training run (`meta.teachers: [grounded]`) of `--steps` outer steps after `--null-steps`
-tau-null steps, each step's g*r = 64 inner-loop students at params/tiny.yaml's sizes, into a fresh run directory per
-variant (the probe's hard sets are copied from one probe run). Variants: workers 1 (every student in the run's
+Workload: the quick look's meta-training -- one grounded run (`meta.teachers: [grounded]`) of the params' outer
+steps after its tau-null steps (params/tiny.yaml: 3 + 8, each step's g*r = 32 inner-loop students; `--steps` and
+`--null-steps` shorten it) --, into a fresh run directory per variant (the probe's hard sets are copied from one probe
+run). Printed beside the speed-up: where each variant's time went (the null steps, each outer-step phase, the rest),
+so the serial share -- the teacher's sampling and update, the model loading and the end diagnostics, which one run
+cannot share -- is read off rather than guessed. Variants: workers 1 (every student in the run's
 process, one after another) and workers 2 (the students shared by two processes). Printed: the wall time of each,
 the speed-up (target >= 1.7x on an idle 2-core machine), and whether the metrics (metrics.jsonl without its
 timings) are identical. The machine's load average is printed beside them: on a shared machine the ratio is only
@@ -107,12 +110,33 @@ def metrics(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("seconds", "profile")} for r in rows]
 
 
+PHASES = ("teacher_sample_s", "students_s", "promotion_s", "teacher_update_s")
+
+
+def breakdown(cfg, total: float) -> dict[str, float]:
+    """Where one variant's wall seconds went: the tau calibration's null steps (state.json), each outer-step phase
+    summed over the steps (metrics.jsonl's profile), and the rest (loading the models, the base student's scores on
+    hard-train, the end diagnostics, writing checkpoints)."""
+    layout = cfg.layout.meta("grounded", 0)
+    rows = [json.loads(line) for line in layout.metrics.read_text().splitlines()]
+    state = json.loads(layout.state.read_text())
+    out = {"tau null steps": sum(t.get("seconds", 0.0) for t in state.get("tau_stages", []))}
+    for k in PHASES:
+        out[k[:-2].replace("_", " ")] = sum(r["profile"].get(k, 0.0) for r in rows)
+    out["the rest"] = total - sum(out.values())
+    out["total"] = total
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--params", default="params/tiny.yaml")
-    ap.add_argument("--steps", type=int, default=2)
-    ap.add_argument("--null-steps", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=None, help="outer steps (default: the params' meta.outer_steps)")
+    ap.add_argument("--null-steps", type=int, default=None, help="tau-null steps (default: the params')")
     args = ap.parse_args()
+    own = load_config(args.params, []).meta
+    args.steps = own.outer_steps if args.steps is None else args.steps
+    args.null_steps = own.tau_null_steps if args.null_steps is None else args.null_steps
     t1, t2, ceiling = two_process_ceiling()
     print(f"this machine's two-process ceiling: the same torch work alone {t1:.1f} s, twice at once {t2:.1f} s -> "
           f"{ceiling:.2f}x (load average {os.getloadavg()[0]:.1f})", flush=True)
@@ -124,7 +148,7 @@ def main():
     s1, s2, s_ceiling = student_ceiling(args.params, [f"results_dir={base / 'probe'}", *common])
     print(f"inner-loop students, two processes with no queue between them: 8 alone {s1:.1f} s, 8 in each at once "
           f"{s2:.1f} s -> {s_ceiling:.2f}x (load average {os.getloadavg()[0]:.1f})", flush=True)
-    times, rows = {}, {}
+    times, rows, parts = {}, {}, {}
     for workers in (1, 2):
         out = base / f"w{workers}"
         cfg = load_config(args.params, [f"results_dir={out}", f"executor.workers={workers}", *common])
@@ -134,12 +158,17 @@ def main():
         meta_train.run(cfg, log=lambda m: None)
         times[workers] = time.perf_counter() - t0
         rows[workers] = metrics(cfg.run_dir)
+        parts[workers] = breakdown(cfg, times[workers])
         print(f"workers {workers}: {times[workers]:.1f} s (load average {load:.1f} at the start)", flush=True)
     print(f"meta-training, {args.null_steps} tau-null + {args.steps} outer steps of one grounded run at "
           f"{Path(args.params).name}'s sizes: workers 2 vs 1 speed-up {times[1] / times[2]:.2f}x (target 1.7x; "
           f"{times[1] / times[2] / ceiling:.0%} of the machine's {ceiling:.2f}x ceiling, "
           f"{times[1] / times[2] / s_ceiling:.0%} of its {s_ceiling:.2f}x for students); metrics identical: "
           f"{rows[1] == rows[2]}")
+    print(f"{'where the time went':34s} {'workers 1':>10s} {'workers 2':>10s} {'ratio':>6s}")
+    for k, v1 in parts[1].items():
+        v2 = parts[2][k]
+        print(f"  {k:32s} {v1:9.1f}s {v2:9.1f}s {v1 / v2 if v2 > 0 else float('nan'):6.2f}")
     shutil.rmtree(base, ignore_errors=True)
 
 

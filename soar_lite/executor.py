@@ -76,46 +76,64 @@ class StudentPool:
     worker with no run of its own (`help_until_done`) does the same until every run has ended. So both cores stay
     busy while any run is left, whatever the number of runs. A student's result depends only on its job (its seeds
     come from its indices; `soar.student_job` restores the baseline in the worker's own copy of the model), so the
-    metrics are the same whichever process runs it (tested: byte-identical to serial)."""
+    metrics are the same whichever process runs it (tested: byte-identical to serial). A run may `submit` its
+    students, do its own serial work (the baseline's score) while the others start on them, then `collect`; the
+    baseline travels as one shared file per step (models.shared_snapshot), not in every job."""
 
     def __init__(self, tasks, results: list, active, owner: int = -1):
         self.tasks, self.results, self.active, self.owner = tasks, results, active, owner
+        self._batches = 0  # batches this process has submitted (ids for its results)
+        self._stash: dict[int, dict[int, tuple]] = {}  # results of a batch not being collected yet
 
     def run(self, fn: Callable, jobs: list[tuple]) -> list:
         """[fn(*job) for job in jobs], in job order, run by every process of the stage that is free."""
+        return self.collect(self.submit(fn, jobs))
+
+    def submit(self, fn: Callable, jobs: list[tuple]) -> tuple[int, int]:
+        """Queue the jobs for any free process (this one included, once it collects); returns the batch's handle.
+        The caller may do other work in between (e.g. score the baseline) while the other processes start."""
+        batch = self._batches
+        self._batches += 1
+        for i, job in enumerate(jobs):
+            self.tasks.put((self.owner, (batch, i), fn, job))
+        return batch, len(jobs)
+
+    def collect(self, handle: tuple[int, int]) -> list:
+        """The results of a submitted batch, in job order; while waiting, this process runs queued jobs itself."""
         import queue
 
-        for i, job in enumerate(jobs):
-            self.tasks.put((self.owner, i, fn, job))
-        out, left = [None] * len(jobs), len(jobs)
-        while left:
+        batch, n = handle
+        got = self._stash.pop(batch, {})
+        while len(got) < n:
             try:
-                i, ok, res = self.results[self.owner].get_nowait()
+                (b, i), ok, res = self.results[self.owner].get_nowait()
             except queue.Empty:
-                if not self.help_once(timeout=0.0):
-                    try:
-                        i, ok, res = self.results[self.owner].get(timeout=0.05)
-                    except queue.Empty:
-                        continue
-                else:
+                if self.help_once(timeout=0.0):
+                    continue
+                try:
+                    (b, i), ok, res = self.results[self.owner].get(timeout=0.05)
+                except queue.Empty:
                     continue
             if not ok:
                 raise RuntimeError(f"a student job failed in another worker: {res}")
-            out[i], left = res, left - 1
-        return out
+            if b == batch:
+                got[i] = res
+            else:
+                self._stash.setdefault(b, {})[i] = res
+        return [got[i] for i in range(n)]
 
     def help_once(self, timeout: float) -> bool:
-        """Run one queued student (any run's) and send its result to its owner; False when none was queued."""
+        """Run one queued job (any run's) and send its result to its owner; False when none was queued."""
         import queue
 
         try:
-            owner, i, fn, job = self.tasks.get(timeout=timeout) if timeout else self.tasks.get_nowait()
+            owner, key, fn, job = self.tasks.get(timeout=timeout) if timeout else self.tasks.get_nowait()
         except queue.Empty:
             return False
         try:
-            self.results[owner].put((i, True, fn(*job)))
+            self.results[owner].put((key, True, fn(*job)))
         except Exception as e:  # noqa: BLE001 - the owner raises it, naming it
-            self.results[owner].put((i, False, f"{type(e).__name__}: {e}"))
+            self.results[owner].put((key, False, f"{type(e).__name__}: {e}"))
         return True
 
     def help_until_done(self) -> None:

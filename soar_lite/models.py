@@ -361,10 +361,51 @@ def snapshot(policy: Policy) -> Snapshot:
     return {n: p.detach().clone() for n, p in policy.model.named_parameters() if p.requires_grad}
 
 
-def restore(policy: Policy, snap: Snapshot) -> None:
-    """Load a snapshot back in place (no reload, no new tensors)."""
+@dataclass(frozen=True)
+class SharedSnapshot:
+    """A snapshot written once to a file that every process of a stage reads (`shared_snapshot`), loaded once per
+    process and kept: an outer step's g*r students get their baseline as this path, not as g*r pickled copies
+    through the worker pool's queue (1.5 MB each at the tiny model's LoRA, pickled, piped and unpickled per student).
+    Equal bytes, equal tensors: the results are those of the in-memory snapshot."""
+
+    path: str
+
+    def load(self) -> Snapshot:
+        if self.path not in _SHARED:
+            if len(_SHARED) >= 2:
+                _SHARED.pop(next(iter(_SHARED)))
+            _SHARED[self.path] = load_snapshot(Path(self.path))
+        return _SHARED[self.path]
+
+
+_SHARED: dict[str, Snapshot] = {}  # this process's loaded SharedSnapshots (the last two)
+
+
+@contextmanager
+def shared_snapshot(snap: Snapshot):
+    """`with shared_snapshot(snap) as ref:` the snapshot in a file of its own (in /dev/shm where there is one) for
+    the block, as a SharedSnapshot; the file is removed after it. The name is unique (uuid4), so no process's
+    cache can take an older file's tensors for it."""
+    import tempfile
+    import uuid
+
+    folder = Path("/dev/shm") if Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK) else \
+        Path(tempfile.gettempdir())
+    path = folder / f"soar_lite_snapshot_{uuid.uuid4().hex}.pt"
+    save_snapshot(snap, path)
+    try:
+        yield SharedSnapshot(str(path))
+    finally:
+        _SHARED.pop(str(path), None)
+        path.unlink(missing_ok=True)
+
+
+def restore(policy: Policy, snap: Snapshot | SharedSnapshot) -> None:
+    """Load a snapshot (or a SharedSnapshot's) back in place (no reload, no new tensors)."""
     import torch
 
+    if isinstance(snap, SharedSnapshot):
+        snap = snap.load()
     params = dict(policy.model.named_parameters())
     missing = set(snap) - set(params)
     if missing:

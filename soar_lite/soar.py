@@ -43,14 +43,15 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from .checkpoint import check_meta_dir, load_step, save_step
 from .config import resume_key
 from .executor import current_pool, fans_out_students, run_jobs, worker_cache
-from .models import Snapshot, load_policy, restore, save_snapshot, snapshot
+from .models import Snapshot, load_policy, restore, save_snapshot, shared_snapshot, snapshot
 from .profile import tally
 from .rloo import cosine_lr, make_optimizer
 from .rundir import MetaLayout, RunDirError, append_jsonl, read_jsonl, report_progress, rewrite_jsonl, write_json
@@ -222,9 +223,9 @@ class MetaState:
     lr_horizon: int | None = None  # the teacher's cosine schedule spans the outer_steps of the run's first start
 
 
-def student_job(cfg, job: StudentJob) -> StudentResult:
-    """One inner-loop student on a worker (executor.kind ray): the worker's model is loaded once; the baseline
-    adapter arrives in `job` and the trained adapter goes back in the result (the base weights never travel)."""
+def _worker_policy(cfg):
+    """(policy, task) of this worker process for `cfg`'s model, loaded once (the same model and LoRA initialisation
+    as the meta-trainer's teacher and student: a job restores the adapter it needs)."""
     def load():
         from .tasks import make_task
 
@@ -232,8 +233,23 @@ def student_job(cfg, job: StudentJob) -> StudentResult:
         task.bind_tokenizer(policy.tokenizer)
         return policy, task
 
-    policy, task = worker_cache(("student", repr(cfg.model), repr(cfg.task), cfg.seed), load)
+    return worker_cache(("student", repr(cfg.model), repr(cfg.task), cfg.seed), load)
+
+
+def student_job(cfg, job: StudentJob) -> StudentResult:
+    """One inner-loop student on a worker (pooled local workers or Ray actors): the worker's model is loaded once;
+    the baseline adapter arrives in `job` and the trained adapter goes back in the result (the base weights never
+    travel)."""
+    policy, task = _worker_policy(cfg)
     return run_student_job(policy, task, job, cfg.meta.student, cfg.model.gen_batch_size)
+
+
+def diagnostics_job(cfg, teacher, hard_train, args: dict) -> dict:
+    """`teacher_diagnostics` of a teacher adapter (a SharedSnapshot) on a pooled worker: the end diagnostics' untrained
+    teacher, sampled beside the trained one."""
+    policy, task = _worker_policy(cfg)
+    restore(policy, teacher)
+    return teacher_diagnostics(policy, task, hard_train, **args)
 
 
 class PhaseClock:
@@ -326,13 +342,13 @@ class MetaTrainer:
                                     samples=self.meta.reward_samples, seed=seed,
                                     batch_size=self.cfg.model.gen_batch_size).mean())
 
-    def grounded_rewards(self, datasets, q_r, inner: int, *, item_key, student_seed, eval_seed, students: int = 0):
+    def grounded_rewards(self, datasets, q_r, inner: int, *, item_key, student_seed, eval_seed, students: int = 0,
+                         keep_trained: bool = True):
         """ALG1: for each dataset X_k, r students (or `students`) start from the baseline with a fresh optimizer, run
         `inner` RLOO steps on it (the teacher's answers as references) and are scored on Q_R with the same sampling
         seed as the baseline, so R_kj compares the two on common random numbers. Returns (R_kj [g, r], trained
-        adapters by (k, j), mean training reward per student, the baseline's score)."""
-        restore(self.student, self.baseline)
-        base_score = self._score(q_r, eval_seed)
+        adapters by (k, j) -- None each where `keep_trained` is False --, mean training reward per student, the
+        baseline's score)."""
         per_dataset = students or self.r
         jobs = {}
         for k, ds in enumerate(datasets):
@@ -340,9 +356,14 @@ class MetaTrainer:
             for j in range(per_dataset):
                 jobs[(k, j)] = StudentJob(baseline=self.baseline, items=items, steps=inner, seed=student_seed(k, j),
                                           reward_problems=q_r, decoding=self.meta.reward_decoding,
-                                          reward_samples=self.meta.reward_samples, eval_seed=eval_seed)
+                                          reward_samples=self.meta.reward_samples, eval_seed=eval_seed,
+                                          keep_trained=keep_trained)
+        with self._students(list(jobs.values())) as wait:  # on pooled workers the students start now
+            restore(self.student, self.baseline)
+            base_score = self._score(q_r, eval_seed)  # meanwhile, the baseline's score on the same Q_R
+            results = wait()
         rewards_kj, trained, student_stats = np.zeros((len(datasets), per_dataset)), {}, []
-        for (k, j), res in zip(jobs, self._train_students(list(jobs.values()))):
+        for (k, j), res in zip(jobs, results):
             rewards_kj[k, j] = res.score - base_score  # ALG1: R_kj = Score(trained student, Q_R) - Score(baseline, Q_R)
             trained[(k, j)] = res.trained
             student_stats.append(float(np.mean([s["reward"] for s in res.train_stats])))
@@ -404,7 +425,9 @@ class MetaTrainer:
         return self.grounded_rewards(datasets, q_r, inner,
                                      item_key=lambda k, i: stream_key("inner_question", step, k, i),
                                      student_seed=lambda k, j: self._seed("student_train", step, k, j),
-                                     eval_seed=self._seed("reward_score", step))
+                                     eval_seed=self._seed("reward_score", step),
+                                     # a promotion takes a trained student only where it trains no confirming ones
+                                     keep_trained=self.promotes and self.meta.promotion_students <= self.r)
 
     def _promotion(self, step: int, datasets, rewards_kj, trained, r_hat: float, inner: int):
         """ALG1: R̄_t = MA(R̂_{t-m..t}) (R̄ <- 0 at the start; emptied after a promotion when meta.reset_ma); if R̄_t > tau
@@ -481,17 +504,24 @@ class MetaTrainer:
                         f", kept the update at lr x{update['guard']['lr_scale']:g}"))
         return update
 
-    def _train_students(self, jobs: list[StudentJob]) -> list[StudentResult]:
-        """ALG1: theta'_{k,j} <- RLOO-Update(theta, X_k) for every student of the step: on the stage's shared local
-        workers (executor.kind local, workers > 1: `executor.StudentPool`), on the Ray actors (executor.kind ray),
-        which receive the baseline adapter and return the trained one, or here, one after another."""
+    @contextmanager
+    def _students(self, jobs: list[StudentJob]):
+        """ALG1: theta'_{k,j} <- RLOO-Update(theta, X_k) for every student of the step, all from one baseline:
+        `with self._students(jobs) as wait: ...; results = wait()`. On the stage's shared local workers (executor.kind
+        local, workers > 1: `executor.StudentPool`) the jobs are queued on entry, their baseline as one shared file
+        (models.shared_snapshot), so the other processes train while this one does the block's own work; on the Ray
+        actors (executor.kind ray, which receive the baseline and return the trained adapter) or here, one after
+        another, they run when `wait()` is called. The results are the same either way (each job's seeds are its own)."""
         pool = current_pool()
         if pool is not None:  # local workers sharing the stage's students (executor.run_pooled)
-            return pool.run(student_job, [(self.cfg, job) for job in jobs])
-        if not fans_out_students(self.cfg.executor):
-            return [run_student_job(self.student, self.task, job, self.meta.student, self.cfg.model.gen_batch_size)
-                    for job in jobs]
-        return run_jobs(student_job, [(self.cfg, job) for job in jobs], self.cfg.executor)
+            with shared_snapshot(jobs[0].baseline) as ref:
+                handle = pool.submit(student_job, [(self.cfg, replace(job, baseline=ref)) for job in jobs])
+                yield lambda: pool.collect(handle)
+        elif not fans_out_students(self.cfg.executor):
+            yield lambda: [run_student_job(self.student, self.task, job, self.meta.student,
+                                           self.cfg.model.gen_batch_size) for job in jobs]
+        else:
+            yield lambda: run_jobs(student_job, [(self.cfg, job) for job in jobs], self.cfg.executor)
 
     def hard_train_score(self) -> float:
         """The run's own reward metric (meta.reward_decoding) of the student as it stands, on all of hard-train:
@@ -528,7 +558,7 @@ class MetaTrainer:
                     datasets, q_r, inner,
                     item_key=lambda k, i, s=s: stream_key(kind("null_question"), *tag[1:], s, k, i),
                     student_seed=lambda k, j, s=s: self._seed("tau_null_student", *tag, s, k, j),
-                    eval_seed=self._seed("tau_null_score", *tag, s))
+                    eval_seed=self._seed("tau_null_score", *tag, s), keep_trained=False)
                 null.append(rewards_kj.mean(axis=1).tolist())
                 if stage0:
                     self._progress(s + 1)
@@ -585,11 +615,18 @@ class MetaTrainer:
         key, seed = stream_key("diagnostics"), derive(self.cfg.seed, "meta_train", "diagnostics_sample")
         args = dict(rows=rows, key=key, seed=seed, temperature=self.meta.teacher.temperature,
                     batch_size=self.cfg.model.gen_batch_size, turns=self.meta.teacher_turns, chunk=self.g * self.n)
-        trained = teacher_diagnostics(self.teacher, self.task, self.hard_train, **args)
-        current = snapshot(self.teacher)
-        restore(self.teacher, self.untrained_teacher)
-        untrained = teacher_diagnostics(self.teacher, self.task, self.hard_train, **args)
-        restore(self.teacher, current)
+        pool = current_pool()
+        if pool is not None:  # pooled local workers: the untrained teacher on a free worker, the trained one here
+            with shared_snapshot(self.untrained_teacher) as ref:
+                handle = pool.submit(diagnostics_job, [(self.cfg, ref, self.hard_train, args)])
+                trained = teacher_diagnostics(self.teacher, self.task, self.hard_train, **args)
+                untrained = pool.collect(handle)[0]
+        else:
+            trained = teacher_diagnostics(self.teacher, self.task, self.hard_train, **args)
+            current = snapshot(self.teacher)
+            restore(self.teacher, self.untrained_teacher)
+            untrained = teacher_diagnostics(self.teacher, self.task, self.hard_train, **args)
+            restore(self.teacher, current)
         out = {"step": self.state.step, "samples": rows, "trained": trained, "untrained": untrained}
         write_json(self.paths.diagnostics, out)
         return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .models import Snapshot, restore, snapshot
+from .models import SharedSnapshot, Snapshot, restore, snapshot
 from .profile import span
 from .rloo import cosine_lr, make_optimizer, policy_gradient_step, rloo_advantages
 from .sampling import encode_prompts, sample
@@ -141,7 +141,7 @@ def reward_questions(hard_train: list, m: int, seed: int) -> list:
 class StudentJob:
     """One inner-loop student: train from `baseline` on `items`, then score on the reward questions Q_R."""
 
-    baseline: Snapshot
+    baseline: Snapshot | SharedSnapshot  # a SharedSnapshot on pooled workers (one file per step, not one copy per job)
     items: list[RLItem]
     steps: int
     seed: int
@@ -149,11 +149,13 @@ class StudentJob:
     decoding: str = "greedy"
     reward_samples: int = 1
     eval_seed: int = 0
+    keep_trained: bool = True  # False: the result carries no adapter (a caller that uses only the score, e.g. a tau
+    #                            null step, or a step whose promotion trains confirming students of its own)
 
 
 @dataclass
 class StudentResult:
-    trained: Snapshot
+    trained: Snapshot | None  # None where the job said keep_trained False
     score: float  # mean score on Q_R (the quantity meta.reward_decoding names)
     train_stats: list[dict] = field(default_factory=list)
 
@@ -167,4 +169,5 @@ def run_student_job(policy, task, job: StudentJob, rl, batch_size: int = 256) ->
     stats = rl_train(policy, task, job.items, rl, job.steps, job.seed, batch_size)
     scores = score_problems(policy, task, job.reward_problems, decoding=job.decoding, samples=job.reward_samples,
                             seed=job.eval_seed, batch_size=batch_size)
-    return StudentResult(trained=snapshot(policy), score=float(scores.mean()), train_stats=stats)
+    return StudentResult(trained=snapshot(policy) if job.keep_trained else None, score=float(scores.mean()),
+                         train_stats=stats)

@@ -2,6 +2,7 @@
 an outer step is restarted by Ray and the step completes with the same result. Ray runs locally (loopback only),
 started by the tests and shut down at the end."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -71,7 +72,8 @@ def _strip(path):
 def test_meta_training_on_two_workers_sharing_students_matches_one_process(tmp_path):
     """Issue 34: the stage's local workers share every run's inner-loop students (executor.StudentPool). A grounded
     run beside an intrinsic one, and a grounded run alone (a worker with no run of its own trains its students):
-    metrics.jsonl (without timings), PQ and promotions byte-identical to one process."""
+    metrics.jsonl (without timings), PQ, promotions and the end diagnostics byte-identical to one process; the
+    baseline travels as one shared file per step (models.shared_snapshot), and none is left behind."""
     quiet = lambda *a: None  # noqa: E731
     for teachers, runs in (("[grounded, intrinsic]", 1), ("[grounded]", 1)):
         dirs = []
@@ -86,5 +88,8 @@ def test_meta_training_on_two_workers_sharing_students_matches_one_process(tmp_p
         for name in folders:
             a, b = dirs[0] / name, dirs[1] / name
             assert _strip(a / "metrics.jsonl") == _strip(b / "metrics.jsonl"), name
-            for f in ("pq.json", "promotions.json"):
+            for f in ("pq.json", "promotions.json", "diagnostics.json"):
                 assert (a / f).read_text() == (b / f).read_text(), (name, f)
+    shm = Path("/dev/shm")
+    if shm.is_dir():  # every step's shared baseline file was removed after its students
+        assert not list(shm.glob("soar_lite_snapshot_*"))

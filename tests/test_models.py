@@ -1,4 +1,6 @@
 """Backend choice, adapter snapshots, per-row seeded sampling and the RLOO update on the shipped tiny model."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -39,6 +41,25 @@ def test_snapshot_restore_round_trip(policy):
     assert any(not torch.equal(changed[n], snap[n]) for n in snap)
     restore(policy, snap)
     assert all(torch.equal(t, snap[n]) for n, t in snapshot(policy).items())
+
+
+def test_a_shared_snapshot_restores_the_same_tensors_and_its_file_goes_after_the_block(policy):
+    """Issue 34: pooled students get their baseline as one file per step (models.shared_snapshot), not one pickled
+    copy per job; restoring from it equals restoring from memory, and the file is removed after the block."""
+    from soar_lite.models import SharedSnapshot, shared_snapshot
+
+    snap = snapshot(policy)
+    moved = {n: t + 0.25 for n, t in snap.items()}
+    with shared_snapshot(moved) as ref:
+        assert isinstance(ref, SharedSnapshot) and Path(ref.path).exists()
+        restore(policy, ref)
+        assert all(torch.equal(t, moved[n]) for n, t in snapshot(policy).items())
+        with shared_snapshot(snap) as other:  # another block: another file, never the first one's tensors
+            assert other.path != ref.path
+            restore(policy, other)
+            assert all(torch.equal(t, snap[n]) for n, t in snapshot(policy).items())
+    assert not Path(ref.path).exists() and not Path(other.path).exists()
+    restore(policy, snap)
 
 
 def test_samples_do_not_depend_on_batch_composition(policy):
