@@ -117,7 +117,8 @@ def estimate(cfg, task, hard_train, grouping: tuple[int, int, int], draws: int, 
         q_r = reward_questions(hard_train, meta.M, seed("snr_questions", d))
         rewards_kj, *_ = trainer.grounded_rewards(
             datasets, q_r, meta.inner_steps, item_key=lambda k, i, d=d: stream_key("snr_question", d, k, i),
-            student_seed=lambda k, j, d=d: seed("snr_student", d, k, j), eval_seed=seed("snr_score", d))
+            student_seed=lambda k, j, d=d: seed("snr_student", d, k, j), eval_seed=seed("snr_score", d),
+            keep_trained=False)
         r_k = rewards_kj.mean(axis=1)
         rewards.append(r_k)
         adv = dataset_advantages(r_k, [n] * g, meta.teacher.normalize_advantages)
