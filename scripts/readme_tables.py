@@ -10,6 +10,7 @@ Blocks: verdicts (the README's results at a glance: each paper claim, its verdic
 label and the report), results-<run>-pass-at-k, results-<run>-comparisons, results-<run>-meta, results-<run>-findings (the closing
 findings cell of its reports 03-05, quoted), results-<run>-world, results-<run>-gate (the premise gate),
 results-<run>-snr, results-<run>-summary (for each committed run under results/),
+teacher-snr-earlier-world (docs/data/teacher_snr_60e5870.csv: the SNR measured on the earlier world, kept as data),
 cost-paper (the cost model on the shipped paper params).
 """
 from __future__ import annotations
@@ -26,6 +27,9 @@ from soar_lite.stats import p_eq, p_text
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
+# results/tiny-full's teacher-gradient SNR estimate on the earlier tiny world (meta_train at commit 60e5870,
+# 2026-11-30), kept as committed data: the powered re-render on the new world does not re-estimate it (snr_draws 0)
+SNR_EARLIER_WORLD = REPO / "docs" / "data" / "teacher_snr_60e5870.csv"
 
 
 def documents() -> list[Path]:
@@ -191,8 +195,8 @@ def run_summary(run: Path) -> str:
     return "\n".join(out)
 
 
-def snr_table(run: Path) -> str:
-    t = pd.read_csv(run / "tables" / "teacher_snr.csv")
+def snr_table(csv: Path) -> str:
+    t = pd.read_csv(csv)
     out = ["| g × n × r | teacher samples per step | SNR per outer step | 95% CI | outer steps for SNR 1 | draws | mean R_k | "
            "SD of R_k within a step |", "|---|---|---|---|---|---|---|---|"]
     for _, r in t.iterrows():
@@ -302,7 +306,9 @@ def blocks() -> dict[str, str]:
         if (run / "tables" / "premise_gate.csv").exists():
             out[f"results-{run.name}-gate"] = gate_table(run)
         if (run / "tables" / "teacher_snr.csv").exists():
-            out[f"results-{run.name}-snr"] = snr_table(run)
+            out[f"results-{run.name}-snr"] = snr_table(run / "tables" / "teacher_snr.csv")
+    if SNR_EARLIER_WORLD.exists():
+        out["teacher-snr-earlier-world"] = snr_table(SNR_EARLIER_WORLD)
     return out
 
 
