@@ -93,15 +93,20 @@ def _pq(ecfg, spec):
 
 def _rollout_matched(ecfg, spec, context=None):
     """Hard-Only at equal student compute: as many RLOO steps as it takes to draw the student rollouts the matched
-    meta-training run consumed (batch_questions x group_size per step), rounded up to whole evaluation intervals
-    (less than eval_every steps more); reported at its last step, when all of them are spent."""
+    meta-training run consumed (batch_questions x group_size per step; the last step rounded up, fewer than one step's
+    rollouts more), reported at its last step, when all of them are spent. Its hard-test curve has as many points as
+    the evaluate section's own students (steps / eval_every), on multiples of eval_every, plus its last step: a
+    student of thousands of steps evaluated every eval_every would spend a large share of its time on evaluations
+    that only draw its curve (in the tiny world one evaluation of hard-test x 128 samples takes about as long as 13
+    RLOO steps, scaled from docs/results.md's profile of an evaluation student at 32 samples)."""
     rollouts = (context or {}).get("student_rollouts")
     if not rollouts:
         raise ValueError("hard-only-matched needs the student rollouts of its meta-training run (none recorded)")
     per_step = ecfg.student.batch_questions * ecfg.student.group_size
     steps = -(-int(rollouts) // per_step)
-    steps = -(-steps // ecfg.eval_every) * ecfg.eval_every
-    return dataclasses.replace(ecfg, steps=steps, fixed_step=steps)
+    points = -(-ecfg.steps // ecfg.eval_every)  # the evaluate section's students' evaluations after step 0
+    every = ecfg.eval_every * max(1, -(-steps // (ecfg.eval_every * points)))
+    return dataclasses.replace(ecfg, steps=steps, eval_every=every, fixed_step=steps)
 
 
 ARMS: dict[str, Arm] = {a.name: a for a in (

@@ -439,8 +439,10 @@ class EvalConfig(FreshStudentConfig):
                 parse_method(name)
             except ConfigError as e:
                 raise ConfigError(f"methods: {e}") from None
-        _require(self.fixed_step <= self.steps and self.fixed_step % self.eval_every == 0, "fixed_step",
-                 f"must be an evaluated step (a multiple of eval_every = {self.eval_every}) within steps = {self.steps}")
+        _require(self.fixed_step <= self.steps and (self.fixed_step % self.eval_every == 0 or
+                                                    self.fixed_step == self.steps), "fixed_step",
+                 f"must be an evaluated step (a multiple of eval_every = {self.eval_every}, or the last step) within "
+                 f"steps = {self.steps}")
         _require("/" not in self.teacher_run and self.teacher_run not in (".", ".."), "teacher_run",
                  "the name of another run under results_dir, not a path")
         _require(self.serl_min_agreement <= self.serl_max_agreement, "serl_min_agreement",

@@ -191,8 +191,10 @@ def all_students_work(ecfg, n_test: int, L: Lengths, meta=None) -> Work:
 
 def evaluation_work(ev, n_test: int, L: Lengths) -> Work:
     """One fresh-student run (one method, one seed): training rollouts plus the test pass@k evaluations."""
+    from .evaluate import evaluation_points
+
     rollouts = ev.steps * ev.student.batch_questions * ev.student.group_size
-    evals = (ev.steps // ev.eval_every + 1) * n_test * ev.samples
+    evals = evaluation_points(ev.steps, ev.eval_every) * n_test * ev.samples
     return Work(gen_rows=rollouts + evals, gen_tokens=(rollouts + evals) * L.student_completion,
                 train_rows=rollouts, train_tokens=rollouts * (L.student_prompt + L.student_completion))
 

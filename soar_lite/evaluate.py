@@ -63,6 +63,12 @@ def window_mean(curve: pd.DataFrame, stop: int, window: int) -> pd.Series:
     return inside.groupby("k").pass_at_k.mean()
 
 
+def evaluation_points(steps: int, every: int) -> int:
+    """Hard-test evaluations of one fresh student (`train_fresh_student`): step 0, every multiple of `every`, and the
+    last step where it is not one."""
+    return steps // every + 1 + (1 if steps % every else 0)
+
+
 def make_sampler(synthetic: list[RLItem], real: list[RLItem], mode: str, batch: int, curriculum_steps: int):
     """Batches for fresh-student training: 'mixed' draws uniformly from the union; 'curriculum' draws
     synthetic only for the first `curriculum_steps` steps, then real only. Empty synthetic = Hard-Only."""

@@ -132,3 +132,29 @@ def test_pass_at_steps_reads_the_curve_at_the_papers_steps():
     t = res.pass_at_steps("serl", [50, 100, 150])  # step 150 was never evaluated: left out
     assert list(t.index) == [50, 100] and t.loc[50, 1] == "20.0 ± 14.1 (n=2)" and t.loc[100, 1] == "20.0 ± 0.0 (n=2)"
     assert res.pass_at_steps("hard-only", [50]).empty
+
+
+
+def test_a_fresh_student_is_evaluated_at_step_0_every_multiple_and_its_last_step(policy, tiny_task):
+    """A student whose steps are not a multiple of eval_every (the compute-matched Hard-Only) is still evaluated at
+    its last step -- the step it is read at -- and the count is `evaluation_points`."""
+    import dataclasses
+
+    from soar_lite.config import load_config
+    from soar_lite.evaluate import evaluation_points, train_fresh_student
+    from soar_lite.models import restore, snapshot
+    from soar_lite.seeds import derive, stream_key
+
+    tiny_task.bind_tokenizer(policy.tokenizer)
+    ecfg = dataclasses.replace(load_config("ci").evaluate, steps=5, eval_every=2, samples=2, ks=[1])
+    probs = tiny_task.problems("hard-candidates")[:4]
+    items = [RLItem(p.question, p.answer, stream_key("problem", p.id)) for p in probs]
+    start = snapshot(policy)
+    try:
+        curve, rewards = train_fresh_student(policy, tiny_task, start, synthetic=[], hard_train=items,
+                                             test_problems=probs[:2], ecfg=ecfg,
+                                             seed_of=lambda *a: derive(0, "evaluate", *a), batch_size=64)
+    finally:
+        restore(policy, start)
+    assert sorted(set(curve.step)) == [0, 2, 4, 5] and len(rewards) == 5
+    assert len(set(curve.step)) == evaluation_points(5, 2)

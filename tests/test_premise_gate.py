@@ -109,16 +109,34 @@ def test_a_check_this_size_cannot_decide_is_underpowered_not_failed(stones_end, 
         assert word == "passed (2 of 2 checks)"
 
 
-def test_hard_only_matched_trains_the_rollouts_of_its_run():
+@pytest.mark.parametrize("rollout_steps, extra", [(10, 1), (10, 0), (1, 0), (2_000, 3), (9_371, 0)])
+def test_hard_only_matched_trains_the_rollouts_of_its_run(rollout_steps, extra):
+    """The matched arm trains the run's rollouts (the last step rounded up), is read at its last step, and is
+    evaluated at as many points as the section's own students, on multiples of eval_every, and at its last step."""
+    from soar_lite.evaluate import evaluation_points
     from soar_lite.stages.evaluate import method_settings
 
-    ecfg = load_config("ci").evaluate  # batch 2 questions x group 2 = 4 rollouts per step, eval every
+    ecfg = load_config("ci").evaluate
     per_step = ecfg.student.batch_questions * ecfg.student.group_size
-    got = method_settings(ecfg, "hard-only-matched", {"student_rollouts": 10 * per_step + 1})
-    assert got.steps >= 11 and got.steps % ecfg.eval_every == 0 and got.steps - 11 < ecfg.eval_every
+    got = method_settings(ecfg, "hard-only-matched", {"student_rollouts": rollout_steps * per_step + extra})
+    assert got.steps == rollout_steps + (1 if extra else 0)  # every rollout, less than one step more
     assert got.fixed_step == got.steps
+    assert got.eval_every % ecfg.eval_every == 0  # on the other arms' grid
+    own = -(-ecfg.steps // ecfg.eval_every)
+    assert got.steps // got.eval_every <= own  # no more evaluations than the section's students
+    if got.steps >= ecfg.eval_every * own:  # a long student: at least half as many on the grid, and its last step
+        assert got.steps // got.eval_every >= own // 2
+        assert evaluation_points(got.steps, got.eval_every) == got.steps // got.eval_every + 1 + (
+            got.steps % got.eval_every > 0)
     with pytest.raises(ValueError, match="student rollouts"):
         method_settings(ecfg, "hard-only-matched", {})
+
+
+@pytest.mark.parametrize("steps, every, points", [(240, 20, 13), (241, 20, 14), (5, 20, 2), (20, 20, 2), (0, 5, 1)])
+def test_evaluation_points_are_step_0_every_multiple_and_the_last_step(steps, every, points):
+    from soar_lite.evaluate import evaluation_points
+
+    assert evaluation_points(steps, every) == points
 
 
 def test_student_rollouts_of_a_run_counts_inner_loops_and_null_steps(tmp_path):

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .. import arms, serl, stats
 from ..config import parse_method, to_dict
-from ..evaluate import summarize, test_pass_at_k, train_fresh_student
+from ..evaluate import evaluation_points, summarize, test_pass_at_k, train_fresh_student
 from ..executor import run_jobs, worker_cache
 from ..models import load_snapshot, restore, snapshot, snapshot_digest
 from ..rundir import RunDirError, report_progress, write_json, write_table
@@ -477,7 +477,7 @@ def expected_cost(cfg, method: str, s: int) -> float:
         e = method_settings(cfg.evaluate, method, settings_context(cfg, method, s))
     except (ValueError, OSError, KeyError):  # a matched arm whose run is not readable yet: the evaluate section's
         e = cfg.evaluate
-    return float(e.steps + e.steps // e.eval_every + 1)
+    return float(e.steps + evaluation_points(e.steps, e.eval_every))
 
 
 def student_key(cfg, method: str, s: int, sources: dict[str, PromotedRuns] | None = None) -> str:
