@@ -106,7 +106,9 @@ def _rollout_matched(ecfg, spec, context=None):
     steps = -(-int(rollouts) // per_step)
     points = -(-ecfg.steps // ecfg.eval_every)  # the evaluate section's students' evaluations after step 0
     every = ecfg.eval_every * max(1, -(-steps // (ecfg.eval_every * points)))
-    return dataclasses.replace(ecfg, steps=steps, eval_every=every, fixed_step=steps)
+    # the copy holds this arm's student alone: the section's checks on other arms (SeRL's step on the eval_every
+    # grid) do not apply to its coarser grid
+    return dataclasses.replace(ecfg, steps=steps, eval_every=every, fixed_step=steps, methods=[spec.base])
 
 
 ARMS: dict[str, Arm] = {a.name: a for a in (

@@ -116,7 +116,8 @@ def test_hard_only_matched_trains_the_rollouts_of_its_run(rollout_steps, extra):
     from soar_lite.evaluate import evaluation_points
     from soar_lite.stages.evaluate import method_settings
 
-    ecfg = load_config("ci").evaluate
+    ecfg = load_config("ci", ["evaluate.methods=[hard-only, hard-only-matched, serl]", "evaluate.serl_step=2",
+                              "evaluate.eval_every=2"]).evaluate  # SeRL's step on the section's grid, not the arm's
     per_step = ecfg.student.batch_questions * ecfg.student.group_size
     got = method_settings(ecfg, "hard-only-matched", {"student_rollouts": rollout_steps * per_step + extra})
     assert got.steps == rollout_steps + (1 if extra else 0)  # every rollout, less than one step more
