@@ -383,14 +383,18 @@ _SHARED: dict[str, Snapshot] = {}  # this process's loaded SharedSnapshots (the 
 
 @contextmanager
 def shared_snapshot(snap: Snapshot):
-    """`with shared_snapshot(snap) as ref:` the snapshot in a file of its own (in /dev/shm where there is one) for
-    the block, as a SharedSnapshot; the file is removed after it. The name is unique (uuid4), so no process's
-    cache can take an older file's tensors for it."""
+    """`with shared_snapshot(snap) as ref:` the snapshot in a file of its own for the block, as a SharedSnapshot; the
+    file is removed after it. In /dev/shm where it is writable with room for twice the snapshot (a container's
+    default /dev/shm is 64 MB; a 3B model's LoRA is hundreds of MB), else the temporary folder. The name is unique
+    (uuid4), so no process's cache can take an older file's tensors for it."""
+    import shutil
     import tempfile
     import uuid
 
-    folder = Path("/dev/shm") if Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK) else \
-        Path(tempfile.gettempdir())
+    size = sum(t.numel() * t.element_size() for t in snap.values())
+    shm = Path("/dev/shm")
+    roomy = shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * size
+    folder = shm if roomy else Path(tempfile.gettempdir())
     path = folder / f"soar_lite_snapshot_{uuid.uuid4().hex}.pt"
     save_snapshot(snap, path)
     try:

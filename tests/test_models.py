@@ -62,6 +62,24 @@ def test_a_shared_snapshot_restores_the_same_tensors_and_its_file_goes_after_the
     restore(policy, snap)
 
 
+def test_a_shared_snapshot_without_room_in_dev_shm_goes_to_the_temporary_folder(policy, monkeypatch, tmp_path):
+    """A container's /dev/shm is often 64 MB: a snapshot that does not fit twice goes to the temporary folder."""
+    import shutil
+    import tempfile
+    from collections import namedtuple
+
+    from soar_lite.models import shared_snapshot
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1, 1, 0))
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    snap = snapshot(policy)
+    with shared_snapshot(snap) as ref:
+        assert Path(ref.path).parent == tmp_path and Path(ref.path).exists()
+        restore(policy, ref)
+    assert not Path(ref.path).exists()
+
+
 def test_samples_do_not_depend_on_batch_composition(policy):
     prompts, keys = ["f^3(010)=", "f^1(020)="], ["a", "b"]
     together, _ = sample(policy, prompts, keys, 4, 1.0, 20, seed=3)
