@@ -381,6 +381,19 @@ class SharedSnapshot:
 _SHARED: dict[str, Snapshot] = {}  # this process's loaded SharedSnapshots (the last two)
 
 
+def _sweep_dead_snapshots(folder: Path) -> None:
+    """Remove the shared-snapshot files in `folder` whose writing process is gone (a killed run leaves its step's
+    file behind; its name carries the writer's pid). Another live run's files are left alone."""
+    for f in folder.glob("soar_lite_snapshot_*_*.pt"):
+        try:
+            pid = int(f.name.split("_")[3])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            f.unlink(missing_ok=True)
+        except (ValueError, IndexError, PermissionError, OSError):
+            continue  # not ours to judge: another user's process, or a name we did not write
+
+
 @contextmanager
 def shared_snapshot(snap: Snapshot):
     """`with shared_snapshot(snap) as ref:` the snapshot in a file of its own for the block, as a SharedSnapshot; the
@@ -395,7 +408,8 @@ def shared_snapshot(snap: Snapshot):
     shm = Path("/dev/shm")
     roomy = shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * size
     folder = shm if roomy else Path(tempfile.gettempdir())
-    path = folder / f"soar_lite_snapshot_{uuid.uuid4().hex}.pt"
+    _sweep_dead_snapshots(folder)
+    path = folder / f"soar_lite_snapshot_{os.getpid()}_{uuid.uuid4().hex}.pt"
     save_snapshot(snap, path)
     try:
         yield SharedSnapshot(str(path))

@@ -1,4 +1,5 @@
 """Backend choice, adapter snapshots, per-row seeded sampling and the RLOO update on the shipped tiny model."""
+import os
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,26 @@ def test_a_shared_snapshot_without_room_in_dev_shm_goes_to_the_temporary_folder(
         assert Path(ref.path).parent == tmp_path and Path(ref.path).exists()
         restore(policy, ref)
     assert not Path(ref.path).exists()
+
+
+def test_a_killed_writers_shared_snapshot_is_swept_and_a_live_ones_kept(policy, monkeypatch, tmp_path):
+    import subprocess
+    import sys
+    import tempfile
+
+    from soar_lite.models import shared_snapshot
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid no process holds now
+    dead = tmp_path / f"soar_lite_snapshot_{gone.pid}_{'0' * 32}.pt"
+    live = tmp_path / f"soar_lite_snapshot_{os.getppid()}_{'1' * 32}.pt"
+    dead.write_bytes(b"x")
+    live.write_bytes(b"x")
+    monkeypatch.setattr("soar_lite.models.Path", lambda p: tmp_path if p == "/dev/shm" else Path(p))
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    with shared_snapshot(snapshot(policy)) as ref:
+        assert Path(ref.path).parent == tmp_path
+    assert not dead.exists() and live.exists()
 
 
 def test_samples_do_not_depend_on_batch_composition(policy):
