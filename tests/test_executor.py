@@ -38,11 +38,11 @@ def ray_local():
     executor.shutdown()
 
 
-def test_local_processes_and_ray_actors_give_the_tables_of_one_process(tmp_path, ray_local):
-    """meta_train (g*r students of every outer step on the actors) and evaluate (every fresh student on the actors)."""
+def test_ray_actors_give_the_tables_of_one_process(tmp_path, ray_local):
+    """meta_train (g*r students of every outer step on the actors) and evaluate (every fresh student on the actors).
+    Two local processes against one, on the same run, are tests/test_stages.py's (it runs without Ray)."""
     one = _outputs(_run(tmp_path, "one", []))
     assert len(one["metrics"]) == 4 and one["tables"]["pass_at_k"].count("\n") > 10
-    assert _outputs(_run(tmp_path, "local2", ["executor.workers=2"])) == one
     assert _outputs(_run(tmp_path, "ray2", ["executor.kind=ray", "executor.workers=2"])) == one
 
 
