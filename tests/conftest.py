@@ -1,4 +1,9 @@
-"""Shared test set-up: offline hub, the repository path, the tiny model with fresh LoRA adapters, the tiny task."""
+"""Shared test set-up: offline hub, the repository path, the tiny model with fresh LoRA adapters, the tiny task, and
+the order `make test` runs tests in on two pytest-xdist workers (`-n 2 --dist loadgroup`): tests marked `whole_run`
+(a whole pipeline or several stages, tens of seconds to minutes each) are handed out first, the longest first, so
+the short tests fill the other worker instead of one long run finishing alone at the end; a module whose module-scoped fixture is costly
+names an `xdist_group`, so the fixture is built on one worker only; every test that starts Ray is in the `ray`
+group (one local Ray instance at a time)."""
 import os
 from pathlib import Path
 
@@ -8,6 +13,21 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 
 from soar_lite.config import ModelConfig  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist: whole runs first, the longest first (`whole_run(seconds=...)`: the test's time alone on an
+    idle 2-core machine, measured with --durations, a scheduling hint only); the rest keep their files' order. xdist
+    hands out work in this order (a group goes where its first test goes, and its tests run one after another). In
+    one process the files' order stays, so a module-scoped fixture is built once."""
+    if not hasattr(config, "workerinput"):  # not an xdist worker
+        return
+
+    def cost(item):
+        mark = item.get_closest_marker("whole_run")
+        return -mark.kwargs.get("seconds", 1) if mark else 0
+
+    items.sort(key=cost)
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_LORA = ModelConfig(path="tiny", backend="hf", dtype="float32", lora_r=8, lora_alpha=16)

@@ -42,6 +42,7 @@ def test_each_arms_settings(name, field, expected):
     assert got == expected
 
 
+@pytest.mark.whole_run(seconds=15)
 def test_a_new_arm_is_one_registry_entry(tmp_path, monkeypatch):
     """Hard-Only trained twice as long, added as one Arm: a method name, two students of its own settings."""
     new = arms.Arm("hard-only-2x", "Hard-Only trained twice as long (a test arm)", color="#000001",

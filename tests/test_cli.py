@@ -31,6 +31,7 @@ def test_stage_waves(stages, expected):
     assert waves(stages) == expected
 
 
+@pytest.mark.whole_run(seconds=22)
 def test_parallel_stage_failure_names_the_stage_and_its_log(tmp_path):
     probe_dir = tmp_path / "ci" / "probe"  # probe outputs that exist (the run is not refused) but cannot be read
     probe_dir.mkdir(parents=True)
@@ -43,6 +44,7 @@ def test_parallel_stage_failure_names_the_stage_and_its_log(tmp_path):
     assert "stage evaluate failed" in r.stderr and str(tmp_path / "ci" / "logs" / "evaluate.log") in r.stderr
 
 
+@pytest.mark.whole_run(seconds=88)
 def test_papermill_end_to_end_on_ci_params(tmp_path):
     r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", str(REPO / "params" / "ci.yaml"), "--jobs", "2",
                         "--progress-every", "1", "-o", f"results_dir={tmp_path}"], capture_output=True, text=True,
@@ -238,6 +240,7 @@ def test_pin_cpu_reaches_the_stage_kernels(tmp_path):
     assert f"{PIN_CPU_ENV['MKL_CBWR']} DEFAULT" in (tmp_path / "ci" / "01_probe.ipynb").read_text()
 
 
+@pytest.mark.whole_run(seconds=20)
 def test_snr_command_prints_the_snr_per_grouping(tmp_path):
     """soar-lite snr on the ci world (after its probe): one line per grouping, with the SNR, its interval and the
     outer steps it implies; the estimate is kept in meta_snr/ and reused. Bad input is one line, exit 2."""
@@ -263,6 +266,7 @@ def test_snr_command_prints_the_snr_per_grouping(tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "G,N,R" in bad.stderr
 
 
+@pytest.mark.whole_run(seconds=17)
 def test_ctrl_c_ends_the_run_in_one_line_and_leaves_no_process(tmp_path):
     """Before: Ctrl-C printed a 42-line traceback and could leave the kernel running. Now: one line saying how to
     resume, exit 130, and every process of the run's session gone."""
@@ -319,6 +323,7 @@ def test_a_bad_value_is_one_line_before_anything_is_written(tmp_path, overrides,
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.whole_run(seconds=22)
 def test_only_twice_starts_one_process(tmp_path):
     """Before: `--only probe --only probe --jobs 2` started two probes into one folder."""
     r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "run", "ci", "-o", f"results_dir={tmp_path}", "--only",

@@ -15,6 +15,9 @@ from soar_lite.stages import evaluate, meta_train, probe
 
 from conftest import REPO
 
+pytestmark = pytest.mark.xdist_group("test_compare")  # two_runs: two whole runs, read by each test (tests/conftest.py)
+
+
 FAST = ["evaluate.methods=[hard-only, base-t]", "meta.teachers=[grounded]"]
 
 
@@ -62,6 +65,7 @@ def test_rerun_check_within_and_outside_tolerance(two_runs, tmp_path):
     assert rerun_check(a, load_run(two_runs[1])) == {"same_params": False}
 
 
+@pytest.mark.whole_run(seconds=46)
 def test_the_compare_command_prints_and_renders(two_runs, tmp_path):
     out = tmp_path / "cmp"
     r = subprocess.run([sys.executable, "-m", "soar_lite.cli", "compare", str(two_runs[0]), str(two_runs[1]), "--out",

@@ -263,6 +263,7 @@ def test_every_float_knob_must_be_finite(key, value):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.whole_run(seconds=45)
 def test_every_params_key_fuzzed_runs_or_is_one_line(tmp_path):
     """Every key, every mutation (wrong type, negative, zero, huge, NaN, +-inf, empty string, list, bool) and an
     unknown key beside each: `soar-lite run`'s checks before anything is written either accept it or stop with one

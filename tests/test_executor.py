@@ -2,6 +2,7 @@
 an outer step is restarted by Ray and the step completes with the same result. Ray runs locally (loopback only),
 started by the tests and shut down at the end."""
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,8 @@ def ray_local():
     executor.shutdown()
 
 
+@pytest.mark.whole_run(seconds=116)
+@pytest.mark.xdist_group("ray")  # one local Ray instance at a time
 def test_ray_actors_give_the_tables_of_one_process(tmp_path, ray_local):
     """meta_train (g*r students of every outer step on the actors) and evaluate (every fresh student on the actors).
     Two local processes against one, on the same run, are tests/test_stages.py's (it runs without Ray)."""
@@ -46,6 +49,8 @@ def test_ray_actors_give_the_tables_of_one_process(tmp_path, ray_local):
     assert _outputs(_run(tmp_path, "ray2", ["executor.kind=ray", "executor.workers=2"])) == one
 
 
+@pytest.mark.whole_run(seconds=35)
+@pytest.mark.xdist_group("ray")  # one local Ray instance at a time
 def test_a_ray_worker_killed_mid_step_is_restarted_and_the_step_completes_the_same(tmp_path, ray_local, monkeypatch):
     """The first student job that reaches a worker kills that worker's process (SIGKILL, as the OOM killer would);
     Ray restarts the actor and retries the job; the metrics equal those of an undisturbed run."""
@@ -69,6 +74,7 @@ def _strip(path):
             for line in path.read_text().splitlines()]
 
 
+@pytest.mark.whole_run(seconds=57)
 def test_meta_training_on_two_workers_sharing_students_matches_one_process(tmp_path):
     """Issue 34: the stage's local workers share every run's inner-loop students (executor.StudentPool). A grounded
     run beside an intrinsic one, and a grounded run alone (a worker with no run of its own trains its students):
@@ -91,5 +97,6 @@ def test_meta_training_on_two_workers_sharing_students_matches_one_process(tmp_p
             for f in ("pq.json", "promotions.json", "diagnostics.json"):
                 assert (a / f).read_text() == (b / f).read_text(), (name, f)
     shm = Path("/dev/shm")
-    if shm.is_dir():  # every step's shared baseline file was removed after its students
-        assert not list(shm.glob("soar_lite_snapshot_*"))
+    if shm.is_dir():  # every step's shared baseline file was removed after its students (files are named by their
+        # writer's pid: another test running beside this one, on the other pytest-xdist worker, may have its own)
+        assert not list(shm.glob(f"soar_lite_snapshot_{os.getpid()}_*"))

@@ -47,6 +47,7 @@ def test_the_compare_notebook_has_one_parameters_cell_and_reads_runs_only():
     assert "compare.load_run" in code and ".run(cfg" not in code
 
 
+@pytest.mark.whole_run(seconds=19)
 def test_the_your_world_tutorial_renders(tmp_path):
     """notebooks/00_your_world: a world written in a cell, probed, one outer step, the table of which function calls
     which Task method -- executed as a reader would (papermill, a fresh kernel, another working directory)."""

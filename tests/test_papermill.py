@@ -23,6 +23,7 @@ def _outputs(path):
     return "".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", []))
 
 
+@pytest.mark.whole_run(seconds=16)
 def test_dash_f_renders_the_params_file_it_names(tmp_path):
     r = _papermill(tmp_path, "-f", str(REPO / "params" / "ci.yaml"), "-p", "overrides", "name=ci")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -33,6 +34,7 @@ def test_dash_f_renders_the_params_file_it_names(tmp_path):
     assert not (tmp_path / "results" / "tiny").exists()
 
 
+@pytest.mark.whole_run(seconds=18)
 def test_dash_p_params_path_still_works(tmp_path):
     r = _papermill(tmp_path, "-p", "params_path", str(REPO / "params" / "ci.yaml"), "-y",
                    f'overrides: ["results_dir={tmp_path / "r"}"]')

@@ -20,6 +20,9 @@ from soar_lite.stages import evaluate, meta_train, probe
 
 from conftest import QUICK_META, REPO, quick_cfg
 
+pytestmark = pytest.mark.xdist_group("test_reliability")  # conftest's finished run, copied by each test (tests/conftest.py)
+
+
 QUICK = QUICK_META
 DEAD_PID = 4_000_000  # above the kernel's pid_max: never a live process
 _cfg = quick_cfg  # a ci-size config with a quick grounded meta-training (conftest; fixtures finished, run_copy there)

@@ -12,6 +12,9 @@ from soar_lite.stages import evaluate, meta_train, probe
 
 from conftest import REPO
 
+pytestmark = pytest.mark.xdist_group("test_report_arms")  # every_arm: one run of every arm, read by each test (tests/conftest.py)
+
+
 BASE = ["meta.teachers=[grounded, intrinsic, grounded-no-promotion, grounded-frozen]", "evaluate.seeds=1", "evaluate.other_seeds=1",
         "evaluate.serl_step=2", "evaluate.serl_min_agreement=0", "evaluate.serl_max_agreement=1",
         "evaluate.extended_steps_factor=2"]

@@ -14,6 +14,9 @@ from soar_lite.stages import meta_train
 
 from conftest import QUICK_META, REPO, quick_cfg
 
+pytestmark = pytest.mark.xdist_group("test_run_safety")  # conftest's finished run, copied by each test (tests/conftest.py)
+
+
 QUICK = QUICK_META
 _cfg = quick_cfg  # a ci-size config with a quick grounded meta-training (conftest; fixtures finished, run_copy there)
 

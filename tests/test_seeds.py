@@ -39,6 +39,7 @@ def test_step0_evaluation_is_independent_of_the_probes_batches(tiny_task):
         assert not eval_rows & probe_rows
 
 
+@pytest.mark.whole_run(seconds=47)
 def test_a_full_run_derives_no_seed_for_two_roles(tmp_path):
     """probe -> tiny_world -> meta_train (grounded, intrinsic, no promotion, paper grouping; 2 teacher seeds; tau
     from null steps; the SNR estimate) -> evaluate (every method) -> analyze at ci size, recording every derivation."""

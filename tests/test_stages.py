@@ -36,6 +36,7 @@ def test_first_stage_runs_on_a_slice_with_the_tiny_model(path, tmp_path):
     assert (tmp_path / path.stem / "tables" / "hard_sets.csv").exists()
 
 
+@pytest.mark.whole_run(seconds=73)
 def test_gpu_smoke_script_runs_on_cpu(tmp_path):
     """scripts/gpu_smoke.py cannot rot unseen: its CPU mode pretrains a small 'big' model, runs probe -> one outer
     step -> a short evaluation on the hf backend, and prints the extrapolated cost for every params file."""
@@ -64,6 +65,7 @@ def test_tiny_world_report_refuses_a_math_task_with_a_clear_error(tmp_path):
     assert not (tmp_path / "colab-small").exists()  # nothing written
 
 
+@pytest.mark.whole_run(seconds=62)
 def test_two_workers_give_the_tables_of_one(tmp_path):
     """executor.workers: meta-training runs (2 teacher seeds x grounded/intrinsic) and evaluation students on 2
     spawned processes give the same metrics, promotions, pass@k, curves and comparisons as in-process runs."""
@@ -120,6 +122,7 @@ ARMS = ["meta.teachers=[grounded]", "evaluate.steps=4", "evaluate.eval_every=2",
         "evaluate.n_questions=32", "evaluate.student.batch_questions=16", "evaluate.student.group_size=8"]
 
 
+@pytest.mark.whole_run(seconds=30)
 def test_the_paper_table_arms_run_as_their_definitions_say(tmp_path):
     """Issue 26's arms on the ci world: Inference with Grounded-T samples the teacher as the solver (a 'trained'
     teacher equal to the untrained model gives exactly the base-model row), a method named with its run's own mode
@@ -174,6 +177,7 @@ def test_a_teachers_status_names_a_collapse_and_whether_it_recovered(rejected, s
     assert run.status() == expected
 
 
+@pytest.mark.whole_run(seconds=13)
 def test_transfer_evaluates_another_runs_teachers_at_a_fixed_step(tmp_path):
     """Table 6: `evaluate.teacher_run` takes the teachers from another run directory (here one with the same hard
     set, so its Grounded-T student equals the source run's own), and `evaluate.fixed_step` reports pass@k at that
@@ -202,6 +206,7 @@ def test_transfer_evaluates_another_runs_teachers_at_a_fixed_step(tmp_path):
         load_config("ci", common + ["evaluate.teacher_run=../x"])
 
 
+@pytest.mark.whole_run(seconds=15)
 def test_a_rerendered_evaluation_trains_only_the_students_it_lacks(tmp_path, monkeypatch):
     """Each finished student is saved with the key of what it depends on: a second render (a killed one resumed, in
     any session) reads them back and writes byte-identical tables without training anyone; a student whose saved
@@ -248,6 +253,7 @@ def test_a_rerendered_evaluation_trains_only_the_students_it_lacks(tmp_path, mon
                                       ("grounded-t", students)])
 
 
+@pytest.mark.whole_run(seconds=11)
 def test_serl_trains_on_its_own_unlabelled_filtered_questions(tmp_path):
     """The SeRL arm on the ci world: the questions are the untrained model's own, unlabelled (majority-vote reward),
     unique, each with an agreement share inside the band; the student is reported at serl_step; a band nothing

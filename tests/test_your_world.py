@@ -25,6 +25,7 @@ def _run(tmp_path, *args, timeout=900):
                           timeout=timeout)
 
 
+@pytest.mark.whole_run(seconds=130)
 def test_the_example_world_runs_end_to_end_on_two_worker_processes(tmp_path):
     r = _run(tmp_path, "--jobs", "2")
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
@@ -56,6 +57,8 @@ def test_the_example_world_runs_end_to_end_on_two_worker_processes(tmp_path):
     assert "+nan" not in meta_text and "p = nan" not in meta_text  # a constant series says so in words
 
 
+@pytest.mark.whole_run(seconds=84)
+@pytest.mark.xdist_group("ray")  # one local Ray instance at a time
 def test_the_example_world_imports_in_ray_actors(tmp_path):
     pytest.importorskip("ray")
     assert _run(tmp_path, "--only", "probe").returncode == 0
@@ -85,6 +88,7 @@ def test_a_built_in_world_takes_no_settings():
 
 
 # ---- issue 33, item 2: a second world, deriving from Task directly, with a model the package's helper builds ------
+@pytest.mark.whole_run(seconds=112)
 def test_a_world_with_its_own_model_runs_end_to_end_and_its_reports_read_it(tmp_path):
     """examples/add_world: its model built by soar_lite.tasks.pretrain (a smaller one than the shipped recipe, for
     time), `model.path: model` read beside the params file, the whole run on two workers from another directory;
