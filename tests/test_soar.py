@@ -17,6 +17,9 @@ from soar_lite.soar import (inner_steps_for, learnability, median_student, movin
 from soar_lite.stages import probe
 
 from conftest import REPO
+pytestmark = pytest.mark.xdist_group("test_soar")  # probed: the run the sigkill test finishes is read by the next tests (tests/conftest.py)
+
+
 OVERRIDES = ["meta.outer_steps=4", "meta.g=2", "meta.n=6", "meta.r=2", "meta.inner_steps=2", "meta.tau=-1.0",
              "meta.teacher_snapshots=[2]"]
 

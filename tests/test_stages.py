@@ -1,6 +1,7 @@
 """stages/: the paper and Colab params files validate, and their first stage runs on a 3-problem slice with the
 tiny model substituted through overrides, so the configs cannot rot on a CPU-only machine; the world report
-refuses worlds without one; the GPU smoke script runs in its CPU mode."""
+refuses worlds without one; the GPU smoke script runs in its CPU mode; local workers and Ray actors give the tables of
+one process."""
 
 import pytest
 
@@ -65,30 +66,51 @@ def test_tiny_world_report_refuses_a_math_task_with_a_clear_error(tmp_path):
     assert not (tmp_path / "colab-small").exists()  # nothing written
 
 
-@pytest.mark.whole_run(seconds=62)
-def test_two_workers_give_the_tables_of_one(tmp_path):
-    """executor.workers: meta-training runs (2 teacher seeds x grounded/intrinsic) and evaluation students on 2
-    spawned processes give the same metrics, promotions, pass@k, curves and comparisons as in-process runs."""
+@pytest.mark.whole_run(seconds=120)
+@pytest.mark.xdist_group("ray")  # one local Ray instance at a time (tests/conftest.py)
+def test_local_workers_and_ray_actors_give_the_tables_of_one_process(tmp_path):
+    """executor.workers = 2 (spawned local processes) and, where Ray is installed, executor.kind = ray with 2 actors:
+    meta-training (2 teacher seeds x grounded/intrinsic; the local workers share every run's inner-loop students) and
+    the evaluation students give the metrics, promotions, PQ, end diagnostics, pass@k, curves and comparisons of
+    one process. One probe, copied into each run (the probe is not what is compared)."""
+    import importlib.util
     import json
+    import shutil
 
+    from soar_lite import executor
     from soar_lite.stages import evaluate, meta_train, probe
 
-    out = {}
-    for workers in (1, 2):
-        cfg = load_config("ci", [f"results_dir={tmp_path / str(workers)}", f"executor.workers={workers}", "meta.runs=2"])
-        probe.run(cfg, log=lambda *a: None)
-        meta_train.run(cfg, log=lambda *a: None)
-        evaluate.run(cfg, log=lambda *a: None)
-        run = cfg.run_dir
-        strip = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "profile")}  # noqa: E731
-        out[workers] = {
-            "metrics": {d.name: [strip(json.loads(l)) for l in (d / "metrics.jsonl").read_text().splitlines()]
-                        for d in sorted(run.glob("meta*"))},
-            "promotions": {d.name: (d / "promotions.json").read_text() for d in sorted(run.glob("meta*"))},
-            "tables": {t: (run / "tables" / f"{t}.csv").read_text() for t in ("pass_at_k", "curves", "comparisons")},
-        }
-    assert len(out[1]["metrics"]) == 4
-    assert out[1] == out[2]
+    variants = {"one": ["executor.workers=1"], "local-2": ["executor.workers=2"]}
+    if importlib.util.find_spec("ray") is not None:
+        variants["ray-2"] = ["executor.kind=ray", "executor.workers=2"]
+    quiet = lambda *a: None  # noqa: E731
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "profile")}  # noqa: E731
+    out, probed = {}, None
+    try:
+        for name, overrides in variants.items():
+            cfg = load_config("ci", [f"results_dir={tmp_path / name}", "meta.runs=2", *overrides])
+            if probed is None:
+                probe.run(cfg, log=quiet)
+                probed = cfg.run_dir / "probe"
+            else:
+                shutil.copytree(probed, cfg.run_dir / "probe")
+            meta_train.run(cfg, log=quiet)
+            evaluate.run(cfg, log=quiet)
+            run = cfg.run_dir
+            metas = sorted(run.glob("meta*"))
+            out[name] = {
+                "metrics": {d.name: [strip(json.loads(l)) for l in (d / "metrics.jsonl").read_text().splitlines()]
+                            for d in metas},
+                "files": {(d.name, f): (d / f).read_text() for d in metas
+                          for f in ("promotions.json", "pq.json", "diagnostics.json") if (d / f).exists()},
+                "tables": {t: (run / "tables" / f"{t}.csv").read_text() for t in ("pass_at_k", "curves", "comparisons")},
+            }
+    finally:
+        executor.shutdown()
+    assert len(out["one"]["metrics"]) == 4 and out["one"]["tables"]["pass_at_k"].count("\n") > 10
+    assert {f for _, f in out["one"]["files"]} == {"promotions.json", "pq.json", "diagnostics.json"}
+    for name in variants:
+        assert out[name] == out["one"], name
 
 
 def test_identical_teachers_give_identical_students(tmp_path):
