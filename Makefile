@@ -27,10 +27,11 @@ install: $(VENV)/.installed
 reproduce: install
 	$(VENV)/bin/soar-lite run $(PARAMS) --jobs 2
 
-# Two pytest-xdist workers (TEST_WORKERS=0: one process); whole runs are handed out first (tests/conftest.py)
+# Two pytest-xdist workers (TEST_WORKERS=0: one process); whole runs are handed out first (tests/conftest.py); the 15
+# longest tests are printed
 TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q -m "not slow" $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+	$(PY) -m pytest -q -m "not slow" --durations=15 $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
