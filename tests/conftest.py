@@ -1,9 +1,10 @@
-"""Shared test set-up: offline hub, the repository path, the tiny model with fresh LoRA adapters, the tiny task, and
-the order `make test` runs tests in on two pytest-xdist workers (`-n 2 --dist loadgroup`): tests marked `whole_run`
-(a whole pipeline or several stages, tens of seconds to minutes each) are handed out first, the longest first, so
-the short tests fill the other worker instead of one long run finishing alone at the end; a module whose module-scoped fixture is costly
-names an `xdist_group`, so the fixture is built on one worker only; every test that starts Ray is in the `ray`
-group (one local Ray instance at a time)."""
+"""Shared test set-up: offline hub, the repository path, the tiny model with fresh LoRA adapters, the tiny task, and the
+order `make test` runs tests in on two pytest-xdist workers (`-n 2 --dist loadgroup`): tests marked `whole_run` (a
+whole pipeline or several stages, tens of seconds to minutes each) are handed out first, the longest first, so the
+short tests fill the other worker instead of one long run finishing alone at the end; a module whose module-scoped
+fixture is costly, or whose tests read what an earlier one wrote (test_soar), names an `xdist_group`, so its tests
+run one after another on one worker; every test that starts Ray is in the `ray` group (one local Ray instance at a
+time)."""
 import os
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def pytest_collection_modifyitems(config, items):
         return -mark.kwargs.get("seconds", 1) if mark else 0
 
     items.sort(key=cost)
+
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_LORA = ModelConfig(path="tiny", backend="hf", dtype="float32", lora_r=8, lora_alpha=16)
