@@ -54,6 +54,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 TINY_LORA = ModelConfig(path="tiny", backend="hf", dtype="float32", lora_r=8, lora_alpha=16)
 
 

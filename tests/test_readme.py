@@ -1,15 +1,11 @@
 """The README's generated blocks (result tables, cost table) match what the tables and the cost model give today:
 a number typed by hand, or one left behind by a re-render, fails here (scripts/readme_tables.py --write mends it)."""
-import importlib.util
 
-from conftest import REPO
+from conftest import REPO, load_script
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("readme_tables", REPO / "scripts" / "readme_tables.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("readme_tables")
 
 
 def test_generated_readme_blocks_match_their_sources():

@@ -1,16 +1,12 @@
 """scripts/render_state.py: a stopped render's state saved, mirrored and restored byte for byte, without what a resume
 writes anew; a live render and a non-empty target are refused in one line."""
 import fcntl
-import importlib.util
 
-from conftest import REPO
+from conftest import load_script
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("render_state", REPO / "scripts" / "render_state.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("render_state")
 
 
 STATE = {  # carried: the reports, tables, provenance, checkpoints (a binary), evaluation students
@@ -36,7 +32,7 @@ def test_save_mirror_and_restore_carry_exactly_the_resumable_state(tmp_path, cap
     run, saved, again = tmp_path / "run", tmp_path / "saved", tmp_path / "again"
     _write(run, {**STATE, **NOT_CARRIED})
     assert tool.main(["save", str(run), str(saved)]) == 0
-    assert _files(saved) == {k: v for k, v in STATE.items()}
+    assert _files(saved) == STATE
     assert "save: 5 files" in capsys.readouterr().out
 
     # a second save copies only what changed and deletes what the run no longer has
