@@ -8,7 +8,9 @@ commit or upload; `restore` puts it back into a run directory, and the resumed r
 What is carried: every file of the run directory (the reports, tables, provenance with its parts, each meta-training
 run's checkpoints, each finished evaluation student, the judge cache) except what a resume writes anew: `logs/`,
 `progress/`, lock files, `<name>.<pid>.tmp` files and the partial notebook of a stage that was stopped mid-way (the
-resumed stage renders its notebook again). `save` mirrors: a carried file in DEST that the run no longer has is deleted, so
+resumed stage renders its notebook again), and, once meta-training has finished (`provenance/meta_train.json` says when),
+the teacher optimizer states in its runs' checkpoints (`teacher_opt-*.pt`, 3 MB each: only a meta-training resume reads
+them; evaluate and analyze read the adapters). `save` mirrors: a carried file in DEST that the run no longer has is deleted, so
 that DEST holds exactly the run's state (unchanged files keep their bytes, so git stores them once).
 
 `save` refuses a run directory that a live `soar-lite run` holds (its `.run.lock`): a copy taken while stages write
@@ -27,17 +29,31 @@ from soar_lite.rundir import RunDirError, run_lock
 SKIP_DIRS = {"logs", "progress"}
 
 
-def carried(path: Path, root: Path) -> bool:
+def meta_train_finished(run_dir: Path) -> bool:
+    """Whether the run's meta-training stage has finished (its provenance records the finish)."""
+    import json
+
+    prov = run_dir / "provenance" / "meta_train.json"
+    try:
+        return bool(json.loads(prov.read_text()).get("finished"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def carried(path: Path, root: Path, meta_finished: bool = False) -> bool:
     """Whether `path` (a file under `root`) is part of a run's resumable state."""
     rel = path.relative_to(root)
     name = rel.name
     return not (rel.parts[0] in SKIP_DIRS or (name.startswith(".") and name.endswith(".lock"))
-                or name.endswith(".tmp") or name.endswith(".partial.ipynb"))
+                or name.endswith(".tmp") or name.endswith(".partial.ipynb")
+                or (meta_finished and rel.parent.name == "checkpoints" and name.startswith("teacher_opt")))
 
 
 def mirror(src: Path, dest: Path) -> tuple[int, int, int, int]:
     """Make `dest` hold exactly the carried files of `src`; returns (files, bytes, copied, deleted)."""
-    keep = {p.relative_to(src) for p in src.rglob("*") if p.is_file() and not p.is_symlink() and carried(p, src)}
+    done = meta_train_finished(src)
+    keep = {p.relative_to(src) for p in src.rglob("*")
+            if p.is_file() and not p.is_symlink() and carried(p, src, done)}
     copied = deleted = 0
     if dest.exists():
         for p in sorted(dest.rglob("*"), reverse=True):

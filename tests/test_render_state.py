@@ -48,6 +48,19 @@ def test_save_mirror_and_restore_carry_exactly_the_resumable_state(tmp_path, cap
     assert {k: v for k, v in _files(again).items() if k != ".run.lock"} == expected
 
 
+def test_teacher_optimizer_states_are_carried_until_meta_training_finishes(tmp_path, capsys):
+    tool = _tool()
+    run, saved = tmp_path / "run", tmp_path / "saved"
+    opt = {"meta/checkpoints/teacher_opt-00012.pt": b"adam", "meta_run1/checkpoints/teacher_opt-00020.pt": b"adam"}
+    _write(run, {**STATE, **opt, "provenance/meta_train.json": b'{"parts": []}'})  # started, not finished
+    assert tool.main(["save", str(run), str(saved)]) == 0
+    assert set(opt) <= set(_files(saved))
+    _write(run, {"provenance/meta_train.json": b'{"parts": [], "finished": "2026-12-07 06:32 UTC"}'})
+    assert tool.main(["save", str(run), str(saved)]) == 0
+    assert "(1 copied, 2 deleted)" in capsys.readouterr().out.splitlines()[-1]
+    assert not set(opt) & set(_files(saved)) and "meta/checkpoints/teacher.pt" in _files(saved)
+
+
 def test_a_live_render_and_a_non_empty_target_are_refused(tmp_path, capsys):
     tool = _tool()
     run, saved = tmp_path / "run", tmp_path / "saved"
