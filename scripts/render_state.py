@@ -11,7 +11,8 @@ run's checkpoints, each finished evaluation student, the judge cache) except wha
 resumed stage renders its notebook again), and, once meta-training has finished (`provenance/meta_train.json` says
 when), the teacher optimizer states in its runs' checkpoints (`teacher_opt-*.pt`, 3 MB each: only a meta-training
 resume reads them; evaluate and analyze read the adapters). `save` mirrors: a carried file in DEST that the run no
-longer has is deleted, so that DEST holds exactly the run's state (unchanged files keep their bytes, so git stores them once).
+longer has is deleted, so that DEST holds exactly the run's state (unchanged files keep their bytes, so git stores
+them once).
 
 `save` refuses a run directory that a live `soar-lite run` holds (its `.run.lock`): a copy taken while stages write
 could pair one file's new state with another's old one. Stop the render (kill its process groups), then save.
