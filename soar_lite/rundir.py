@@ -14,7 +14,8 @@ Layout of `results/<name>/`:
                                    promotions.json, checkpoints/ (with config.json: what a resume must match)
     evaluate/                      stops.csv, summary.json, students/ (each finished student: a resumed render
                                    trains only the ones it lacks)
-    analyze/                       labels.csv, summary.json, the judge cache
+    analyze/                       labels.csv, summary.json, the judge cache, students/ (each finished ablation
+                                   student)
 No other module spells a path inside a run directory.
 """
 from __future__ import annotations
@@ -35,6 +36,11 @@ from typing import Callable
 import yaml
 
 PACKAGES = ["soar-lite", "torch", "transformers", "peft", "trl", "papermill", "math-verify", "numpy", "pandas", "unsloth"]
+
+
+def _file_safe(name: str) -> str:
+    """A method or arm name as a file name: letters, digits and -_. kept, anything else as _."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 # ---- the one atomic write -----------------------------------------------------------------------
@@ -302,8 +308,13 @@ class RunLayout:
     def evaluate_student(self, method: str, seed: int) -> Path:
         """One finished evaluation student (its result and the key of what it depends on), so that a killed render
         -- in this session or a later one -- trains only the students it lacks (stages/evaluate.py)."""
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in method)
-        return self.base / "evaluate" / "students" / f"{safe}-s{seed}.json"
+        return self.base / "evaluate" / "students" / f"{_file_safe(method)}-s{seed}.json"
+
+    def analyze_student(self, arm: str, seed: int) -> Path:
+        """One finished student of the well-posed ablation (its pass@k rows and the key of what it depends on), so
+        that a killed analyze -- in this session or a later one -- trains only the students it lacks
+        (stages/analyze.py)."""
+        return self.base / "analyze" / "students" / f"{_file_safe(arm)}-s{seed}.json"
 
     def meta(self, teacher: str = "grounded", run: int = 0) -> MetaLayout:
         """One meta-training run: teacher kind (grounded, intrinsic, grounded-no-promotion), teacher seed index."""

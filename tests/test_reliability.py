@@ -1,9 +1,9 @@
 """Issue 32 -- nothing silently wrong. Each reproduction of the hostile-user review ends in one line naming the
 file or key, or does the right thing: a half-trained teacher is refused by the evaluation, a checkpoint saved again
 keeps its bytes and its students, a world's folder is the folder wherever the command starts, the tmp sweep touches
-only the package's own files, deep params and failing worlds are one line, a damaged saved student is trained again
-by name, a damaged GGUF cache is repaired. (`compare`'s checks are in test_compare.py; report 04 for every subset of
-arms in test_report_arms.py.)"""
+only the package's own files, deep params and failing worlds are one line, a damaged saved student (of evaluate or
+of analyze's ablation) is trained again by name, a damaged GGUF cache is repaired. (`compare`'s checks are in
+test_compare.py; report 04 for every subset of arms in test_report_arms.py.)"""
 import hashlib
 import json
 import os
@@ -277,6 +277,77 @@ def test_a_damaged_saved_student_is_trained_again_by_name(tmp_path, content):
     res = evaluate.cached_student(path, "k", said.append)
     assert res is not None and list(res["curve"].step) == [0, 1] and len(said) == 1
     assert evaluate.cached_student(path, "other key", said.append) is None and len(said) == 1  # silently: params moved
+
+
+# ---- 8b: analyze keeps its finished ablation students -------------------------------------------------------
+ROW = {"method": "hard-only", "n_questions": 0, "seed": 0, "k": 1, "pass_at_k": 0.25}
+
+
+@pytest.mark.parametrize("rows, says", [
+    ([ROW], None),
+    ([], "no pass@k rows"),
+    ("rows", "no pass@k rows"),
+    ([dict(ROW, pass_at_k=1.5)], "a pass@k row is malformed"),
+    ([dict(ROW, k=0)], "a pass@k row is malformed"),
+    ([dict(ROW, seed="0")], "a pass@k row is malformed"),
+    ([dict(ROW, method=None)], "a pass@k row is malformed"),
+    ([{k: v for k, v in ROW.items() if k != "n_questions"}], "a pass@k row is malformed"),
+    ([ROW, 5], "a pass@k row is malformed"),
+])
+def test_every_malformed_row_of_a_saved_ablation_student_is_found(rows, says):
+    from soar_lite.stages.analyze import ablation_row_problem
+
+    found = ablation_row_problem(rows)
+    assert found == says or (says and found and found.startswith(says))
+
+
+def test_a_killed_analyze_trains_only_the_ablation_students_it_lacks(tmp_path, monkeypatch):
+    """wellposed_ablation saves each finished student with its key: run again it trains none; a changed question
+    retrains only its arm's students (same table otherwise); a damaged file is named and retrained."""
+    from soar_lite.stages import analyze
+
+    trained = []
+
+    def fake_run_jobs(fn, jobs, executor=1, on_done=None):  # each job's rows from its arm, questions and seed
+        out = []
+        for job in jobs:
+            trained.append((job[1], job[3]))
+            rows = [{"method": job[1], "n_questions": len(job[2]), "seed": job[3], "k": 1,
+                     "pass_at_k": (len(job[2]) + job[3]) / 10}]
+            on_done(job, rows)
+            out.append(rows)
+        return out
+
+    monkeypatch.setattr(analyze, "run_jobs", fake_run_jobs)
+    cfg = _cfg(tmp_path, "analyze.ablation.seeds=2")
+    pairs = [("f^1(001)", "002"), ("f^1(003)", "004"), ("f^9(001)", "005")]
+    labels = [{"is_correct": True, "is_well_posed": True, "error_type": "None"},
+              {"is_correct": False, "is_well_posed": True, "error_type": "Wrong_Answer"},
+              {"is_correct": False, "is_well_posed": False, "error_type": "Ill_Posed"}]
+    said = []
+    first = analyze.wellposed_ablation(cfg, pairs, labels, "pq", said.append)
+    assert len(trained) == 8 and len(list(cfg.layout.analyze_student("hard-only", 0).parent.glob("*.json"))) == 8
+    trained.clear()
+    again = analyze.wellposed_ablation(cfg, pairs, labels, "pq", said.append)
+    assert trained == [] and again.equals(first) and any("8 of 8 students found finished" in m for m in said)
+    changed = [("f^1(001)", "002"), ("f^1(003)", "009"), ("f^9(001)", "005")]  # a wrong answer changes: its arm only
+    analyze.wellposed_ablation(cfg, changed, labels, "pq", said.append)
+    assert sorted(trained) == [("well-posed pq", 0), ("well-posed pq", 1)]
+    trained.clear()
+    cfg.layout.analyze_student("hard-only", 1).write_text("{not json")
+    said.clear()
+    analyze.wellposed_ablation(cfg, changed, labels, "pq", said.append)
+    assert trained == [("hard-only", 1)] and any("hard-only-s1.json: damaged" in m and "trained again" in m
+                                                 for m in said)
+    trained.clear()
+    analyze.wellposed_ablation(_cfg(tmp_path, "analyze.ablation.seeds=2", "analyze.ablation.steps=7"), changed,
+                               labels, "pq", said.append)
+    assert len(trained) == 8  # the ablation's own params are in the key
+    trained.clear()
+    analyze.wellposed_ablation(_cfg(tmp_path, "analyze.ablation.seeds=2", "analyze.ablation.steps=7",
+                                    "analyze.vendi_bootstrap=7", "meta.outer_steps=3"), changed, labels, "pq",
+                               said.append)
+    assert trained == []  # what only other tables or meta-training read is not (its questions are the key's own)
 
 
 # ---- 10: the GGUF cache -------------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ def test_the_example_world_runs_end_to_end_on_two_worker_processes(tmp_path):
     assert 0.3 < labels.loc["base-t", "well_posed_share"] < 0.9  # ill-posed questions exist: the axis is not degenerate
     ablation = pd.read_csv(run / "tables" / "wellposed_ablation.csv")
     assert "well-posed pq" in set(ablation.method)
+    saved = len(list((run / "analyze" / "students").glob("*.json")))  # each ablation student, for a killed analyze
+    assert saved == len(ablation[["method", "seed"]].drop_duplicates()) > 0
     # an arm trains where its set has questions: correct-only where PQ holds a correct one (the whole chain right)
     assert ("correct-only pq" in set(ablation.method)) is bool(labels.loc["pq", "correct_share"] > 0)
     assert ("ill-posed pq" in set(ablation.method)) is bool(labels.loc["pq", "ill_posed_share"] > 0)

@@ -5,7 +5,8 @@ Writes tables/question_labels.csv (set, n, well_posed_share, correct_share, <err
 tables/vendi.csv (set, vendi_mean, vendi_sd), tables/diversity_over_training.csv, tables/diversity_per_teacher.csv
 and tables/diversity_strata.csv (diversity per teacher seed, pooled, within the world's strata, unique share and the
 world's coverage of hard-test: the teacher is the unit, as for every teacher claim),
-tables/wellposed_ablation.csv (method, n_questions, seed, k, pass_at_k), analyze/labels.csv, analyze/summary.json.
+tables/wellposed_ablation.csv (method, n_questions, seed, k, pass_at_k), analyze/labels.csv, analyze/summary.json,
+analyze/students/ (each finished ablation student with its key: a killed analyze trains only the ones it lacks).
 The ablation (paper v3 Fig. 15, App. C.5) uses PQ; when meta-training made no promotion it uses the
 Grounded-T sample instead (Base-T without a trained teacher) and says so.
 """
@@ -27,7 +28,7 @@ from ..rundir import read_jsonl, report_progress, write_json, write_table
 from ..seeds import derive, stream_key
 from ..student import RLItem
 from . import meta_train
-from .common import exclusive, hard_sets, load, open_run, teacher_questions
+from .common import display_path, exclusive, hard_sets, input_digest, load, open_run, saved_result, teacher_questions
 
 
 @dataclass
@@ -242,11 +243,40 @@ def ablation_job(cfg, arm: str, items: list[RLItem], seed: int) -> list[dict]:
             for k, v in window.items()]
 
 
+def ablation_row_problem(rows) -> str | None:
+    """What is malformed in a saved ablation student's rows (None when every field the report reads is well formed):
+    a non-empty list of (method, n_questions, seed, k, pass_at_k in [0, 1])."""
+    import math
+
+    if not isinstance(rows, list) or not rows:
+        return "no pass@k rows"
+    for row in rows:
+        numbers = [row.get(c) for c in ("n_questions", "seed", "k", "pass_at_k")] if isinstance(row, dict) else []
+        if not numbers or not isinstance(row.get("method"), str) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in numbers) \
+                or row["k"] < 1 or not 0 <= row["pass_at_k"] <= 1:
+            return f"a pass@k row is malformed ({str(row)[:80]})"
+    return None
+
+
+def ablation_key(cfg, arm: str, items: list[RLItem], seed: int) -> str:
+    """What ablation student `seed` of `arm` depends on, hashed (`common.input_digest`): the world, model, seed and
+    probe params with `analyze.ablation` (not meta-training's or evaluation's: its questions are in the key
+    themselves), the arm, the index, every question with its reference and stream key, and the hard sets' bytes."""
+    import dataclasses
+
+    other_analyze = tuple(f.name for f in dataclasses.fields(cfg.analyze) if f.name != "ablation")
+    return input_digest(cfg, {"meta": None, "evaluate": None, "analyze": other_analyze},
+                        (arm, seed, [[i.question, i.reference, i.key] for i in items]),
+                        [cfg.layout.hard_train, cfg.layout.hard_test])
+
+
 def wellposed_ablation(cfg, pairs, labels, source: str, log=print) -> pd.DataFrame:
     """Fresh students (`analyze.ablation`) on hard-train + correct-only vs + all well-posed vs + ill-posed questions
     (each where the set has any), and Hard-Only; student s of every arm shares its seeds (paired), and a question
     keeps its key (`q<i>`, its index in `pairs`) in every arm, so it draws the same samples there; on
-    `executor.workers` processes."""
+    `executor.workers` processes. Each finished student is saved under analyze/students/ with the key of what it
+    depends on (`ablation_key`): a killed analyze trains only the students it lacks."""
     arms = {
         f"correct-only {source}": [RLItem(q, a, stream_key("ablation", i))
                                    for i, ((q, a), l) in enumerate(zip(pairs, labels)) if l["is_correct"]],
@@ -260,14 +290,26 @@ def wellposed_ablation(cfg, pairs, labels, source: str, log=print) -> pd.DataFra
     }
     arms = {name: items for name, items in arms.items() if items or name == "hard-only"}  # an empty set trains nothing
     jobs = [(cfg, arm, items, s) for arm, items in arms.items() for s in range(cfg.analyze.ablation.seeds)]
-    finished = []
+    keys = [ablation_key(*job) for job in jobs]
+    saved = [cfg.layout.analyze_student(job[1], job[3]) for job in jobs]
+    rows = [saved_result(path, key, ablation_row_problem, log, redo="trained again") for path, key in zip(saved, keys)]
+    todo = [i for i, r in enumerate(rows) if r is None]
+    if len(todo) < len(jobs):
+        log(f"{len(jobs) - len(todo)} of {len(jobs)} students found finished in {display_path(saved[0].parent)} "
+            f"(same params and questions): not trained again")
+    finished = len(jobs) - len(todo)
+    index = {(job[1], job[3]): i for i, job in enumerate(jobs)}
 
-    def done(job, _):
-        finished.append(job)
+    def done(job, result):
+        nonlocal finished
+        finished += 1
+        i = index[(job[1], job[3])]
+        write_json(saved[i], {"key": keys[i], "result": result})
         log(f"{job[1]} student {job[3]}: {len(job[2])} questions, done")
-        report_progress(cfg.layout, "analyze", "ablation", len(finished), len(jobs), "students")
+        report_progress(cfg.layout, "analyze", "ablation", finished, len(jobs), "students")
 
-    rows = run_jobs(ablation_job, jobs, cfg.executor, on_done=done)
+    for i, result in zip(todo, run_jobs(ablation_job, [jobs[i] for i in todo], cfg.executor, on_done=done)):
+        rows[i] = result
     return pd.DataFrame([r for rs in rows for r in rs])
 
 

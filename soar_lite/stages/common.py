@@ -226,6 +226,62 @@ def display_path(path) -> str:
     return str(path)
 
 
+# params that never change what a trained student computes (a student's cache key leaves them out): what a run is
+# called and where it writes, how it is run, and which stages it runs
+NOT_STUDENT_INPUTS = ("name", "results_dir", "description", "deviations", "executor", "tracking", "stages",
+                      "world_check")
+
+
+def input_digest(cfg, leave_out: dict[str, tuple | None], payload: tuple, files: list[Path]) -> str:
+    """sha256 (first 16 hex digits) of what one saved job depends on: the params less NOT_STUDENT_INPUTS and less
+    what `leave_out` names (per section: those keys, or None: the whole section; with its folders as the folders they name, wherever the run was started
+    from), the job's own `payload` (JSON), and the bytes of every file it reads (a checkpoint by its tensors,
+    `snapshot_digest`, not its archive bytes; a missing file as missing)."""
+    import hashlib
+    import json
+
+    from ..config import canonical_locations, to_dict
+    from ..models import snapshot_digest
+
+    params = {k: v for k, v in canonical_locations(to_dict(cfg)).items() if k not in NOT_STUDENT_INPUTS}
+    for section, keys in leave_out.items():
+        if keys is None:
+            params.pop(section, None)
+        else:
+            params[section] = {k: v for k, v in params[section].items() if k not in keys}
+    h = hashlib.sha256(json.dumps([params, *payload], sort_keys=True, default=str).encode())
+    for f in files:
+        h.update(b"\0" + (snapshot_digest(f).encode() if f.suffix == ".pt" and f.exists()
+                          else f.read_bytes() if f.exists() else b"missing"))
+    return h.hexdigest()[:16]
+
+
+def saved_result(path: Path, key: str, problem, log=None, redo: str = "computed again"):
+    """A finished job's result saved as {"key", "result"} (by a killed or finished render of this run, in this
+    session or another), if its key matches and `problem(result)` finds nothing malformed; None otherwise -- made
+    with another key silently (that is what a key is for), a damaged file named in the log (then `redo`)."""
+    import json
+
+    if not path.exists():
+        return None
+    try:
+        blob = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        why = f"not readable JSON ({type(e).__name__})"
+    else:
+        if not isinstance(blob, dict) or "key" not in blob:
+            why = "not a saved result"
+        elif blob.get("key") != key:
+            return None
+        else:
+            why = problem(blob.get("result"))
+    if why is not None:
+        if log is not None:
+            log(f"{display_path(path)}: damaged ({why}): {redo}")
+        return None
+    return blob["result"]
+
+
 def params_fingerprint(params_path, overrides) -> str:
     """sha256 (first 12 hex digits) of the params file's bytes (and of every file its `extends:` chain names) and
     the overrides: two reports with the same value ran the same params."""

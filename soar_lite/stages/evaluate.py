@@ -32,13 +32,13 @@ from .. import arms, serl, stats
 from ..config import parse_method, to_dict
 from ..evaluate import evaluation_points, summarize, test_pass_at_k, train_fresh_student
 from ..executor import run_jobs, worker_cache
-from ..models import load_snapshot, restore, snapshot, snapshot_digest
+from ..models import load_snapshot, restore, snapshot
 from ..rundir import RunDirError, report_progress, write_json, write_table
 from ..sampling import sample
 from ..seeds import derive, stream_key
 from ..student import RLItem
 from . import meta_train
-from .common import display_path, exclusive, hard_sets, load, open_run, teacher_questions
+from .common import display_path, exclusive, hard_sets, input_digest, load, open_run, saved_result, teacher_questions
 
 ARMS = arms.ARMS
 INFERENCE_METHODS, CENTRAL, TEACHER_METHODS = arms.INFERENCE_METHODS, arms.CENTRAL, arms.TEACHER_METHODS
@@ -441,10 +441,8 @@ def student_job(cfg, method: str, s: int) -> dict:
                      "train_reward_last": float(np.mean(rewards[-10:]))}}
 
 
-# params that do not change what an evaluation student computes (its cache key leaves them out): sections, and the
-# evaluate keys that only decide which students exist (more seeds or another method list keep the finished ones)
-NOT_STUDENT_INPUTS = ("name", "results_dir", "description", "deviations", "executor", "tracking", "stages", "analyze",
-                      "world_check")
+# evaluate keys that only decide which students exist (more seeds or another method list keep the finished ones): an
+# evaluation student's cache key leaves them out, with common.NOT_STUDENT_INPUTS and the analyze section
 NOT_STUDENT_EVALUATE = ("methods", "seeds", "other_seeds", "base_model_seeds", "ps_seeds", "allow_unfinished_teacher")
 
 
@@ -481,21 +479,11 @@ def expected_cost(cfg, method: str, s: int) -> float:
 
 
 def student_key(cfg, method: str, s: int, sources: dict[str, PromotedRuns] | None = None) -> str:
-    """What student s of `method` depends on, hashed: the params (less NOT_STUDENT_INPUTS and NOT_STUDENT_EVALUATE,
-    with its folders as the folders they name, wherever the run was started from), the method, the index, the
-    bytes of every data file it reads and the tensors of every checkpoint (`snapshot_digest`). A cached result with another key is recomputed."""
-    import hashlib
-    import json
-
-    from ..config import canonical_locations, to_dict
-
-    params = {k: v for k, v in canonical_locations(to_dict(cfg)).items() if k not in NOT_STUDENT_INPUTS}
-    params["evaluate"] = {k: v for k, v in params["evaluate"].items() if k not in NOT_STUDENT_EVALUATE}
-    h = hashlib.sha256(json.dumps([params, method, s], sort_keys=True, default=str).encode())
-    for f in student_inputs(cfg, method, s, sources):  # a checkpoint by its tensors, not its archive bytes
-        h.update(b"\0" + (snapshot_digest(f).encode() if f.suffix == ".pt" and f.exists()
-                          else f.read_bytes() if f.exists() else b"missing"))
-    return h.hexdigest()[:16]
+    """What student s of `method` depends on, hashed (`common.input_digest`): the params less the analyze section and
+    NOT_STUDENT_EVALUATE, the method, the index, and every file it reads (`student_inputs`). A cached result with
+    another key is recomputed."""
+    return input_digest(cfg, {"analyze": None, "evaluate": NOT_STUDENT_EVALUATE}, (method, s),
+                        student_inputs(cfg, method, s, sources))
 
 
 def student_problem(res) -> str | None:
@@ -538,27 +526,8 @@ def student_problem(res) -> str | None:
 def cached_student(path: Path, key: str, log=None) -> dict | None:
     """A finished student's result from an earlier (killed or finished) render of this run, if its key matches and
     every field is well formed (`student_problem`); a damaged file is named in the log and trained again."""
-    import json
-
-    if not path.exists():
-        return None
-    try:
-        blob = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError) as e:
-        why = f"not readable JSON ({type(e).__name__})"
-    else:
-        if not isinstance(blob, dict) or "key" not in blob:
-            why = "not a saved student"
-        elif blob.get("key") != key:
-            return None  # made with other params or inputs: trained again, silently (that is what a key is for)
-        else:
-            why = student_problem(blob.get("result"))
-    if why is not None:
-        if log is not None:
-            log(f"{display_path(path)}: damaged ({why}): trained again")
-        return None
-    res = blob["result"]
-    if "curve" in res:
+    res = saved_result(path, key, student_problem, log, redo="trained again")
+    if res is not None and "curve" in res:
         res["curve"] = pd.DataFrame(res["curve"])
     return res
 
