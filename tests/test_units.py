@@ -50,6 +50,14 @@ def test_two_teachers_are_suggestive_at_most_and_identical_students_untestable(t
     assert r.verdict in ("suggestive (2 teachers)", "not established")  # never "reproduced" on 2 teachers
     same = _row(evaluate.compare_methods(cfg, _table({"grounded-t": hard, "base-t": hard})), "grounded-t vs base-t")
     assert same.verdict == "untestable" and np.isnan(same.p_value)
+    # its words in report 04 give the reason: 2 teachers per arm, every difference the same (tiny-full at 4c53f9a said
+    # "fewer than 2 units per arm" here: the test column names the unit, "untestable on teachers")
+    assert same.test == "untestable on teachers"
+    assert "(no variance between units; 2 / 2 teachers" in evaluate.row_verdict(same, 4)[1]
+    one_teacher = _cfg(tmp_path / "one", 1)
+    one = _row(evaluate.compare_methods(one_teacher, _table({"grounded-t": strong[:2], "hard-only": hard[:2]})),
+               "grounded-t vs hard-only")
+    assert one.k_a == 1 and "(fewer than 2 units per arm; 1 / 1 teachers" in evaluate.row_verdict(one, 4)[1]
 
 
 def test_a_zero_variance_difference_is_untestable_never_p_zero():

@@ -182,7 +182,8 @@ def row_verdict(r, k: int) -> tuple[str, str]:
     rests = r.rests_on if "rests_on" in r and isinstance(r.rests_on, str) else f"n = {r.n_a}/{r.n_b} students"
     scale = f"; {r.scale}" if "scale" in r and isinstance(r.scale, str) else ""
     if np.isnan(r.p_value):
-        why = "no variance between units" if r.test == "untestable" else "fewer than 2 units per arm"
+        # the test column names the unit ("untestable on teachers"): no p from no variance, else from too few units
+        why = "no variance between units" if str(r.test).startswith("untestable") else "fewer than 2 units per arm"
         return word, f"{100 * r.difference:+.1f} points of pass@{k} ({why}; {rests}{scale})"
     return word, (f"{100 * r.difference:+.1f} points of pass@{k} (95% CI {100 * r.ci_low:+.1f} to "
                   f"{100 * r.ci_high:+.1f}, {r.test}, {stats.p_eq(r.p_value)}; {rests}{scale})")
