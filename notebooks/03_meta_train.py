@@ -136,6 +136,17 @@ if len(end):
     display(end.drop_duplicates("diagnostic").set_index("diagnostic")[["untrained", "samples"]].round(3))
 
 # %% [markdown]
+# ### Across teachers: the claims about teachers at their unit (tables/teacher_level.csv)
+# Each teacher seed is one unit: its end share against the untrained teacher's (paired t over a kind's teachers),
+# and the grounded teachers' gain against each other kind's (Welch t; the frozen control's gain is 0 by
+# construction). Two seeds of a kind are at most "suggestive".
+
+# %%
+levels = res.teacher_level()
+display(levels.drop(columns=["n_a", "n_b", "unit", "scale"]).round(4) if len(levels) else
+        "no teacher-level comparison: the world reports no question diagnostics")
+
+# %% [markdown]
 # ## The collapse guard (a trust region; `meta.guard`)
 # After each teacher update: the per-token KL of the new teacher from the previous one on the step's rollouts, and
 # the format-rejection rate of fresh samples. An update past `meta.guard.max_kl` or a rejection-rate rise past

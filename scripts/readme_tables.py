@@ -225,12 +225,36 @@ def report_findings(run: Path) -> str:
     return "\n\n".join(out)
 
 
+def teacher_level_table(run: Path) -> pd.DataFrame:
+    """The claims about teachers, across teachers: report 03's tables/teacher_level.csv; a run rendered before that
+    table existed has it computed here, by the function report 03 calls (`meta_train.teacher_level`), from its
+    committed diagnostics.json files, with the scale label its comparisons carry."""
+    from soar_lite.report_index import scale_of
+    from soar_lite.stages.meta_train import run_end_diagnostics, teacher_level
+
+    path, cmp = run / "tables" / "teacher_level.csv", run / "tables" / "comparisons.csv"
+    if path.exists():
+        return pd.read_csv(path)
+    return teacher_level(run_end_diagnostics(run), scale=scale_of(pd.read_csv(cmp) if cmp.exists() else None))
+
+
+def teacher_level_lines(run: Path) -> str:
+    """One sentence per teacher-level comparison of a run (`teacher_level_table`), and where it was computed."""
+    from soar_lite.stages.meta_train import teacher_level_words
+
+    where = ("report 03's tables/teacher_level.csv" if (run / "tables" / "teacher_level.csv").exists() else
+             "computed by scripts/readme_tables.py with `meta_train.teacher_level` from the run's diagnostics.json "
+             "files (the run was rendered before report 03 wrote tables/teacher_level.csv)")
+    return "\n".join([f"Across teachers ({where}):", ""] +
+                     [f"- {s}" for s in teacher_level_words(teacher_level_table(run))])
+
+
 def verdict_table(runs: list[Path], gate: Path) -> str:
     """The README's results at a glance: `soar_lite.report_index.verdict_rows` on the committed runs' comparisons
     (`runs` in order: the powered run, then the runs that take its teachers; the first run holding a claim's
     comparison decides it) and the premise gate of the powered run where it measured one, else of `gate`'s run,
     linked to their reports."""
-    from soar_lite.report_index import verdict_rows
+    from soar_lite.report_index import skipped_arms, verdict_rows
     from soar_lite.stages import STAGES
 
     def read(path: Path):
@@ -246,8 +270,13 @@ def verdict_table(runs: list[Path], gate: Path) -> str:
         nb = STAGES[stage].notebook.replace(".ipynb", "")
         return f"[{where.name}/{nb}]({where.relative_to(REPO).as_posix()}/{nb}.html)"
 
-    return "\n".join(verdict_rows(pd.concat(tables, ignore_index=True) if tables else None,
-                                  read(gate_run / "tables" / "premise_gate.csv"), link))
+    skipped = {}
+    for run in reversed(runs):  # the first run that skipped an arm names it
+        skipped.update(skipped_arms(run / "evaluate" / "summary.json", run.name))
+    comparisons = pd.concat(tables, ignore_index=True) if tables else None
+    teachers = [t.assign(run=run.name) for run in runs if len(t := teacher_level_table(run))]
+    return "\n".join(verdict_rows(comparisons, read(gate_run / "tables" / "premise_gate.csv"), link, skipped,
+                                  pd.concat(teachers, ignore_index=True) if teachers else None))
 
 
 def run_time(run: Path) -> str:
@@ -300,6 +329,8 @@ def blocks() -> dict[str, str]:
             out[f"results-{run.name}-pass-at-k"] = pass_at_k_table(run)
             out[f"results-{run.name}-comparisons"] = comparisons_table(run)
             out[f"results-{run.name}-meta"] = meta_lines(run)
+            if len(teacher_level_table(run)):
+                out[f"results-{run.name}-teacher-level"] = teacher_level_lines(run)
             out[f"results-{run.name}-findings"] = report_findings(run)
         if (run / "tiny_world" / "summary.json").exists():
             out[f"results-{run.name}-world"] = world_table(run)

@@ -94,20 +94,32 @@ CLAIMS = [
     ("Finding 2: grounded beats intrinsic rewards", "grounded-t vs intrinsic-t", "evaluate"),
     ("Promotion matters (App. B.8)", "grounded-t vs grounded-t-no-promotion", "evaluate"),
     ("The teacher learned, not just selection (frozen-teacher control)", "soar-pq vs frozen-pq", "evaluate"),
+    # the claims about teachers, tested across teachers on the world's headline question diagnostic (report 03's
+    # tables/teacher_level.csv; ours: the paper reports these per run, untested)
+    ("The teacher learns: its questions beat the untrained teacher's", "grounded teachers vs the untrained teacher",
+     "meta_train"),
+    ("The teacher learned, not just selection: grounded vs frozen teachers' questions",
+     "grounded vs grounded-frozen teachers", "meta_train"),
+    ("Finding 2 at the teacher: grounded vs intrinsic teachers' questions", "grounded vs intrinsic teachers",
+     "meta_train"),
 ]
 
 
-def verdict_rows(comparisons, gate, link) -> list[str]:
+def verdict_rows(comparisons, gate, link, skipped=None, teachers=None) -> list[str]:
     """A Markdown table: each claim's verdict at the largest k as `comparisons` (tables/comparisons.csv, or None)
     states it, with the unit it rests on and the scale label, and the premise gate's outcome (`gate`:
     tables/premise_gate.csv, or None). `link(stage, run)` -> the Markdown link to that stage's report (`run`: the
     comparisons' `run` column where several runs' tables are read together, the first run holding a claim's
     comparison deciding it; else None). A run rendered before verdicts at the unit of replication says so instead of
-    a verdict; claims with nothing to read are left out."""
+    a verdict. A claim whose arm evaluate skipped (`skipped`: arm -> (why, run), from evaluate/summary.json: the
+    frozen-teacher control's PQ when no frozen run promoted enough) reads "cannot be tested here" with the reason,
+    never a silent gap; claims with nothing to read are left out. The claims about teachers read `teachers`
+    (tables/teacher_level.csv, `meta_train.teacher_level`: no k, one row per comparison)."""
     import pandas as pd
 
     from .stats import p_eq
 
+    skipped = skipped or {}
     out = ["| paper claim | verdict | rests on | scale | report |", "|---|---|---|---|---|"]
     for claim, comparison, stage in CLAIMS:
         if comparison is None:
@@ -117,21 +129,42 @@ def verdict_rows(comparisons, gate, link) -> list[str]:
                 out.append(f"| {claim} | gate {gate_outcome(gate)} | the premise gate's checks | toy | "
                            f"{link(stage, None)} |")
             continue
-        rows = comparisons[comparisons.comparison == comparison] if comparisons is not None else pd.DataFrame()
+        source = teachers if stage == "meta_train" else comparisons
+        rows = source[source.comparison == comparison] if source is not None and len(source) else pd.DataFrame()
         if rows.empty:
+            missing = [(arm, *skipped[arm]) for arm in comparison.split(" vs ") if arm in skipped]
+            if missing:
+                arm, why, run = missing[0]
+                out.append(f"| {claim} | cannot be tested here: {arm} not evaluated ({why}) | no units of {arm} | "
+                           f"{scale_of(comparisons, run)} | {link(stage, run)} |")
             continue
         run = rows["run"].iloc[0] if "run" in rows else None
         rows = rows[rows["run"] == run] if run is not None else rows
-        r = rows[rows.k == rows.k.max()].iloc[0]
+        r = rows[rows.k == rows.k.max()].iloc[0] if "k" in rows else rows.iloc[0]
+        what = f"at pass@{int(r.k)}" if "k" in rows else f"of {r.measure} at the end"
         stage_link = link(stage, run)
         p = p_eq(r.p_value) if pd.notna(r.p_value) else "no p"
         if "verdict" not in rows:
             out.append(f"| {claim} | not decided: rendered before verdicts at the unit of replication (students: {p}, "
                        f"n = {r.n_a}/{r.n_b}) | students | toy | {stage_link} |")
             continue
-        out.append(f"| {claim} | {r.verdict} ({100 * r.difference:+.1f} points at pass@{int(r.k)}, {p}) | "
+        out.append(f"| {claim} | {r.verdict} ({100 * r.difference:+.1f} points {what}, {p}) | "
                    f"{r.rests_on} | {r.scale} | {stage_link} |")
     return out if len(out) > 2 else []
+
+
+def scale_of(comparisons, run=None) -> str:
+    """The scale label a run's comparisons carry ('toy' where there are none to read it from)."""
+    if comparisons is None or "scale" not in comparisons or comparisons.empty:
+        return "toy"
+    rows = comparisons[comparisons["run"] == run] if run is not None and "run" in comparisons else comparisons
+    return str(rows.scale.iloc[0]) if len(rows) else "toy"
+
+
+def skipped_arms(summary_path: Path, run: str | None = None) -> dict[str, tuple[str, str | None]]:
+    """evaluate/summary.json's skipped arms as verdict_rows reads them: arm -> (why, run); {} where not written."""
+    return {arm: (why, run) for arm, why in (read_json(summary_path).get("skipped") or {}).items()} \
+        if summary_path.exists() else {}
 
 
 def related_runs(layout: RunLayout) -> list[str]:
@@ -204,7 +237,7 @@ def build(run_dir) -> str:
 
     verdicts = verdict_rows(table("comparisons"), table("premise_gate"),
                             lambda st, run=None: f"[{STAGES[st].title}]({reports[st].with_suffix('.html').name})"
-                            if st in reports else st)
+                            if st in reports else st, skipped_arms(layout.summary("evaluate")), table("teacher_level"))
     if verdicts:
         lines += ["## Verdicts", "", "Each paper claim as this run's reports decide it (\"reproduced\" / \"contradicted\" "
                   "need >= 3 replicates of the claim's unit and p < 0.05; **toy** marks a tiny-world verdict, never "

@@ -78,6 +78,11 @@ def test_papermill_end_to_end_on_ci_params(tmp_path):
                                       "unit", "k_a", "k_b", "verdict", "rests_on", "scale"]  # the unit of each claim
     assert set(cmp.scale) == {"toy"} and cmp.verdict.notna().all()
     assert {"soar-pq vs hard-only", "grounded-t vs base-t"} <= set(cmp.comparison)
+    levels = pd.read_csv(run / "tables" / "teacher_level.csv")  # the claims about teachers, across teachers
+    assert set(levels.unit) == {"teacher"} and set(levels.measure) == {"useful_share"}
+    assert "grounded teachers vs the untrained teacher" in set(levels.comparison)
+    assert "grounded teachers vs the untrained teacher (useful_share at the end, across teachers)" in \
+        (run / "03_meta_train.ipynb").read_text()
     metrics = [json.loads(l) for l in (run / "meta" / "metrics.jsonl").read_text().splitlines()]
     assert {"step", "reward_mean", "reward_ma", "promoted", "baseline_score", "inner_steps", "rejected", "seconds"} <= set(metrics[0])
     assert len(list((run / "figures").glob("*.png"))) >= 10
@@ -110,6 +115,7 @@ def test_papermill_end_to_end_on_ci_params(tmp_path):
     assert "01_probe.html" in index and "## Findings" in index and str(REPO) not in index
     # the index opens with the verdicts (issue 37, item 3), before the reports table
     assert index.index("## Verdicts") < index.index("## Reports") and "| Finding 1: SOAR-PQ beats Hard-Only |" in index
+    assert "| The teacher learns: its questions beat the untrained teacher's |" in index
     assert "[← the run's index" in (run / "04_evaluate.ipynb").read_text()  # each report links back
     # progress lines with work done in the stage's unit
     assert re.search(r"^\[meta_train\] \d+\.\d min, \d+/\d+ outer steps", r.stdout, re.M), r.stdout

@@ -118,3 +118,75 @@ def test_kinds_with_fewer_teacher_seeds_are_keyed_by_their_own_count(tmp_path):
 def test_kind_runs_is_checked(tmp_path, value, why):
     with pytest.raises(Exception, match=why):
         load_config("ci", [f"results_dir={tmp_path}", "meta.teachers=[grounded, intrinsic]", f"meta.kind_runs={value}"])
+
+
+def _end(trained: float, untrained: float, samples: int = 2048) -> dict:
+    """A run's diagnostics.json: the teacher's rejection rate first (teacher.py writes it before the world's keys)."""
+    return {"samples": samples, "trained": {"reject_rate": 0.01, "n": samples, "useful_share": trained},
+            "untrained": {"reject_rate": 0.0, "n": samples, "useful_share": untrained}}
+
+
+# (teacher kind -> [(trained, untrained) per teacher seed], comparison, verdict)
+TEACHER_LEVEL_CASES = [
+    ({"grounded": [(0.07, 0.03), (0.08, 0.03), (0.06, 0.03)]}, "grounded teachers vs the untrained teacher",
+     "reproduced"),
+    ({"grounded": [(0.02, 0.03), (0.019, 0.03), (0.021, 0.03)]}, "grounded teachers vs the untrained teacher",
+     "contradicted"),
+    ({"grounded": [(0.07, 0.03), (0.02, 0.03), (0.03, 0.03)]}, "grounded teachers vs the untrained teacher",
+     "not established"),
+    ({"grounded": [(0.07, 0.03), (0.071, 0.03)]}, "grounded teachers vs the untrained teacher",
+     "suggestive (2 teachers)"),  # p < 0.05 on 2 teachers (t = 81, 1 df): never 'reproduced'
+    ({"grounded": [(0.07, 0.03), (0.08, 0.03)]}, "grounded teachers vs the untrained teacher",
+     "not established"),  # t = 9 on 1 df: p = 0.07
+    ({"grounded-frozen": [(0.03, 0.03), (0.025, 0.025)]}, "grounded-frozen teachers vs the untrained teacher",
+     "untestable"),  # never updated: its samples are the untrained teacher's, no variance
+    ({"grounded": [(0.07, 0.03), (0.08, 0.03), (0.075, 0.03)], "grounded-frozen": [(0.03, 0.03), (0.02, 0.02)]},
+     "grounded vs grounded-frozen teachers", "suggestive (2 teachers)"),  # 2 frozen seeds: never 'reproduced'
+    ({"grounded": [(0.07, 0.03), (0.08, 0.03), (0.075, 0.03)], "intrinsic": [(0.07, 0.03), (0.08, 0.03),
+                                                                              (0.074, 0.03)]},
+     "grounded vs intrinsic teachers", "not established"),
+]
+
+
+@pytest.mark.parametrize("kinds, comparison, word", TEACHER_LEVEL_CASES)
+def test_claims_about_teachers_are_tested_across_teachers(kinds, comparison, word):
+    """Does the teacher learn, and more than the frozen control or the intrinsic teacher? One unit per teacher seed
+    (its end share against the untrained teacher's on the same samples), never the samples of one teacher; the
+    world's headline diagnostic is read, not the teacher's rejection rate."""
+    from soar_lite.stages.meta_train import teacher_level
+
+    end = {(kind, i): _end(t, u) for kind, pairs in kinds.items() for i, (t, u) in enumerate(pairs)}
+    table = teacher_level(end)
+    row = table.set_index("comparison").loc[comparison]
+    assert row.verdict == word
+    assert (row.measure, row.unit, row.scale) == ("useful_share", "teacher", "toy")
+    assert row.k_a == len(kinds[comparison.split(" ")[0]])
+    assert "2,048 fresh samples each" in row.rests_on
+    if comparison.startswith("grounded-frozen"):
+        assert "never moves" in row.note
+
+
+def test_teacher_level_reads_a_rendered_runs_meta_folders_and_is_empty_without_diagnostics(tmp_path):
+    """A run rendered before tables/teacher_level.csv existed: its meta folders' diagnostics.json (every kind and
+    seed, by rundir.META_DIRS) give the same table; a world without question diagnostics gives an empty one."""
+    import json
+
+    from soar_lite.stages.meta_train import TEACHER_LEVEL_COLUMNS, run_end_diagnostics, teacher_level
+
+    for name, (t, u) in {"meta": (0.07, 0.03), "meta_run1": (0.08, 0.03), "meta_run12": (0.06, 0.03),
+                         "meta_frozen": (0.03, 0.03), "meta_intrinsic_run2": (0.05, 0.03)}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "diagnostics.json").write_text(json.dumps(_end(t, u)))
+    (tmp_path / "meta_paper_grouping").mkdir()  # a run without its end diagnostics is left out
+    end = run_end_diagnostics(tmp_path)
+    assert sorted(end) == [("grounded", 0), ("grounded", 1), ("grounded", 12), ("grounded-frozen", 0),
+                           ("intrinsic", 2)]
+    assert end[("grounded", 12)]["trained"]["useful_share"] == 0.06
+    table = teacher_level(end)
+    assert set(table.comparison) == {"grounded teachers vs the untrained teacher",
+                                     "grounded-frozen teachers vs the untrained teacher",
+                                     "intrinsic teachers vs the untrained teacher", "grounded vs grounded-frozen teachers",
+                                     "grounded vs intrinsic teachers"}
+    none = {("grounded", 0): {"samples": 8, "trained": {"reject_rate": 0.0, "n": 8},
+                              "untrained": {"reject_rate": 0.0, "n": 8}}}
+    assert teacher_level(none).empty and list(teacher_level(none).columns) == TEACHER_LEVEL_COLUMNS

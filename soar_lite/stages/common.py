@@ -330,3 +330,12 @@ def provenance_line(cfg, stage: str, params_path: str, overrides: list[str], sec
         if p["commit"] else "no git checkout"
     return (f"report {stage}: rendered from {commit}, params {p['params']} (sha256 {p['params_sha256']}"
             f"{', overrides ' + ' '.join(overrides) if overrides else ''}), started {p['started']}")
+
+
+def scale_label(cfg) -> str:
+    """'paper scale' for a paper benchmark with the paper's model, else 'toy' (the tiny world, a small model, any world
+    of one's own): every verdict carries it (reports 03 and 04), so a toy verdict is never read as the paper's scale."""
+    from ..tasks import make_task
+
+    paper_models = ("meta-llama/Llama-3.2-3B-Instruct", "meta-llama/Llama-3.1-8B-Instruct")
+    return "paper scale" if make_task(cfg.task).paper_world and cfg.model.path in paper_models else "toy"

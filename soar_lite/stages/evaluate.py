@@ -38,7 +38,8 @@ from ..sampling import sample
 from ..seeds import derive, stream_key
 from ..student import RLItem
 from . import meta_train
-from .common import display_path, exclusive, hard_sets, input_digest, load, open_run, saved_result, teacher_questions
+from .common import (display_path, exclusive, hard_sets, input_digest, load, open_run, saved_result, scale_label,
+                     teacher_questions)
 
 ARMS = arms.ARMS
 INFERENCE_METHODS, CENTRAL, TEACHER_METHODS = arms.INFERENCE_METHODS, arms.CENTRAL, arms.TEACHER_METHODS
@@ -669,15 +670,6 @@ def identical_by_construction(cfg) -> dict[tuple[str, str], str]:
 
 COMPARISON_COLUMNS = ["comparison", "k", "difference", "ci_low", "ci_high", "p_value", "n_a", "n_b", "unit", "k_a",
                       "k_b", "verdict", "rests_on", "scale", "power", "test", "paper_ratio", "note"]
-
-
-def scale_label(cfg) -> str:
-    """'paper scale' for a paper benchmark with the paper's model, else 'toy' (the tiny world, a small model, any world
-    of one's own): every verdict carries it, so a toy verdict is never read as the paper's scale."""
-    from ..tasks import make_task
-
-    paper_models = ("meta-llama/Llama-3.2-3B-Instruct", "meta-llama/Llama-3.1-8B-Instruct")
-    return "paper scale" if make_task(cfg.task).paper_world and cfg.model.path in paper_models else "toy"
 
 
 def unit_of(a: str, b: str) -> str:

@@ -9,6 +9,10 @@ count; the world's own question diagnostics per outer step (`Task.question_diagn
 share of useful stepping stones) with a Spearman trend; and, at the end, those diagnostics of the trained teacher
 against the untrained one on one sampling stream (diagnostics.json). With `meta.snr_draws` the stage also estimates
 the teacher-gradient SNR per outer step at the run's and the paper's grouping (soar_lite.snr; tables/teacher_snr.csv).
+The claims about teachers are tested across teachers, the unit they are about (`teacher_level`,
+tables/teacher_level.csv): does each kind's trained teacher beat the untrained one on the world's headline diagnostic,
+and do the grounded teachers gain more than each other kind's (the frozen-teacher control included)? Ours: the paper
+reports no such test.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from ..rundir import RunDirError, read_json, read_jsonl, report_progress, write_
 from ..checkpoint import check_meta_dir
 from ..soar import PROMOTING, MetaTrainer
 from ..tasks import make_task
-from .common import display_path, exclusive, hard_sets, open_run
+from .common import display_path, exclusive, hard_sets, open_run, scale_label
 
 # a teacher whose sample fails the format check at this rate (or more) at some outer step is called collapsed
 COLLAPSE_REJECT_RATE = 0.4
@@ -208,6 +212,7 @@ class MetaRun:
 class MetaTrainResult:
     runs: dict[tuple[str, int], MetaRun] = field(default_factory=dict)  # (teacher kind, run) -> run
     snr: pd.DataFrame = field(default_factory=pd.DataFrame)  # teacher-gradient SNR per grouping (meta.snr_draws)
+    scale: str = "toy"  # the run's scale label (common.scale_label): every teacher-level verdict carries it
 
     @property
     def grounded(self) -> MetaRun | None:
@@ -294,8 +299,14 @@ class MetaTrainResult:
                          f"({e['difference']:+.3f}, 95% CI {e['ci_low']:+.3f} to {e['ci_high']:+.3f}, "
                          f"{st.p_eq(e['p_value'])}): {verdict}.")
             out.append(text)
+        out += teacher_level_words(self.teacher_level())
         out += self.snr_findings()
         return out
+
+    def teacher_level(self) -> pd.DataFrame:
+        """`teacher_level` on these runs' end diagnostics (tables/teacher_level.csv)."""
+        return teacher_level({name: r.end_diagnostics for name, r in self.runs.items() if r.end_diagnostics},
+                             scale=self.scale)
 
     def snr_findings(self) -> list[str]:
         out = []
@@ -307,6 +318,100 @@ class MetaTrainResult:
         return out
 
 
+
+
+TEACHER_LEVEL_COLUMNS = ["comparison", "measure", "difference", "ci_low", "ci_high", "p_value", "n_a", "n_b", "unit",
+                         "k_a", "k_b", "verdict", "rests_on", "scale", "test", "note"]
+
+
+def headline_diagnostic(end: dict) -> str | None:
+    """The world's first question diagnostic (the order `Task.question_diagnostics` returns them: the tiny world's
+    useful share) that the runs' diagnostics.json hold for both teachers; None where none is measured. The format
+    rejection rate (`teacher.reject_rate`, written before the world's keys) is the teacher's, not the world's."""
+    for e in end.values():
+        for k, v in e.get("trained", {}).items():
+            if k not in ("n", "reject_rate") and isinstance(v, (int, float)) and k in e.get("untrained", {}):
+                return k
+    return None
+
+
+def teacher_level(end: dict[tuple[str, int], dict], key: str | None = None, scale: str = "toy") -> pd.DataFrame:
+    """The claims about teachers, tested across teachers (the unit they are about; ours, the paper reports no test of
+    them). `end`: (teacher kind, run) -> that run's diagnostics.json; `key`: the diagnostic read (default the world's
+    headline one, `headline_diagnostic`).
+
+    - '<kind> teachers vs the untrained teacher': each trained teacher's end share against the untrained teacher's
+      on the same fresh samples (common random numbers), paired t over the kind's teachers -- does the teacher learn?
+    - 'grounded vs <kind> teachers': the grounded teachers' gain over the untrained teacher against another kind's,
+      Welch t over teachers. Against the frozen-teacher control (never updated, so its gain is 0 by construction)
+      this is the teacher-level reading of 'the teacher learned, not just selection'.
+
+    Verdicts as everywhere (`stats.verdict`: >= MIN_REPLICATES teachers per arm for 'reproduced'; 'untestable'
+    without variance). Rows: TEACHER_LEVEL_COLUMNS; empty where no run measured a diagnostic."""
+    key = key or headline_diagnostic(end)
+    if key is None:
+        return pd.DataFrame(columns=TEACHER_LEVEL_COLUMNS)
+    by_kind: dict[str, list[tuple[float, float]]] = {}
+    for (kind, _), e in sorted(end.items()):
+        if key in e.get("trained", {}) and key in e.get("untrained", {}):
+            by_kind.setdefault(kind, []).append((float(e["trained"][key]), float(e["untrained"][key])))
+    samples = sorted({int(e.get("samples", 0)) for e in end.values()})
+    each = f", {samples[0]:,} fresh samples each" if len(samples) == 1 and samples[0] else ""
+    rows = []
+
+    def row(comparison, a, b, paired, note=""):
+        r = st.compare(a, b, paired)
+        ka, kb = len(a), len(b)
+        word = st.verdict(r["difference"], r["p_value"], min(ka, kb), r["test"])
+        if word == "suggestive":
+            word = f"suggestive ({min(ka, kb)} teachers)"
+        rests = f"{ka} teachers, paired{each}" if paired else f"{ka} / {kb} teachers{each}"
+        rows.append({"comparison": comparison, "measure": key, **{c: r[c] for c in ("difference", "ci_low", "ci_high",
+                                                                                      "p_value")},
+                     "n_a": ka, "n_b": kb, "unit": "teacher", "k_a": ka, "k_b": kb, "verdict": word,
+                     "rests_on": rests, "scale": scale, "test": f"{r['test']} on teachers", "note": note})
+
+    for kind, pairs in by_kind.items():
+        trained, untrained = zip(*pairs)
+        frozen = "the frozen teacher never moves: its samples are the untrained teacher's" \
+            if kind == "grounded-frozen" else ""
+        row(f"{kind} teachers vs the untrained teacher", list(trained), list(untrained), True, frozen)
+    if "grounded" in by_kind:
+        gain = lambda pairs: [t - u for t, u in pairs]  # noqa: E731
+        for kind, pairs in by_kind.items():
+            if kind != "grounded":
+                row(f"grounded vs {kind} teachers", gain(by_kind["grounded"]), gain(pairs), False,
+                    "each teacher's gain over the untrained teacher")
+    return pd.DataFrame(rows, columns=TEACHER_LEVEL_COLUMNS)
+
+
+def run_end_diagnostics(run_dir: Path) -> dict[tuple[str, int], dict]:
+    """(teacher kind, run) -> diagnostics.json of every meta-training folder of a run directory (rundir.META_DIRS
+    and their _run<i> seeds): what `teacher_level` reads, from a rendered run's committed outputs."""
+    import re
+
+    from ..rundir import META_DIRS
+
+    out = {}
+    for kind, base in META_DIRS.items():
+        for d in sorted(Path(run_dir).glob(f"{base}*")):
+            m = re.fullmatch(re.escape(base) + r"(?:_run(\d+))?", d.name)
+            if m and (d / "diagnostics.json").exists():
+                out[(kind, int(m.group(1) or 0))] = read_json(d / "diagnostics.json")
+    return out
+
+
+def teacher_level_words(table: pd.DataFrame) -> list[str]:
+    """One sentence per row of `teacher_level`: verdict, difference in points of the diagnostic with its interval,
+    test and p, and what it rests on."""
+    out = []
+    for r in table.itertuples():
+        ci = (f", 95% CI {100 * r.ci_low:+.1f} to {100 * r.ci_high:+.1f}, {r.test}, {st.p_eq(r.p_value)}"
+              if np.isfinite(r.p_value) else f", {r.test} (no variance between teachers)")
+        note = f"; {r.note}" if isinstance(r.note, str) and r.note else ""
+        out.append(f"{r.comparison} ({r.measure} at the end, across teachers): {r.verdict} -- "
+                   f"{100 * r.difference:+.1f} points{ci}; {r.rests_on}; {r.scale}{note}.")
+    return out
 
 
 def trend_words(rho: float, p: float, n: int) -> str:
@@ -427,13 +532,16 @@ def run(cfg, resume: bool = False, log=print) -> MetaTrainResult:
 
     outputs = (run_jobs(_job, jobs, 1, on_done=done) if in_process
                else run_pooled(_job, jobs, cfg.executor.workers, on_done=done))
-    result = MetaTrainResult()
+    result = MetaTrainResult(scale=scale_label(cfg))
     for (kind, i), sec in zip(runs, outputs):
         result.runs[(kind, i)] = read(cfg, kind, i)
         result.runs[(kind, i)].seconds = sec
     if snr_groupings:
         result.snr = pd.DataFrame(outputs[len(runs):])
         write_table(result.snr, layout.table("teacher_snr"))
+    levels = result.teacher_level()
+    if len(levels):
+        write_table(levels, layout.table("teacher_level"))
     return result
 
 
