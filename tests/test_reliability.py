@@ -524,3 +524,15 @@ def test_a_missing_model_names_the_path_it_tried(tmp_path, path, says):
 ])
 def test_trend_words(rho, p, n, says):
     assert meta_train.trend_words(rho, p, n).startswith(says)
+
+
+@pytest.mark.parametrize("x, lo, hi, ok", [
+    (1, float("-inf"), float("inf"), True), (0.5, 0, 1, True), (1.5, 0, 1, False), (0, 1, float("inf"), False),
+    (True, float("-inf"), float("inf"), False), (float("nan"), float("-inf"), float("inf"), False),
+    (float("inf"), float("-inf"), float("inf"), False), ("1", float("-inf"), float("inf"), False),
+    (None, float("-inf"), float("inf"), False)])
+def test_a_saved_number_is_finite_never_a_bool_and_in_range(x, lo, hi, ok):
+    """The one check behind every numeric field a saved student (evaluate, analyze) is read back by."""
+    from soar_lite.stages.common import is_number
+
+    assert is_number(x, lo, hi) is ok

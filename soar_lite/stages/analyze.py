@@ -28,7 +28,8 @@ from ..rundir import read_jsonl, report_progress, write_json, write_table
 from ..seeds import derive, stream_key
 from ..student import RLItem
 from . import meta_train
-from .common import display_path, exclusive, hard_sets, input_digest, load, open_run, saved_result, teacher_questions
+from .common import (display_path, exclusive, hard_sets, input_digest, load, open_run, pass_at_k_row_problem,
+                     saved_result, teacher_questions)
 
 
 @dataclass
@@ -246,16 +247,11 @@ def ablation_job(cfg, arm: str, items: list[RLItem], seed: int) -> list[dict]:
 def ablation_row_problem(rows) -> str | None:
     """What is malformed in a saved ablation student's rows (None when every field the report reads is well formed):
     a non-empty list of (method, n_questions, seed, k, pass_at_k in [0, 1])."""
-    import math
-
     if not isinstance(rows, list) or not rows:
         return "no pass@k rows"
     for row in rows:
-        numbers = [row.get(c) for c in ("n_questions", "seed", "k", "pass_at_k")] if isinstance(row, dict) else []
-        if not numbers or not isinstance(row.get("method"), str) or not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in numbers) \
-                or row["k"] < 1 or not 0 <= row["pass_at_k"] <= 1:
-            return f"a pass@k row is malformed ({str(row)[:80]})"
+        if (why := pass_at_k_row_problem(row, ("n_questions", "seed"))) is not None:
+            return f"a pass@k row is {why}"
     return None
 
 

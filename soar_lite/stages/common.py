@@ -339,3 +339,21 @@ def scale_label(cfg) -> str:
 
     paper_models = ("meta-llama/Llama-3.2-3B-Instruct", "meta-llama/Llama-3.1-8B-Instruct")
     return "paper scale" if make_task(cfg.task).paper_world and cfg.model.path in paper_models else "toy"
+
+
+def is_number(x, lo: float = float("-inf"), hi: float = float("inf")) -> bool:
+    """A finite int or float (never a bool) in [lo, hi]: what a saved result's numeric field must be to be read back
+    (evaluate's `student_problem`, analyze's `ablation_row_problem`)."""
+    import math
+
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and lo <= x <= hi
+
+
+def pass_at_k_row_problem(row, numbers: tuple[str, ...]) -> str | None:
+    """What is malformed in one saved pass@k row (None when well formed): a mapping with a method name, `numbers`
+    finite, k >= 1 and pass_at_k in [0, 1]."""
+    if not isinstance(row, dict) or not isinstance(row.get("method"), str) or \
+            not all(is_number(row.get(c)) for c in numbers) or not is_number(row.get("k"), 1) or \
+            not is_number(row.get("pass_at_k"), 0, 1):
+        return f"malformed ({str(row)[:80]})"
+    return None

@@ -38,8 +38,8 @@ from ..sampling import sample
 from ..seeds import derive, stream_key
 from ..student import RLItem
 from . import meta_train
-from .common import (display_path, exclusive, hard_sets, input_digest, load, open_run, saved_result, scale_label,
-                     teacher_questions)
+from .common import (display_path, exclusive, hard_sets, input_digest, is_number, load, open_run,
+                     pass_at_k_row_problem, saved_result, scale_label, teacher_questions)
 
 ARMS = arms.ARMS
 INFERENCE_METHODS, CENTRAL, TEACHER_METHODS = arms.INFERENCE_METHODS, arms.CENTRAL, arms.TEACHER_METHODS
@@ -492,21 +492,15 @@ def student_problem(res) -> str | None:
     """What is malformed in a saved student's result (None when every field a report reads is well formed): finals
     rows of (method, seed, k, pass_at_k in [0, 1]), seconds, and for a trained student its curve (equal-length
     columns step, k, pass_at_k), question count and stop row."""
-    import math
-
-    def number(x, lo=-math.inf, hi=math.inf):
-        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and lo <= x <= hi
-
     if not isinstance(res, dict):
         return "the result is not a mapping"
     finals = res.get("finals")
     if not isinstance(finals, list) or not finals:
         return "no finals rows"
     for row in finals:
-        if not isinstance(row, dict) or not isinstance(row.get("method"), str) or not number(row.get("seed")) \
-                or not number(row.get("k"), 1) or not number(row.get("pass_at_k"), 0, 1):
-            return f"a finals row is malformed ({str(row)[:80]})"
-    if not number(res.get("seconds"), 0):
+        if (why := pass_at_k_row_problem(row, ("seed",))) is not None:
+            return f"a finals row is {why}"
+    if not is_number(res.get("seconds"), 0):
         return "seconds missing or not a number"
     if "curve" in res or "stop" in res or "n_questions" in res:
         curve = res.get("curve")
@@ -514,13 +508,13 @@ def student_problem(res) -> str | None:
             return "the curve is not columns step, k, pass_at_k"
         if len({len(v) if isinstance(v, list) else -1 for v in curve.values()}) != 1 or not curve["step"]:
             return "the curve's columns differ in length"
-        if not all(number(v) for c in ("step", "k", "pass_at_k") for v in curve[c]):
+        if not all(is_number(v) for c in ("step", "k", "pass_at_k") for v in curve[c]):
             return "the curve holds a value that is not a number"
         stop = res.get("stop")
-        if not isinstance(stop, dict) or not all(number(stop.get(c)) for c in ("stop_step", "window_points",
-                                                                                "train_reward_last")):
+        if not isinstance(stop, dict) or not all(is_number(stop.get(c)) for c in ("stop_step", "window_points",
+                                                                                   "train_reward_last")):
             return "the stop row is malformed"
-        if not number(res.get("n_questions"), 0):
+        if not is_number(res.get("n_questions"), 0):
             return "n_questions missing or not a number"
     return None
 
