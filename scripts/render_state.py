@@ -6,13 +6,13 @@ commit or upload; `restore` puts it back into a run directory, and the resumed r
     python scripts/render_state.py restore renders/tiny-full results/tiny-full   # on the next machine, then --resume
 
 What is carried: every file of the run directory (the reports, tables, provenance with its parts, each meta-training
-run's checkpoints, each finished evaluation student, the judge cache) except what a resume writes anew: `logs/`,
-`progress/`, lock files, `<name>.<pid>.tmp` files and the partial notebook of a stage that was stopped mid-way (the
-resumed stage renders its notebook again), and, once meta-training has finished (`provenance/meta_train.json` says
-when), the teacher optimizer states in its runs' checkpoints (`teacher_opt-*.pt`, 3 MB each: only a meta-training
-resume reads them; evaluate and analyze read the adapters). `save` mirrors: a carried file in DEST that the run no
-longer has is deleted, so that DEST holds exactly the run's state (unchanged files keep their bytes, so git stores
-them once).
+run's checkpoints, each finished evaluation student and the training state of each unfinished one, the judge cache)
+except what a resume writes anew: `logs/`, `progress/`, lock files, `<name>.<pid>.tmp` files and the partial notebook
+of a stage that was stopped mid-way (the resumed stage renders its notebook again), and, once meta-training has
+finished (`provenance/meta_train.json` says when), the teacher optimizer states in its runs' checkpoints
+(`teacher_opt-*.pt`, 3 MB each: only a meta-training resume reads them; evaluate and analyze read the adapters).
+`save` mirrors: a carried file in DEST that the run no longer has is deleted, so that DEST holds exactly the run's
+state (unchanged files keep their bytes, so git stores them once).
 
 `save` refuses a run directory that a live `soar-lite run` holds (its `.run.lock`): a copy taken while stages write
 could pair one file's new state with another's old one. Stop the render (kill its process groups), then save.

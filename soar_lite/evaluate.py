@@ -12,6 +12,8 @@ Follows the paper:
 Named choices: the stop is searched *after* the steepest point (otherwise a flat start would stop at
 step 0); a curve with no rise (max slope <= 0) stops at the last step; the evaluation points inside the
 window [stop, stop + after_stop_window] are averaged, or the last point when none falls inside.
+Ours: a student given a `partial` file saves its training state as it goes and resumes from it, with the result of
+an uninterrupted student (`train_fresh_student`).
 """
 from __future__ import annotations
 
@@ -93,12 +95,28 @@ def test_pass_at_k(policy, task, problems, *, samples: int, ks: list[int], seed:
     return {k: float(np.mean([pass_at_k(samples, int(c), k) for c in counts])) for k in ks}
 
 
+# A student with a `partial` file saves its state there at most every PARTIAL_EVERY_S seconds, checked every
+# PARTIAL_PIECE_STEPS steps (the RLOO chunk between two evaluations is trained in pieces of this many steps, one
+# generator through them): a killed render resumes the student where it was saved, not from step 0.
+PARTIAL_EVERY_S = 300.0
+PARTIAL_PIECE_STEPS = 10
+
+
 def train_fresh_student(policy, task, start, *, synthetic: list[RLItem], hard_train: list[RLItem], test_problems, ecfg,
-                        seed_of: Callable[..., int], batch_size: int = 256, log=None) -> tuple[pd.DataFrame, list[float]]:
+                        seed_of: Callable[..., int], batch_size: int = 256, log=None, partial=None,
+                        partial_key: str = "") -> tuple[pd.DataFrame, list[float]]:
     """One fresh student from the adapter `start`, with its own AdamW, trained by `ecfg` (a FreshStudentConfig):
     returns (test curve rows step/k/pass_at_k, per-step training rewards). `seed_of(role, *indices)` is the
     student's seed derivation (`soar_lite.seeds.derive` bound to its stage and student index): test sampling at
-    step t draws from ("test_sample", t), the RLOO chunk starting at step t from ("student_train", t)."""
+    step t draws from ("test_sample", t), the RLOO chunk starting at step t from ("student_train", t).
+
+    `partial` (a path; ours): the student's state -- adapter, AdamW state, the chunk's generator, the curve and
+    rewards so far -- is saved there as it trains (PARTIAL_EVERY_S) under `partial_key`, and a saved state with that
+    key is resumed from: the result is the one an uninterrupted student gives (every draw is the same; tested). A
+    state with another key is ignored, a damaged one named in the log; the caller deletes the file once the
+    finished result is kept. Long students need it: the compute-matched Hard-Only trains for hours."""
+    import time
+
     restore(policy, start)
     sampler = make_sampler(synthetic, hard_train, ecfg.mode, ecfg.student.batch_questions, ecfg.curriculum_steps)
     rows, rewards = [], []
@@ -109,20 +127,81 @@ def train_fresh_student(policy, task, start, *, synthetic: list[RLItem], hard_tr
                             batch_size=batch_size)
         rows.extend({"step": step, "k": k, "pass_at_k": v} for k, v in pk.items())
 
-    evaluate(0)
-    done = 0
+    state = load_partial(partial, partial_key, log) if partial is not None else None
+    if state is None:
+        evaluate(0)
+        done, chunk_start, rng = 0, 0, None
+    else:  # resume: the adapter, AdamW, curve, rewards and the chunk's generator as they were saved
+        restore(policy, state["adapter"])
+        opt.load_state_dict(state["optimizer"])
+        rows, rewards, done, chunk_start = state["rows"], state["rewards"], state["done"], state["chunk_start"]
+        rng = None  # saved at a chunk's end: the next chunk draws its generator anew
+        if state["rng"] is not None:  # saved inside a chunk: its generator goes on where it was
+            rng = np.random.default_rng()
+            rng.bit_generator.state = state["rng"]
+        if log:
+            log(f"  resumed at step {done} of {ecfg.steps} from {partial.name}")
+    saved_at = time.monotonic()
     while done < ecfg.steps:
-        chunk = min(ecfg.eval_every, ecfg.steps - done)
-
-        stats = rl_train(policy, task, [], ecfg.student, chunk, seed_of("student_train", done), batch_size,
-                         item_sampler=lambda step, rng: sampler(step + done, rng), optimizer=opt,
-                         step_offset=done, total_steps=ecfg.steps)
-        rewards += [s["reward"] for s in stats]
-        done += chunk
+        chunk_end = chunk_start + min(ecfg.eval_every, ecfg.steps - chunk_start)
+        if rng is None:  # a new chunk: its generator from its first step, as one rl_train call would draw
+            rng = np.random.default_rng(seed_of("student_train", chunk_start))
+        while done < chunk_end:
+            piece = min(PARTIAL_PIECE_STEPS if partial is not None else chunk_end - done, chunk_end - done)
+            stats = rl_train(policy, task, [], ecfg.student, piece, 0, batch_size,
+                             item_sampler=lambda step, g: sampler(step + done, g), optimizer=opt,
+                             step_offset=done, total_steps=ecfg.steps, rng=rng)
+            rewards += [s["reward"] for s in stats]
+            done += piece
+            if partial is not None and done < chunk_end and time.monotonic() - saved_at >= PARTIAL_EVERY_S:
+                save_partial(partial, partial_key, policy, opt, rows, rewards, done, chunk_start, rng)
+                saved_at = time.monotonic()
         evaluate(done)
         if log:
-            log(f"  step {done}: train reward {np.mean(rewards[-chunk:]):.3f}")
+            log(f"  step {done}: train reward {np.mean(rewards[-(chunk_end - chunk_start):]):.3f}")
+        chunk_start, rng = done, None
+        if partial is not None and done < ecfg.steps and time.monotonic() - saved_at >= PARTIAL_EVERY_S:
+            save_partial(partial, partial_key, policy, opt, rows, rewards, done, chunk_start, None)
+            saved_at = time.monotonic()
     return pd.DataFrame(rows), rewards
+
+
+def save_partial(path, key: str, policy, opt, rows: list[dict], rewards: list[float], done: int, chunk_start: int,
+                 rng: np.random.Generator | None) -> None:
+    """A training student's state, atomically (one file: a kill leaves the previous state or this one)."""
+    import io
+
+    import torch
+
+    from .models import snapshot
+    from .rundir import atomic_write
+
+    buf = io.BytesIO()
+    torch.save({"key": key, "done": done, "chunk_start": chunk_start, "rows": rows, "rewards": rewards,
+                "rng": rng.bit_generator.state if rng is not None else None, "adapter": snapshot(policy),
+                "optimizer": opt.state_dict()}, buf)
+    atomic_write(path, lambda tmp: tmp.write_bytes(buf.getvalue()))
+
+
+def load_partial(path, key: str, log=None) -> dict | None:
+    """The saved state of a training student with this key (`save_partial`), or None: no file, another key (made
+    for other inputs), or a damaged file (named in the log; the student starts over)."""
+    import torch
+
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        ok = isinstance(state, dict) and {"key", "done", "chunk_start", "rows", "rewards", "rng", "adapter",
+                                          "optimizer"} <= set(state)
+    except Exception as e:  # noqa: BLE001 -- any unreadable file is a damaged one: say so, start over
+        ok, state = False, f"{type(e).__name__}"
+    if not ok:
+        if log:
+            log(f"{path.name}: damaged ({state if isinstance(state, str) else 'not a saved student state'}): "
+                f"the student starts over")
+        return None
+    return state if state["key"] == key else None
 
 
 def summarize(curve: pd.DataFrame, rewards: list[float], ecfg) -> tuple[int, pd.Series]:

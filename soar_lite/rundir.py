@@ -13,7 +13,8 @@ Layout of `results/<name>/`:
     meta/, meta_intrinsic/         one per meta-trained teacher (`MetaLayout`): metrics.jsonl, pq.json,
                                    promotions.json, checkpoints/ (with config.json: what a resume must match)
     evaluate/                      stops.csv, summary.json, students/ (each finished student: a resumed render
-                                   trains only the ones it lacks)
+                                   trains only the ones it lacks; <student>.partial.pt: the training state of one
+                                   not finished, resumed from)
     analyze/                       labels.csv, summary.json, the judge cache, students/ (each finished ablation
                                    student)
 No other module spells a path inside a run directory.
@@ -309,6 +310,11 @@ class RunLayout:
         """One finished evaluation student (its result and the key of what it depends on), so that a killed render
         -- in this session or a later one -- trains only the students it lacks (stages/evaluate.py)."""
         return self.base / "evaluate" / "students" / f"{_file_safe(method)}-s{seed}.json"
+
+    def evaluate_student_partial(self, method: str, seed: int) -> Path:
+        """The training state of an evaluation student that has not finished (soar_lite.evaluate.save_partial): a
+        killed render resumes it from there; deleted once the student's result is kept."""
+        return self.base / "evaluate" / "students" / f"{_file_safe(method)}-s{seed}.partial.pt"
 
     def analyze_student(self, arm: str, seed: int) -> Path:
         """One finished student of the well-posed ablation (its pass@k rows and the key of what it depends on), so

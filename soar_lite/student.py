@@ -38,15 +38,18 @@ def reward_reference(task, item: RLItem, group: list[str]) -> str:
 
 
 def rl_train(policy, task, items: list[RLItem], rl, steps: int, seed: int, batch_size: int = 256,
-             item_sampler=None, log=None, optimizer=None, step_offset: int = 0, total_steps: int | None = None) -> list[dict]:
+             item_sampler=None, log=None, optimizer=None, step_offset: int = 0, total_steps: int | None = None,
+             rng: np.random.Generator | None = None) -> list[dict]:
     """RLOO for `steps` steps on `items` (batch_questions x group_size each step).
 
     `item_sampler(step, rng) -> list[RLItem]` overrides the default cyclic shuffled batches (used by
     evaluation's mixed/curriculum modes). A run trained in chunks passes its `optimizer`, the chunk's
-    `step_offset` and the run's `total_steps`, so AdamW state and the cosine schedule span the run.
+    `step_offset` and the run's `total_steps`, so AdamW state and the cosine schedule span the run; a chunk cut into
+    pieces (to checkpoint inside it) passes its generator `rng` (`seed` is then unused), so the pieces draw what the
+    whole chunk would (with an `item_sampler`; the cyclic batches' order is drawn anew per call).
     Returns per-step stats.
     """
-    rng = np.random.default_rng(seed)
+    rng = rng if rng is not None else np.random.default_rng(seed)
     opt = optimizer if optimizer is not None else make_optimizer(policy, rl.lr, rl.weight_decay)
     total = total_steps if total_steps is not None else steps
     order, cursor, stats = rng.permutation(len(items)) if items else np.array([], int), 0, []

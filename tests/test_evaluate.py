@@ -158,3 +158,72 @@ def test_a_fresh_student_is_evaluated_at_step_0_every_multiple_and_its_last_step
         restore(policy, start)
     assert sorted(set(curve.step)) == [0, 2, 4, 5] and len(rewards) == 5
     assert len(set(curve.step)) == evaluation_points(5, 2)
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("killed_after", [1, 2, 3])  # saves: inside a chunk, at a chunk's end, inside the next
+def test_a_killed_student_resumes_from_its_saved_state_to_the_uninterrupted_result(policy, tiny_task, tmp_path,
+                                                                                    monkeypatch, killed_after):
+    """The compute-matched Hard-Only trains for hours, longer than a sitting: a student with a partial file saves its
+    state as it trains (adapter, AdamW, the chunk's generator, curve, rewards), and a student killed after a save and
+    started again from that file ends with the curve, the rewards and the adapter of one never killed -- whether it
+    was killed inside a chunk or at a chunk's end. A state made with another key, or a damaged file, is not resumed
+    from (the damaged one is named)."""
+    import dataclasses
+
+    import torch
+
+    from soar_lite import evaluate as ev
+    from soar_lite.config import load_config
+    from soar_lite.models import restore, snapshot
+    from soar_lite.seeds import derive, stream_key
+
+    tiny_task.bind_tokenizer(policy.tokenizer)
+    ecfg = dataclasses.replace(load_config("ci").evaluate, steps=9, eval_every=4, samples=2, ks=[1, 2], mode="mixed")
+    probs = tiny_task.problems("hard-candidates")[:4]
+    items = [RLItem(p.question, p.answer, stream_key("problem", p.id)) for p in probs]
+    synthetic = [RLItem(f"f^1({i:03d})", "000", stream_key("synthetic", i)) for i in range(3)]
+    start = snapshot(policy)
+
+    def train(**kw):
+        try:
+            curve, rewards = ev.train_fresh_student(policy, tiny_task, start, synthetic=synthetic, hard_train=items,
+                                                    test_problems=probs[:2], ecfg=ecfg, batch_size=64,
+                                                    seed_of=lambda *a: derive(0, "evaluate", *a), **kw)
+            return curve, rewards, snapshot(policy)
+        finally:
+            restore(policy, start)
+
+    whole_curve, whole_rewards, whole_adapter = train()
+    monkeypatch.setattr(ev, "PARTIAL_EVERY_S", 0.0)
+    monkeypatch.setattr(ev, "PARTIAL_PIECE_STEPS", 2)
+    real_save, saves = ev.save_partial, []
+
+    def save_then_kill(*a, **kw):
+        real_save(*a, **kw)
+        saves.append(a[6])  # done
+        if len(saves) == killed_after:
+            raise _Killed
+
+    monkeypatch.setattr(ev, "save_partial", save_then_kill)
+    partial = tmp_path / "hard-only-s0.partial.pt"
+    with pytest.raises(_Killed):
+        train(partial=partial, partial_key="k")
+    assert saves[-1] == [2, 4, 6][killed_after - 1] and partial.exists()
+    monkeypatch.setattr(ev, "save_partial", real_save)
+    lines = []
+    curve, rewards, adapter = train(partial=partial, partial_key="k", log=lines.append)
+    assert any(f"resumed at step {saves[-1]} of 9" in line for line in lines)
+    pd.testing.assert_frame_equal(curve, whole_curve)
+    assert rewards == whole_rewards and len(rewards) == 9
+    assert all(torch.equal(adapter[n], whole_adapter[n]) for n in whole_adapter)
+    # another key: not resumed from (the student trains from step 0, to the same result)
+    assert ev.load_partial(partial, "another key") is None
+    partial.write_bytes(b"not a checkpoint")
+    lines = []
+    assert ev.load_partial(partial, "k", lines.append) is None
+    assert len(lines) == 1 and lines[0].startswith("hard-only-s0.partial.pt: damaged (") and \
+        lines[0].endswith("): the student starts over"), lines

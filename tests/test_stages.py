@@ -243,9 +243,9 @@ def test_a_rerendered_evaluation_trains_only_the_students_it_lacks(tmp_path, mon
     tables = {t: cfg.layout.table(t).read_bytes() for t in ("pass_at_k", "curves", "comparisons")}
     real_job, trained = evaluate.student_job, []
 
-    def counting(cfg_, method, s):
+    def counting(cfg_, method, s, *partial):
         trained.append((method, s))
-        return real_job(cfg_, method, s)
+        return real_job(cfg_, method, s, *partial)
 
     monkeypatch.setattr(evaluate, "student_job", counting)
     lines = []
@@ -253,6 +253,8 @@ def test_a_rerendered_evaluation_trains_only_the_students_it_lacks(tmp_path, mon
     assert trained == [] and any("found finished" in line for line in lines)
     assert {t: cfg.layout.table(t).read_bytes() for t in tables} == tables
     cfg.layout.evaluate_student("hard-only", 0).unlink()
+    stale = cfg.layout.evaluate_student_partial("hard-only", 0)  # a killed student's state, made for
+    stale.write_bytes(b"not a student state")  # ... other inputs or damaged: named, deleted, the student starts over
     cfg.layout.evaluate_student("base-model", 0).write_text('["not", "a result"]')  # damaged: trained again
     ckpt = meta_train.trained_teacher_path(cfg, "grounded", 0)
     from soar_lite.models import load_snapshot, save_snapshot
@@ -262,7 +264,10 @@ def test_a_rerendered_evaluation_trains_only_the_students_it_lacks(tmp_path, mon
     teacher[name] = teacher[name] + 1e-3  # another teacher (other tensors): its students' key changes
     save_snapshot(teacher, ckpt)
     students = evaluate.students(cfg.evaluate, "grounded-t")
-    evaluate.run(cfg, log=lambda *a: None)
+    lines = []
+    evaluate.run(cfg, log=lines.append)
+    assert any(line.startswith("hard-only-s0.partial.pt: damaged (") for line in lines), lines
+    assert not list(stale.parent.glob("*.partial.pt"))  # a finished student's training state is not kept
     assert sorted(trained) == sorted([("base-model", 0), ("hard-only", 0)] + [("grounded-t", s) for s in range(students)
                                                                              if s % cfg.meta.runs == 0])
     trained.clear()  # one more seed per method: only the new students train

@@ -15,6 +15,11 @@ The central comparisons (soar-pq vs hard-only, grounded-t vs base-t) get `seeds`
 `other_seeds`. Each fresh student (`soar_lite.evaluate.train_fresh_student`): pass@k on hard-test over training,
 the stop step from the training reward (App. B.8), pass@k averaged over the window after it. A method whose
 inputs do not exist (no run with enough promotions -> no PQ/PS) is reported as skipped, with the reason.
+Resumable at two grains (ours): each finished student is kept with the key of what it depends on
+(evaluate/students/), and a student still training keeps its state beside it every few minutes (`.partial.pt`:
+adapter, AdamW, generator, curve), so a killed render -- a session that ends inside a student that trains for hours,
+like the compute-matched Hard-Only -- loses minutes, not the student; the resumed student's result is the
+uninterrupted one's.
 
 Writes tables/pass_at_k.csv, tables/comparisons.csv, tables/curves.csv, evaluate/stops.csv, evaluate/summary.json.
 """
@@ -30,7 +35,7 @@ import pandas as pd
 
 from .. import arms, serl, stats
 from ..config import parse_method, to_dict
-from ..evaluate import evaluation_points, summarize, test_pass_at_k, train_fresh_student
+from ..evaluate import evaluation_points, load_partial, summarize, test_pass_at_k, train_fresh_student
 from ..executor import run_jobs, worker_cache
 from ..models import load_snapshot, restore, snapshot
 from ..rundir import RunDirError, report_progress, write_json, write_table
@@ -403,9 +408,11 @@ def settings_context(cfg, method: str, s: int) -> dict:
     return {"student_rollouts": meta_train.read(src, arm.rollouts_of, run).student_rollouts(src.meta)}
 
 
-def student_job(cfg, method: str, s: int) -> dict:
+def student_job(cfg, method: str, s: int, partial: Path | None = None, key: str = "") -> dict:
     """Student s of `method`: its final pass@k rows, and for a trained student its curve and stop row. Everything
-    random in it derives from (run seed, evaluate, role, s, ...), so it runs the same in any worker and order."""
+    random in it derives from (run seed, evaluate, role, s, ...), so it runs the same in any worker and order. A
+    trained student keeps its state in `partial` under `key` as it trains and resumes from it
+    (`soar_lite.evaluate.train_fresh_student`)."""
     t0 = time.time()
     policy, task, base, real, hard_test, qsets = worker_cache(("evaluate", repr(cfg)), lambda: _setup(cfg))
     ecfg = cfg.evaluate
@@ -432,7 +439,8 @@ def student_job(cfg, method: str, s: int) -> dict:
     items = qsets.items(method, s)
     mcfg = method_settings(ecfg, method, settings_context(cfg, method, s))
     curve, rewards = train_fresh_student(policy, task, base, synthetic=items, hard_train=real, test_problems=hard_test,
-                                         ecfg=mcfg, seed_of=seed_of, batch_size=cfg.model.gen_batch_size)
+                                         ecfg=mcfg, seed_of=seed_of, batch_size=cfg.model.gen_batch_size,
+                                         partial=partial, partial_key=key)
     stop, window = summarize(curve, rewards, mcfg)
     curve["method"], curve["seed"] = method, s
     curve["teacher_seed"] = teacher_seed(cfg, arm.teacher, s) if arm.samples_teacher else -1  # Fig. 5 right
@@ -556,7 +564,17 @@ def run(cfg, log=print) -> EvaluateResult:
     keys = {i: student_key(cfg, i[0], i[1], sources) for i in ids}
     saved = {i: layout.evaluate_student(*i) for i in ids}
     results_by_id = {i: cached_student(saved[i], keys[i], log) for i in ids}
-    todo = [job for job, i in zip(jobs, ids) if results_by_id[i] is None]
+    # a student not finished yet trains from its saved state, if a killed render left one (evaluate/students/
+    # <method>-s<i>.partial.pt, deleted once its result is kept)
+    partials = {i: layout.evaluate_student_partial(*i) for i in ids}
+    todo = [(cfg, *i, partials[i], keys[i]) for i in ids if results_by_id[i] is None]
+    for _, method, s, path, key in todo:
+        if path.exists():
+            state = load_partial(path, key, log)
+            if state is None:  # damaged (named above) or made for other inputs: the student starts over
+                path.unlink(missing_ok=True)
+            else:
+                log(f"{method} student {s}: resumes at RL step {state['done']} ({display_path(path)})")
     # SeRL's students first: its agreement band may keep no question (a one-line ValueError), which should stop the
     # render before the other students train, not after; the tables keep the methods' order (`ids`)
     todo.sort(key=lambda job: arm_of(job[1]).questions != "serl")
@@ -577,6 +595,7 @@ def run(cfg, log=print) -> EvaluateResult:
         done.append(i)
         blob = dict(res, curve=res["curve"].to_dict(orient="list")) if "curve" in res else res
         write_json(saved[i], {"key": keys[i], "result": blob})
+        partials[i].unlink(missing_ok=True)  # the finished result is kept: its training state is not needed
         log(f"[{len(done)}/{len(jobs)}] {job[1]} student {job[2]}: {res['seconds']:.0f} s")
         report_progress(layout, "evaluate", "students", round(sum(weight[j] for j in done)), round(total_cost),
                         f"student-steps ({len(done)}/{len(jobs)} students)")
