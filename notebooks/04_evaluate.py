@@ -155,7 +155,8 @@ if sized:
 # %% [markdown]
 # ## Training length: stop steps and evaluation points in the window after the stop
 # pass@k of a trained student is the mean over the `after_stop_window` steps after its stop step (App. B.8); a stop
-# late in the run leaves few evaluation points in that window. Seconds per method: wall time of its students.
+# late in the run leaves few evaluation points in that window. Seconds per method: wall time of its students
+# (a student resumed across sittings: its sittings summed).
 
 # %%
 if len(res.stops):

@@ -111,10 +111,11 @@ def train_fresh_student(policy, task, start, *, synthetic: list[RLItem], hard_tr
     step t draws from ("test_sample", t), the RLOO chunk starting at step t from ("student_train", t).
 
     `partial` (a path; ours): the student's state -- adapter, AdamW state, the chunk's generator, the curve and
-    rewards so far -- is saved there as it trains (PARTIAL_EVERY_S) under `partial_key`, and a saved state with that
-    key is resumed from: the result is the one an uninterrupted student gives (every draw is the same; tested). A
-    state with another key is ignored, a damaged one named in the log; the caller deletes the file once the
-    finished result is kept. Long students need it: the compute-matched Hard-Only trains for hours."""
+    rewards so far, its training seconds so far (summed over sittings; the caller adds them to the resumed
+    sitting's wall time) -- is saved there as it trains (PARTIAL_EVERY_S) under `partial_key`, and a saved state
+    with that key is resumed from: the result is the one an uninterrupted student gives (every draw is the same;
+    tested). A state with another key is ignored, a damaged one named in the log; the caller deletes the file once
+    the finished result is kept. Long students need it: the compute-matched Hard-Only trains for hours."""
     import time
 
     restore(policy, start)
@@ -127,6 +128,7 @@ def train_fresh_student(policy, task, start, *, synthetic: list[RLItem], hard_tr
                             batch_size=batch_size)
         rows.extend({"step": step, "k": k, "pass_at_k": v} for k, v in pk.items())
 
+    started, earlier_s = time.monotonic(), 0.0  # this sitting's start; training seconds of earlier sittings
     state = load_partial(partial, partial_key, log) if partial is not None else None
     if state is None:
         evaluate(0)
@@ -135,6 +137,7 @@ def train_fresh_student(policy, task, start, *, synthetic: list[RLItem], hard_tr
         restore(policy, state["adapter"])
         opt.load_state_dict(state["optimizer"])
         rows, rewards, done, chunk_start = state["rows"], state["rewards"], state["done"], state["chunk_start"]
+        earlier_s = partial_seconds(state)
         rng = None  # saved at a chunk's end: the next chunk draws its generator anew
         if state["rng"] is not None:  # saved inside a chunk: its generator goes on where it was
             rng = np.random.default_rng()
@@ -154,21 +157,24 @@ def train_fresh_student(policy, task, start, *, synthetic: list[RLItem], hard_tr
             rewards += [s["reward"] for s in stats]
             done += piece
             if partial is not None and done < chunk_end and time.monotonic() - saved_at >= PARTIAL_EVERY_S:
-                save_partial(partial, partial_key, policy, opt, rows, rewards, done, chunk_start, rng)
+                save_partial(partial, partial_key, policy, opt, rows, rewards, done, chunk_start, rng,
+                             seconds=earlier_s + time.monotonic() - started)
                 saved_at = time.monotonic()
         evaluate(done)
         if log:
             log(f"  step {done}: train reward {np.mean(rewards[-(chunk_end - chunk_start):]):.3f}")
         chunk_start, rng = done, None
         if partial is not None and done < ecfg.steps and time.monotonic() - saved_at >= PARTIAL_EVERY_S:
-            save_partial(partial, partial_key, policy, opt, rows, rewards, done, chunk_start, None)
+            save_partial(partial, partial_key, policy, opt, rows, rewards, done, chunk_start, None,
+                         seconds=earlier_s + time.monotonic() - started)
             saved_at = time.monotonic()
     return pd.DataFrame(rows), rewards
 
 
 def save_partial(path, key: str, policy, opt, rows: list[dict], rewards: list[float], done: int, chunk_start: int,
-                 rng: np.random.Generator | None) -> None:
-    """A training student's state, atomically (one file: a kill leaves the previous state or this one)."""
+                 rng: np.random.Generator | None, seconds: float = 0.0) -> None:
+    """A training student's state, atomically (one file: a kill leaves the previous state or this one); `seconds`:
+    its training seconds up to this save, summed over sittings (work redone after a kill is counted once)."""
     import io
 
     import torch
@@ -179,7 +185,7 @@ def save_partial(path, key: str, policy, opt, rows: list[dict], rewards: list[fl
     buf = io.BytesIO()
     torch.save({"key": key, "done": done, "chunk_start": chunk_start, "rows": rows, "rewards": rewards,
                 "rng": rng.bit_generator.state if rng is not None else None, "adapter": snapshot(policy),
-                "optimizer": opt.state_dict()}, buf)
+                "optimizer": opt.state_dict(), "seconds": float(seconds)}, buf)
     atomic_write(path, lambda tmp: tmp.write_bytes(buf.getvalue()))
 
 
@@ -202,6 +208,12 @@ def load_partial(path, key: str, log=None) -> dict | None:
                 f"the student starts over")
         return None
     return state if state["key"] == key else None
+
+
+def partial_seconds(state: dict) -> float:
+    """The training seconds a saved student state records (`save_partial`); 0 for a state saved before they were
+    recorded (its earlier sittings' time is unknown)."""
+    return float(state.get("seconds", 0.0))
 
 
 def summarize(curve: pd.DataFrame, rewards: list[float], ecfg) -> tuple[int, pd.Series]:

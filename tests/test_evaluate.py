@@ -213,6 +213,8 @@ def test_a_killed_student_resumes_from_its_saved_state_to_the_uninterrupted_resu
     with pytest.raises(_Killed):
         train(partial=partial, partial_key="k")
     assert saves[-1] == [2, 4, 6][killed_after - 1] and partial.exists()
+    killed_s = ev.partial_seconds(torch.load(partial, weights_only=True))
+    assert killed_s > 0  # its training time so far travels with it
     monkeypatch.setattr(ev, "save_partial", real_save)
     lines = []
     curve, rewards, adapter = train(partial=partial, partial_key="k", log=lines.append)
@@ -220,6 +222,7 @@ def test_a_killed_student_resumes_from_its_saved_state_to_the_uninterrupted_resu
     pd.testing.assert_frame_equal(curve, whole_curve)
     assert rewards == whole_rewards and len(rewards) == 9
     assert all(torch.equal(adapter[n], whole_adapter[n]) for n in whole_adapter)
+    assert ev.partial_seconds(torch.load(partial, weights_only=True)) > killed_s  # saved again: the sittings summed
     # another key: not resumed from (the student trains from step 0, to the same result)
     assert ev.load_partial(partial, "another key") is None
     partial.write_bytes(b"not a checkpoint")
@@ -227,3 +230,11 @@ def test_a_killed_student_resumes_from_its_saved_state_to_the_uninterrupted_resu
     assert ev.load_partial(partial, "k", lines.append) is None
     assert len(lines) == 1 and lines[0].startswith("hard-only-s0.partial.pt: damaged (") and \
         lines[0].endswith("): the student starts over"), lines
+
+
+@pytest.mark.parametrize("state, seconds", [({"seconds": 12.5}, 12.5), ({"seconds": 0}, 0.0),
+                                            ({"done": 40}, 0.0)])  # saved before seconds were recorded: unknown, 0
+def test_partial_seconds(state, seconds):
+    from soar_lite.evaluate import partial_seconds
+
+    assert partial_seconds(state) == seconds

@@ -3,6 +3,8 @@ tiny model substituted through overrides, so the configs cannot rot on a CPU-onl
 refuses worlds without one; the GPU smoke script runs in its CPU mode; local workers and Ray actors give the tables of
 one process."""
 
+import json
+
 import pytest
 
 from soar_lite.config import load_config
@@ -229,6 +231,27 @@ def test_transfer_evaluates_another_runs_teachers_at_a_fixed_step(tmp_path):
 
 
 @pytest.mark.whole_run(seconds=15)
+def test_a_resumed_students_seconds_are_its_sittings_summed(tmp_path, monkeypatch):
+    """A student resumed from its saved state (a killed render) reports its wall time over every sitting: the
+    seconds its state recorded plus this sitting's, in its saved result and in the evaluate summary's timings."""
+    from soar_lite.stages import evaluate, probe
+
+    cfg = load_config("ci", [f"results_dir={tmp_path}", "evaluate.methods=[hard-only]", "evaluate.seeds=1"])
+    probe.run(cfg, log=lambda *a: None)
+    partial = cfg.layout.evaluate_student_partial("hard-only", 0)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(b"a state from an earlier sitting")  # what the check before dispatch reads (patched below)
+    monkeypatch.setattr(evaluate, "load_partial",
+                        lambda path, key, log=None: {"done": 4, "seconds": 1000.0} if path == partial else None)
+    lines = []
+    res = evaluate.run(cfg, log=lines.append)
+    assert any(line.startswith("hard-only student 0: resumes at RL step 4") for line in lines), lines
+    saved = json.loads(cfg.layout.evaluate_student("hard-only", 0).read_text())["result"]["seconds"]
+    assert 1000.0 < saved < 1000.0 + 3600 and res.timings["hard-only"] == round(saved, 1)
+    assert json.loads(cfg.layout.summary("evaluate").read_text())["timings_s"]["hard-only"] == round(saved, 1)
+    assert not partial.exists()  # the finished result is kept: its state is not
+
+
 def test_a_rerendered_evaluation_trains_only_the_students_it_lacks(tmp_path, monkeypatch):
     """Each finished student is saved with the key of what it depends on: a second render (a killed one resumed, in
     any session) reads them back and writes byte-identical tables without training anyone; a student whose saved

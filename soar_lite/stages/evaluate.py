@@ -35,7 +35,7 @@ import pandas as pd
 
 from .. import arms, serl, stats
 from ..config import parse_method, to_dict
-from ..evaluate import evaluation_points, load_partial, summarize, test_pass_at_k, train_fresh_student
+from ..evaluate import evaluation_points, load_partial, partial_seconds, summarize, test_pass_at_k, train_fresh_student
 from ..executor import run_jobs, worker_cache
 from ..models import load_snapshot, restore, snapshot
 from ..rundir import RunDirError, report_progress, write_json, write_table
@@ -568,12 +568,14 @@ def run(cfg, log=print) -> EvaluateResult:
     # <method>-s<i>.partial.pt, deleted once its result is kept)
     partials = {i: layout.evaluate_student_partial(*i) for i in ids}
     todo = [(cfg, *i, partials[i], keys[i]) for i in ids if results_by_id[i] is None]
+    earlier_s = {}  # a resumed student's training seconds in earlier sittings (added to its wall time)
     for _, method, s, path, key in todo:
         if path.exists():
             state = load_partial(path, key, log)
             if state is None:  # damaged (named above) or made for other inputs: the student starts over
                 path.unlink(missing_ok=True)
             else:
+                earlier_s[(method, s)] = partial_seconds(state)
                 log(f"{method} student {s}: resumes at RL step {state['done']} ({display_path(path)})")
     # SeRL's students first: its agreement band may keep no question (a one-line ValueError), which should stop the
     # render before the other students train, not after; the tables keep the methods' order (`ids`)
@@ -592,6 +594,7 @@ def run(cfg, log=print) -> EvaluateResult:
 
     def progress(job, res):
         i = (job[1], job[2])
+        res = results_by_id[i] = dict(res, seconds=res["seconds"] + earlier_s.get(i, 0.0))  # sittings summed
         done.append(i)
         blob = dict(res, curve=res["curve"].to_dict(orient="list")) if "curve" in res else res
         write_json(saved[i], {"key": keys[i], "result": blob})
@@ -602,8 +605,7 @@ def run(cfg, log=print) -> EvaluateResult:
         track.log({f"{r['method']}/pass@{r['k']}": r["pass_at_k"] for r in res["finals"]}, step=len(done))
 
     try:
-        for job, res in zip(todo, run_jobs(student_job, todo, cfg.executor, on_done=progress)):
-            results_by_id[(job[1], job[2])] = res
+        run_jobs(student_job, todo, cfg.executor, on_done=progress)  # `progress` keeps each result as it finishes
     finally:
         track.close()
     results = [results_by_id[i] for i in ids]
