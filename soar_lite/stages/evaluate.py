@@ -111,12 +111,13 @@ class EvaluateResult:
             k = int(self.comparisons.k.max()) if k is None else k
         c = self.comparisons[self.comparisons.k == k] if not self.comparisons.empty else self.comparisons
         for _, r in c.iterrows():
-            if r.test == "untestable" and isinstance(r.get("note"), str) and r.note:
-                out.append(f"{r.comparison}: {r.note}.")
+            if untestable_reason(r):
+                out.append(f"{r.comparison}: {untestable_reason(r)}.")
                 continue
             word, numbers = row_verdict(r, k)
             if word == "untestable":
-                out.append(f"{r.comparison} at pass@{k}: untestable -- {numbers}.")
+                note = f"; {r.note}" if isinstance(r.get("note"), str) and r.note else ""
+                out.append(f"{r.comparison} at pass@{k}: untestable -- {numbers}{note}.")
                 continue
             power = (f"power for the paper's MATH ratio ({r.paper_ratio:.2f}x) {r.power:.2f}" if not np.isnan(r.power)
                      else r.note or "no power figure")
@@ -132,8 +133,8 @@ class EvaluateResult:
         the numbers behind it) for 'a vs b', at the unit its claim is about."""
         c = self.comparisons
         row = c[(c.comparison == comparison) & (c.k == k)] if not c.empty else c
-        if not row.empty and row.test.iloc[0] == "untestable" and isinstance(row.note.iloc[0], str) and row.note.iloc[0]:
-            return "cannot be tested here", f"{comparison}: {row.note.iloc[0]}"
+        if not row.empty and untestable_reason(row.iloc[0]):
+            return "cannot be tested here", f"{comparison}: {untestable_reason(row.iloc[0])}"
         if row.empty:
             return "cannot be tested here", f"{comparison}: not evaluated"
         word, numbers = row_verdict(row.iloc[0], k)
@@ -174,6 +175,15 @@ class EvaluateResult:
                          f"difference established (the first arm {'higher' if v == 'reproduced' else 'lower'})")
                 out.append(f"{observation}: here {shown} -- {n}.")
         return out
+
+
+def untestable_reason(r) -> str:
+    """Why a comparisons.csv row cannot be tested at all (its note, 'untestable: ...', e.g. two arms identical by
+    construction), or '' for a row whose test ran (its note, if any, says only why it has no power figure). Before,
+    any untestable row with a note read as a reason, so a no-variance row's "no power: ..." note replaced its verdict
+    in report 04's findings (an erratum in the renders of 4c53f9a and cd6ffb4)."""
+    note = r.get("note")
+    return note if r.test == "untestable" and isinstance(note, str) and note.startswith("untestable") else ""
 
 
 def row_verdict(r, k: int) -> tuple[str, str]:
