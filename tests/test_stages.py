@@ -230,7 +230,7 @@ def test_transfer_evaluates_another_runs_teachers_at_a_fixed_step(tmp_path):
         load_config("ci", common + ["evaluate.teacher_run=../x"])
 
 
-@pytest.mark.whole_run(seconds=15)
+@pytest.mark.whole_run(seconds=9)
 def test_a_resumed_students_seconds_are_its_sittings_summed(tmp_path, monkeypatch):
     """A student resumed from its saved state (a killed render) reports its wall time over every sitting: the
     seconds its state recorded plus this sitting's, in its saved result and in the evaluate summary's timings."""
@@ -252,6 +252,7 @@ def test_a_resumed_students_seconds_are_its_sittings_summed(tmp_path, monkeypatc
     assert not partial.exists()  # the finished result is kept: its state is not
 
 
+@pytest.mark.whole_run(seconds=15)
 def test_a_rerendered_evaluation_trains_only_the_students_it_lacks(tmp_path, monkeypatch):
     """Each finished student is saved with the key of what it depends on: a second render (a killed one resumed, in
     any session) reads them back and writes byte-identical tables without training anyone; a student whose saved
